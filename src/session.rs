@@ -1,0 +1,126 @@
+//! Torrents and their state: loading metainfo, resolving files, checking
+//! pieces (or trusting resume data), and the registry the shards look info
+//! hashes up in.
+//!
+//! A [`Torrent`] is immutable once published: shards hold `Arc<Torrent>` and
+//! never lock it per block. The [`Registry`] is read at handshake time only.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
+
+use crate::storage::{self, check, resume, FileSlot, Layout, StorageError};
+
+/// A torrent ready to seed: metainfo, file layout and verified pieces.
+#[derive(Debug)]
+pub struct Torrent {
+    pub meta: Arc<Metainfo>,
+    pub layout: Layout,
+    pub files: Arc<Vec<FileSlot>>,
+    /// Verified pieces, one per piece.
+    pub have: Vec<bool>,
+    /// Verified pieces as a BEP 3 bitfield (what we send).
+    pub bitfield: Vec<u8>,
+    /// Number of verified pieces.
+    pub have_count: u32,
+}
+
+impl Torrent {
+    /// True when every piece is verified (we may send `have_all`).
+    pub fn is_complete(&self) -> bool {
+        self.have_count == self.meta.lengths.num_pieces()
+    }
+}
+
+/// What the registry knows of an info hash.
+#[derive(Clone, Debug)]
+pub enum TorrentEntry {
+    /// Being hash checked: peers are refused with `torrent_checking`.
+    Checking,
+    Ready(Arc<Torrent>),
+}
+
+/// Info hash → torrent, shared by all shards; written when a torrent's check
+/// ends, read once per handshake.
+pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
+
+/// Why a torrent could not be loaded. Every variant names the torrent file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: invalid torrent: {source}")]
+    Invalid { path: String, source: MetainfoError },
+    #[error("{path}: {source}")]
+    Storage { path: String, source: StorageError },
+}
+
+/// Reads and parses a .torrent file.
+///
+/// Errors: [`LoadError::Read`] or [`LoadError::Invalid`] with the reason.
+pub fn read_metainfo(path: &Path) -> Result<Metainfo, LoadError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: p.clone(), source })?;
+    Metainfo::from_bytes(&bytes).map_err(|source| LoadError::Invalid { path: p, source })
+}
+
+/// How the verified set of a loaded torrent was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckSource {
+    /// Resume data applied; nothing was hashed.
+    Resume,
+    /// Pieces were hashed: this many bytes.
+    Hashed { bytes: u64 },
+}
+
+/// Resolves files, then verifies pieces (or applies resume data when
+/// `state_dir` is given and the files are unchanged), and saves resume data.
+///
+/// Errors: a file escapes the data directory, or the data directory is unusable.
+pub fn prepare(
+    meta: Metainfo,
+    torrent_path: &Path,
+    data_dir: &Path,
+    state_dir: Option<&Path>,
+    hash_threads: usize,
+    progress: &Arc<AtomicU64>,
+) -> Result<(Torrent, CheckSource), LoadError> {
+    let p = torrent_path.display().to_string();
+    let files = storage::resolve_files(&meta, data_dir).map_err(|source| LoadError::Storage { path: p, source })?;
+    let meta = Arc::new(meta);
+    let files = Arc::new(files);
+    let resumed = state_dir.and_then(|d| resume::load(d, &meta, &files));
+    let (have, source) = match resumed {
+        Some(have) => (have, CheckSource::Resume),
+        None => {
+            let r = check::verify_all(&meta, &files, hash_threads, progress);
+            for (i, f) in files.iter().enumerate() {
+                if let Some(path) = &f.path {
+                    match f.stat {
+                        None => tracing::warn!(torrent = %meta.name, file = %path.display(), "file missing; its pieces are not seeded"),
+                        Some(s) if s.size < f.length => tracing::warn!(torrent = %meta.name, file = %path.display(), size = s.size, expected = f.length, "file is short; its missing pieces are not seeded"),
+                        _ => {}
+                    }
+                }
+                let _ = i;
+            }
+            if r.corrupt > 0 {
+                tracing::warn!(torrent = %meta.name, pieces = r.corrupt, "pieces failed the hash check; they are not seeded");
+            }
+            if let Some(d) = state_dir {
+                if let Err(e) = resume::save(d, &meta, &resume::record(&meta, &files, &r.verified)) {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot write resume data");
+                }
+            }
+            (r.verified, CheckSource::Hashed { bytes: r.bytes_hashed })
+        }
+    };
+    let have_count = have.iter().filter(|h| **h).count() as u32;
+    let bitfield = resume::to_bitfield(&have);
+    let layout = Layout::new(&meta);
+    Ok((Torrent { meta, layout, files, have, bitfield, have_count }, source))
+}

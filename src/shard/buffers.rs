@@ -1,0 +1,158 @@
+//! Block buffers of one shard: a pool registered with the shard's io_uring
+//! (`FixedBufPool`), with plain reusable buffers as the fallback.
+//!
+//! Every buffer has the same layout: a `piece` header's 13 bytes of headroom
+//! in front of the block, so a block is read from disk straight into the
+//! buffer, its header is written in front, and the same buffer goes to the
+//! socket. With O_DIRECT the disk transfer must land on a 4096-byte aligned
+//! address, so buffers carry extra room and the data start is computed from
+//! the buffer's address ([`BlockLayout`]).
+//!
+//! Registered memory counts against RLIMIT_MEMLOCK for users without
+//! CAP_IPC_LOCK (all rings of a user together) and a ring takes at most 1024
+//! buffers: the pool is sized from the limit, and when registration fails
+//! the shard uses plain buffers, with a warning and a metric.
+
+use std::cell::RefCell;
+
+use tokio_uring::buf::fixed::{FixedBuf, FixedBufPool};
+use wire::{MAX_BLOCK_LEN, PIECE_HEADER_LEN};
+
+use ringseed_proto::wire;
+
+/// O_DIRECT alignment of memory, file offset and length, bytes.
+pub const DIRECT_ALIGN: usize = 4096;
+/// Most buffers one ring can register.
+pub const MAX_REGISTERED: usize = 1024;
+
+/// Size in bytes of one block buffer for the chosen mode.
+pub fn buffer_size(direct_io: bool) -> usize {
+    if direct_io {
+        // Alignment slack + header room + block + up to one page before and after it.
+        DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + MAX_BLOCK_LEN as usize + DIRECT_ALIGN
+    } else {
+        PIECE_HEADER_LEN + MAX_BLOCK_LEN as usize
+    }
+}
+
+/// Where the header and the data go inside a buffer at address `base`.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLayout {
+    /// First 4096-aligned index at or after the header room (direct I/O reads land here).
+    pub aligned_start: usize,
+}
+
+impl BlockLayout {
+    pub fn for_buffer(base: *const u8, direct_io: bool) -> Self {
+        if direct_io {
+            let addr = base as usize + PIECE_HEADER_LEN;
+            let pad = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
+            BlockLayout { aligned_start: PIECE_HEADER_LEN + pad }
+        } else {
+            BlockLayout { aligned_start: PIECE_HEADER_LEN }
+        }
+    }
+}
+
+/// A checked-out block buffer.
+pub enum BlockBuf {
+    Fixed(FixedBuf),
+    Plain(Vec<u8>),
+}
+
+impl BlockBuf {
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            BlockBuf::Fixed(b) => &mut b[..],
+            BlockBuf::Plain(v) => &mut v[..],
+        }
+    }
+    pub fn base(&self) -> *const u8 {
+        match self {
+            BlockBuf::Fixed(b) => b.as_ptr(),
+            BlockBuf::Plain(v) => v.as_ptr(),
+        }
+    }
+}
+
+/// The shard's buffers: registered pool (if registration worked) and a free
+/// list of plain buffers used when the pool is empty or unregistered.
+pub struct BlockBuffers {
+    pool: Option<FixedBufPool<Vec<u8>>>,
+    registered: usize,
+    plain: RefCell<Vec<Vec<u8>>>,
+    size: usize,
+    in_use: std::cell::Cell<usize>,
+}
+
+/// How many buffers a shard may register: the memlock budget shared by
+/// `shards` rings (three quarters of the limit, leaving room for the rings
+/// themselves), at most [`MAX_REGISTERED`].
+pub fn pool_size_from_memlock(shards: usize, direct_io: bool) -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we own.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
+    let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
+    let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { lim.rlim_cur / 4 * 3 };
+    let per_shard = budget / shards.max(1) as u64 / per_buf as u64;
+    (per_shard as usize).min(MAX_REGISTERED)
+}
+
+impl BlockBuffers {
+    /// Allocates `count` buffers and registers them with the current ring.
+    /// Must run inside the shard's `tokio_uring` runtime. On failure, logs a
+    /// warning and returns plain buffers only.
+    pub fn new(shard: usize, count: usize, direct_io: bool) -> Self {
+        let size = buffer_size(direct_io);
+        let mut pool = None;
+        let mut registered = 0;
+        if count > 0 {
+            // `vec![0; n]` has len == capacity: the whole buffer is initialised and usable.
+            let p = FixedBufPool::new((0..count).map(|_| vec![0u8; size]));
+            match p.register() {
+                Ok(()) => {
+                    pool = Some(p);
+                    registered = count;
+                }
+                Err(e) => {
+                    tracing::warn!(shard, count, error = %e, "registering block buffers failed (RLIMIT_MEMLOCK?); using plain buffers");
+                    metrics::counter!("ringseed_buffer_registration_failures_total").increment(1);
+                }
+            }
+        }
+        BlockBuffers { pool, registered, plain: RefCell::new(Vec::new()), size, in_use: std::cell::Cell::new(0) }
+    }
+
+    /// Number of registered buffers (0 when registration failed).
+    pub fn registered(&self) -> usize {
+        self.registered
+    }
+
+    /// Registered buffers currently checked out.
+    pub fn in_use(&self) -> usize {
+        self.in_use.get()
+    }
+
+    /// A buffer: a registered one when free, else a reused plain one.
+    pub fn get(&self) -> BlockBuf {
+        if let Some(b) = self.pool.as_ref().and_then(|p| p.try_next(self.size)) {
+            self.in_use.set(self.in_use.get() + 1);
+            return BlockBuf::Fixed(b);
+        }
+        BlockBuf::Plain(self.plain.borrow_mut().pop().unwrap_or_else(|| vec![0u8; self.size]))
+    }
+
+    /// Returns a buffer (registered ones go back to the pool on drop).
+    pub fn put(&self, b: BlockBuf) {
+        match b {
+            BlockBuf::Fixed(_) => self.in_use.set(self.in_use.get() - 1),
+            BlockBuf::Plain(v) => {
+                let mut plain = self.plain.borrow_mut();
+                // Keep a bounded free list; extra buffers are freed.
+                if plain.len() < 256 {
+                    plain.push(v);
+                }
+            }
+        }
+    }
+}

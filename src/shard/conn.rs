@@ -1,0 +1,651 @@
+//! One peer connection on a shard: handshake, the read loop, and the writer
+//! that serves blocks.
+//!
+//! The reader parses frames (BEP 3/6/10) from a small buffer that grows only
+//! up to a limit set by the torrent (never by a length a peer sent) and
+//! validates every request. The writer sends control messages first, then
+//! serves queued requests one block at a time: the block is read from disk
+//! into a registered buffer behind 13 bytes of headroom, the `piece` header
+//! is written into the headroom and the same buffer goes to the socket.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ringseed_proto::metainfo::RequestError;
+use ringseed_proto::wire::{
+    self, allowed_fast_set, parse_frame, piece_header, ExtHandshake, Handshake, Message, HANDSHAKE_LEN,
+    PIECE_HEADER_LEN,
+};
+use tokio::sync::Notify;
+use tokio_uring::buf::BoundedBuf;
+use tokio_uring::net::TcpStream;
+
+use super::buffers::{BlockBuf, BlockLayout, DIRECT_ALIGN};
+use super::ShardState;
+use crate::coordinator::{PeerHello, PeerKey, ShardEvent};
+use crate::disconnect::DisconnectReason;
+use crate::session::{Torrent, TorrentEntry};
+
+/// Initial read buffer per connection, bytes. Leechers send small messages;
+/// the buffer grows for a long legitimate frame (a bitfield) up to the
+/// torrent's frame limit and shrinks back afterwards.
+const READ_BUF: usize = 2048;
+/// Allowed-fast pieces offered to a Fast peer (BEP 6 suggests 10).
+const ALLOWED_FAST: usize = 10;
+/// Misbehaviour score at which a Fast peer is closed for invalid requests.
+const SCORE_LIMIT: u32 = 100;
+/// Control bytes we may have queued for a peer that does not read, bytes.
+const OUTBOX_LIMIT: usize = 64 * 1024;
+
+/// One connection, owned by exactly one shard.
+pub struct Peer {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub stream: TcpStream,
+    /// Wakes the writer (new requests, control messages, close).
+    pub wake: Notify,
+    pub st: RefCell<PeerState>,
+}
+
+/// Mutable state of a peer; never borrowed across an `.await`.
+pub struct PeerState {
+    pub connected_at: Instant,
+    pub handshake_done: bool,
+    pub torrent: Option<Arc<Torrent>>,
+    pub fast: bool,
+    pub peer_id: [u8; 20],
+    pub client: Option<Arc<str>>,
+    pub am_choking: bool,
+    pub peer_interested: bool,
+    pub interest_changed_at: Instant,
+    /// Queued requests: (index, begin, length).
+    pub requests: VecDeque<(u32, u32, u32)>,
+    pub allowed_fast: Vec<u32>,
+    /// Encoded control messages waiting for the writer.
+    pub outbox: Vec<u8>,
+    /// Set once the connection is closing, with why.
+    pub close: Option<DisconnectReason>,
+    /// Payload bytes sent.
+    pub uploaded: u64,
+    /// Payload bytes received (a seed receives none; kept for symmetry with porla).
+    pub downloaded: u64,
+    pub have_count: u32,
+    peer_bitfield: Vec<u8>,
+    got_first_message: bool,
+    pub score: u32,
+    overflow: u32,
+    /// When the current block write started (for the write timeout).
+    pub write_started: Option<Instant>,
+    pub last_send: Instant,
+}
+
+impl Peer {
+    pub fn new(key: PeerKey, addr: SocketAddr, stream: TcpStream) -> Self {
+        let now = Instant::now();
+        Peer {
+            key,
+            addr,
+            stream,
+            wake: Notify::new(),
+            st: RefCell::new(PeerState {
+                connected_at: now,
+                handshake_done: false,
+                torrent: None,
+                fast: false,
+                peer_id: [0; 20],
+                client: None,
+                am_choking: true,
+                peer_interested: false,
+                interest_changed_at: now,
+                requests: VecDeque::new(),
+                allowed_fast: Vec::new(),
+                outbox: Vec::new(),
+                close: None,
+                uploaded: 0,
+                downloaded: 0,
+                have_count: 0,
+                peer_bitfield: Vec::new(),
+                got_first_message: false,
+                score: 0,
+                overflow: 0,
+                write_started: None,
+                last_send: now,
+            }),
+        }
+    }
+
+    /// Starts closing the connection for `reason` (the first reason wins):
+    /// shuts the socket down so pending reads and writes end, and wakes the writer.
+    pub fn close(&self, reason: DisconnectReason) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.close.is_none() {
+                st.close = Some(reason);
+            }
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.wake.notify_one();
+    }
+
+    /// Queues a control message for the writer and wakes it.
+    pub fn send(&self, m: Message<'_>) {
+        m.encode(&mut self.st.borrow_mut().outbox);
+        self.wake.notify_one();
+    }
+
+    /// Coordinator decision: choke. Fast peers get a `reject` for every queued
+    /// request that is not allowed-fast (BEP 6); others lose them silently (BEP 3).
+    pub fn choke(&self) {
+        {
+            let mut guard = self.st.borrow_mut();
+            let st = &mut *guard;
+            if st.am_choking || st.close.is_some() {
+                return;
+            }
+            st.am_choking = true;
+            Message::Choke.encode(&mut st.outbox);
+            let (fast, allowed, outbox) = (st.fast, &st.allowed_fast, &mut st.outbox);
+            st.requests.retain(|&(index, begin, length)| {
+                let keep = allowed.contains(&index);
+                if !keep && fast {
+                    Message::Reject { index, begin, length }.encode(outbox);
+                }
+                keep
+            });
+        }
+        self.wake.notify_one();
+    }
+
+    /// Coordinator decision: unchoke.
+    pub fn unchoke(&self) {
+        let mut st = self.st.borrow_mut();
+        if !st.am_choking || st.close.is_some() {
+            return;
+        }
+        st.am_choking = false;
+        Message::Unchoke.encode(&mut st.outbox);
+        drop(st);
+        self.wake.notify_one();
+    }
+}
+
+/// Runs a connection to its end, then reports the close.
+pub async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>) {
+    let result = run(&shard, &peer).await;
+    let reason = {
+        let mut st = peer.st.borrow_mut();
+        *st.close.get_or_insert(result)
+    };
+    let _ = peer.stream.shutdown(std::net::Shutdown::Both);
+    peer.wake.notify_one();
+    shard.remove_peer(peer.key);
+    tracing::debug!(peer = %peer.addr, %reason, "peer closed");
+    let _ = shard.events.send(ShardEvent::Closed { key: peer.key, reason });
+}
+
+/// Reads until at least `need` bytes are buffered. Never grows `buf` beyond
+/// its capacity: callers reserve what the torrent allows first.
+async fn fill(peer: &Peer, shard: &ShardState, mut buf: Vec<u8>, need: usize) -> (Result<(), DisconnectReason>, Vec<u8>) {
+    while buf.len() < need {
+        if buf.len() == buf.capacity() {
+            return (Err(DisconnectReason::MalformedMessage), buf);
+        }
+        let start = buf.len();
+        shard.count_op();
+        let (res, slice) = peer.stream.read(buf.slice(start..)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => return (Err(DisconnectReason::RemoteClosed), buf),
+            Ok(_) => {}
+            Err(_) => return (Err(DisconnectReason::IoError), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
+    // --- Handshake (BEP 3): check the info hash before answering.
+    let buf = Vec::with_capacity(READ_BUF);
+    let (r, buf) = fill(peer, shard, buf, 48).await;
+    if let Err(e) = r {
+        return e;
+    }
+    let prefix: &[u8; 48] = buf[..48].try_into().expect("48 bytes");
+    let (reserved, info_hash) = match Handshake::decode_prefix(prefix) {
+        Ok(x) => x,
+        Err(_) => return DisconnectReason::BadHandshake,
+    };
+    let torrent = match shard.registry.read().get(&info_hash).cloned() {
+        None => return DisconnectReason::UnknownInfoHash,
+        Some(TorrentEntry::Checking) => return DisconnectReason::TorrentChecking,
+        Some(TorrentEntry::Ready(t)) => t,
+    };
+    let ours = Handshake::new(info_hash, shard.peer_id);
+    shard.count_op();
+    let (res, _) = peer.stream.write_all(ours.encode().to_vec()).await;
+    if res.is_err() {
+        return DisconnectReason::IoError;
+    }
+    let (r, mut buf) = fill(peer, shard, buf, HANDSHAKE_LEN).await;
+    if let Err(e) = r {
+        return e;
+    }
+    let theirs = Handshake {
+        reserved,
+        info_hash,
+        peer_id: buf[48..68].try_into().expect("20 bytes"),
+    };
+    buf.drain(..HANDSHAKE_LEN);
+    if theirs.peer_id == shard.peer_id {
+        return DisconnectReason::SelfConnection;
+    }
+    if shard.has_peer_id(&info_hash, &theirs.peer_id) {
+        return DisconnectReason::DuplicatePeer;
+    }
+    let num_pieces = torrent.meta.lengths.num_pieces();
+    {
+        let mut st = peer.st.borrow_mut();
+        st.handshake_done = true;
+        st.fast = theirs.supports_fast();
+        st.peer_id = theirs.peer_id;
+        st.torrent = Some(torrent.clone());
+        st.peer_bitfield = vec![0u8; (num_pieces as usize).div_ceil(8)];
+        let out = &mut st.outbox;
+        if theirs.supports_extensions() {
+            let ext = ExtHandshake {
+                extensions: Vec::new(),
+                client: Some(shard.client_name.clone()),
+                reqq: Some(shard.config.reqq as u32),
+                yourip: Some(peer.addr.ip()),
+                upload_only: true,
+                listen_port: Some(shard.listen_port),
+            };
+            Message::Extended { id: wire::EXTENDED_HANDSHAKE_ID, payload: &ext.encode() }.encode(out);
+        }
+        if theirs.supports_fast() && torrent.is_complete() {
+            Message::HaveAll.encode(out);
+        } else if theirs.supports_fast() && torrent.have_count == 0 {
+            Message::HaveNone.encode(out);
+        } else {
+            Message::Bitfield(&torrent.bitfield).encode(out);
+        }
+        if theirs.supports_fast() {
+            let set: Vec<u32> = allowed_fast_set(peer.addr.ip(), &info_hash, num_pieces, ALLOWED_FAST)
+                .into_iter()
+                .filter(|i| torrent.have[*i as usize])
+                .collect();
+            for &i in &set {
+                Message::AllowedFast(i).encode(out);
+            }
+            st.allowed_fast = set;
+        }
+    }
+    shard.note_peer_id(info_hash, theirs.peer_id);
+    let _ = shard.events.send(ShardEvent::Connected(Box::new(PeerHello {
+        key: peer.key,
+        info_hash,
+        addr: peer.addr,
+        peer_id: theirs.peer_id,
+        fast: theirs.supports_fast(),
+        piece_length: torrent.meta.lengths.piece_length(),
+        num_pieces,
+    })));
+    tokio_uring::spawn(writer(shard.clone(), peer.clone(), torrent.clone()));
+    peer.wake.notify_one();
+
+    // --- Message loop.
+    // Longest frame we accept: a full bitfield or a BEP 10 message, whichever is larger.
+    let max_frame = (torrent.bitfield.len() as u32 + 1).max(64 * 1024);
+    loop {
+        // Parse every complete frame in the buffer.
+        let mut used = 0;
+        let mut wake_writer = false;
+        loop {
+            match parse_frame(&buf[used..], max_frame) {
+                Ok(Some((n, msg))) => {
+                    used += n;
+                    match handle_message(shard, peer, &torrent, msg) {
+                        Ok(w) => wake_writer |= w,
+                        Err(reason) => return reason,
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => return DisconnectReason::MalformedMessage,
+            }
+        }
+        buf.drain(..used);
+        if wake_writer {
+            peer.wake.notify_one();
+        }
+        if peer.st.borrow().outbox.len() > OUTBOX_LIMIT {
+            return DisconnectReason::RequestFlood;
+        }
+        if peer.st.borrow().close.is_some() {
+            return DisconnectReason::Shutdown;
+        }
+        // Make room: a frame whose (already limit-checked) length exceeds the
+        // buffer gets exactly the room it needs; an idle buffer shrinks back.
+        let need = if buf.len() >= 4 { 4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize } else { 4 };
+        if need > buf.capacity() {
+            buf.reserve_exact(need - buf.len());
+        } else if buf.is_empty() && buf.capacity() > 4 * READ_BUF {
+            buf = Vec::with_capacity(READ_BUF);
+        }
+        let target = buf.len() + 1;
+        let (r, b) = fill(peer, shard, buf, target).await;
+        buf = b;
+        if let Err(e) = r {
+            return e;
+        }
+    }
+}
+
+/// Handles one message; `Ok(true)` when the writer has new work.
+fn handle_message(shard: &ShardState, peer: &Peer, torrent: &Torrent, msg: Message<'_>) -> Result<bool, DisconnectReason> {
+    let mut st = peer.st.borrow_mut();
+    // The bitfield / have_all / have_none must be the first message that says
+    // something about pieces or interest; the BEP 10 handshake, keep-alives
+    // and other informational messages may come before it (libtorrent sends
+    // its extension handshake first).
+    let first = !st.got_first_message;
+    if !matches!(msg, Message::Extended { .. } | Message::KeepAlive | Message::Port(_) | Message::Unknown { .. }) {
+        st.got_first_message = true;
+    }
+    let n = torrent.meta.lengths.num_pieces();
+    match msg {
+        Message::KeepAlive | Message::Choke | Message::Unchoke | Message::Port(_) | Message::Suggest(_) => {}
+        Message::Reject { .. } | Message::AllowedFast(_) | Message::Unknown { .. } => {}
+        Message::Interested | Message::NotInterested => {
+            let interested = matches!(msg, Message::Interested);
+            if st.peer_interested != interested {
+                st.peer_interested = interested;
+                st.interest_changed_at = Instant::now();
+                let _ = shard.events.send(ShardEvent::Interest { key: peer.key, interested });
+            }
+        }
+        Message::Bitfield(bits) => {
+            if !first || bits.len() != st.peer_bitfield.len() {
+                return Err(DisconnectReason::MalformedMessage);
+            }
+            // Spare bits past the last piece must be zero (BEP 3).
+            let spare = (st.peer_bitfield.len() * 8) as u32 - n;
+            if spare > 0 && bits[bits.len() - 1] & ((1u8 << spare) - 1) != 0 {
+                return Err(DisconnectReason::MalformedMessage);
+            }
+            st.peer_bitfield.copy_from_slice(bits);
+            st.have_count = bits.iter().map(|b| b.count_ones()).sum();
+            if st.have_count == n && torrent.is_complete() {
+                return Err(DisconnectReason::BothSeeds);
+            }
+        }
+        Message::HaveAll => {
+            if !first || !st.fast {
+                return Err(DisconnectReason::MalformedMessage);
+            }
+            st.have_count = n;
+            st.peer_bitfield.iter_mut().for_each(|b| *b = 0xff);
+            if torrent.is_complete() {
+                return Err(DisconnectReason::BothSeeds);
+            }
+        }
+        Message::HaveNone => {
+            if !first || !st.fast {
+                return Err(DisconnectReason::MalformedMessage);
+            }
+        }
+        Message::Have(i) => {
+            if i >= n {
+                return Err(DisconnectReason::MalformedMessage);
+            }
+            let (byte, bit) = ((i / 8) as usize, 0x80u8 >> (i % 8));
+            if st.peer_bitfield[byte] & bit == 0 {
+                st.peer_bitfield[byte] |= bit;
+                st.have_count += 1;
+            }
+            if st.have_count == n && torrent.is_complete() {
+                return Err(DisconnectReason::BothSeeds);
+            }
+        }
+        Message::Request { index, begin, length } => {
+            let valid = torrent.meta.lengths.check_request(index, begin, length).and_then(|()| {
+                if torrent.have[index as usize] { Ok(()) } else { Err(RequestError::PieceOutOfRange(index)) }
+            });
+            if valid.is_err() {
+                st.score += 10;
+                if !st.fast || st.score >= SCORE_LIMIT {
+                    return Err(DisconnectReason::InvalidRequest);
+                }
+                Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                return Ok(true);
+            }
+            if st.am_choking && !st.allowed_fast.contains(&index) {
+                // BEP 3: requests while choked are dropped; BEP 6: rejected.
+                if st.fast {
+                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            if st.requests.len() >= shard.config.reqq {
+                st.overflow += 1;
+                st.score += 1;
+                if st.overflow as usize > 4 * shard.config.reqq {
+                    return Err(DisconnectReason::RequestFlood);
+                }
+                if st.fast {
+                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            st.requests.push_back((index, begin, length));
+            return Ok(true);
+        }
+        Message::Cancel { index, begin, length } => {
+            if let Some(pos) = st.requests.iter().position(|r| *r == (index, begin, length)) {
+                st.requests.remove(pos);
+                // BEP 6: a cancelled request is answered with a reject.
+                if st.fast {
+                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    return Ok(true);
+                }
+            }
+        }
+        Message::Piece { block, .. } => {
+            st.downloaded += block.len() as u64;
+            return Err(DisconnectReason::UnexpectedPiece);
+        }
+        Message::Extended { id, payload } => {
+            if id == wire::EXTENDED_HANDSHAKE_ID {
+                match ExtHandshake::decode(payload) {
+                    Ok(h) => {
+                        if let Some(v) = h.client {
+                            st.client = Some(Arc::from(v.as_str()));
+                        }
+                        if h.upload_only && torrent.is_complete() {
+                            return Err(DisconnectReason::BothSeeds);
+                        }
+                    }
+                    Err(_) => return Err(DisconnectReason::MalformedMessage),
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The writer: control messages first, then one block at a time.
+async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
+    let mut spare: Vec<u8> = Vec::new();
+    loop {
+        if peer.st.borrow().close.is_some() {
+            break;
+        }
+        let out = {
+            let mut st = peer.st.borrow_mut();
+            if st.outbox.is_empty() { None } else { Some(std::mem::replace(&mut st.outbox, std::mem::take(&mut spare))) }
+        };
+        if let Some(bytes) = out {
+            shard.count_op();
+            peer.st.borrow_mut().write_started = Some(Instant::now());
+            let (res, mut bytes) = peer.stream.write_all(bytes).await;
+            {
+                let mut st = peer.st.borrow_mut();
+                st.write_started = None;
+                st.last_send = Instant::now();
+            }
+            if res.is_err() {
+                peer.close(DisconnectReason::IoError);
+                break;
+            }
+            bytes.clear();
+            if bytes.capacity() <= OUTBOX_LIMIT {
+                spare = bytes;
+            }
+            continue;
+        }
+        let next = peer.st.borrow_mut().requests.pop_front();
+        let Some((index, begin, length)) = next else {
+            peer.wake.notified().await;
+            continue;
+        };
+        if let Err(reason) = serve_block(&shard, &peer, &torrent, index, begin, length).await {
+            peer.close(reason);
+            break;
+        }
+    }
+}
+
+/// Reads one block into a buffer and sends it as a `piece` message from that buffer.
+async fn serve_block(
+    shard: &ShardState,
+    peer: &Peer,
+    torrent: &Torrent,
+    index: u32,
+    begin: u32,
+    length: u32,
+) -> Result<(), DisconnectReason> {
+    let buf = shard.buffers.get();
+    let (res, mut buf) = read_block(shard, torrent, index, begin, length, buf).await;
+    let data_start = match res {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(torrent = %torrent.meta.name, index, begin, error = %e, "block read failed");
+            shard.buffers.put(buf);
+            return Err(DisconnectReason::DiskError);
+        }
+    };
+    let h = data_start - PIECE_HEADER_LEN;
+    buf.as_mut_slice()[h..data_start].copy_from_slice(&piece_header(index, begin, length));
+    peer.st.borrow_mut().write_started = Some(Instant::now());
+    let (res, buf) = write_all(shard, &peer.stream, buf, h..data_start + length as usize).await;
+    shard.buffers.put(buf);
+    let mut st = peer.st.borrow_mut();
+    st.write_started = None;
+    res.map_err(|_| DisconnectReason::IoError)?;
+    st.uploaded += length as u64;
+    st.last_send = Instant::now();
+    shard.stats.borrow_mut().note_block(length as u64 + PIECE_HEADER_LEN as u64);
+    Ok(())
+}
+
+async fn read_at(
+    shard: &ShardState,
+    file: &tokio_uring::fs::File,
+    buf: BlockBuf,
+    range: Range<usize>,
+    off: u64,
+) -> (std::io::Result<usize>, BlockBuf) {
+    shard.count_op();
+    match buf {
+        BlockBuf::Fixed(b) => {
+            let (r, s) = file.read_fixed_at(b.slice(range), off).await;
+            (r, BlockBuf::Fixed(s.into_inner()))
+        }
+        BlockBuf::Plain(v) => {
+            shard.stats.borrow_mut().plain_buffer_blocks += 1;
+            let (r, s) = file.read_at(v.slice(range), off).await;
+            (r, BlockBuf::Plain(s.into_inner()))
+        }
+    }
+}
+
+async fn write_all(shard: &ShardState, stream: &TcpStream, buf: BlockBuf, range: Range<usize>) -> (std::io::Result<()>, BlockBuf) {
+    shard.count_op();
+    match buf {
+        BlockBuf::Fixed(b) => {
+            let (r, s) = stream.write_fixed_all(b.slice(range)).await;
+            (r, BlockBuf::Fixed(s.into_inner()))
+        }
+        BlockBuf::Plain(v) => {
+            let (r, s) = stream.write_all(v.slice(range)).await;
+            (r, BlockBuf::Plain(s.into_inner()))
+        }
+    }
+}
+
+fn short_read() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shorter than the torrent says")
+}
+
+/// Reads block `(index, begin, length)` into `buf`; returns where the data starts
+/// (the header goes in the 13 bytes before it).
+async fn read_block(
+    shard: &ShardState,
+    torrent: &Torrent,
+    index: u32,
+    begin: u32,
+    length: u32,
+    mut buf: BlockBuf,
+) -> (std::io::Result<usize>, BlockBuf) {
+    let layout = BlockLayout::for_buffer(buf.base(), shard.config.direct_io);
+    let a = layout.aligned_start;
+    let offset = torrent.meta.lengths.piece_offset(index) + begin as u64;
+    let extents = torrent.layout.extents(offset, length);
+    // O_DIRECT: one extent read as whole aligned pages, landing in the buffer itself.
+    if shard.config.direct_io && extents.len() == 1 && !extents[0].pad {
+        let e = extents[0];
+        if let Some(file) = shard.file(torrent, e.file, true) {
+            let aligned = e.file_offset & !(DIRECT_ALIGN as u64 - 1);
+            let r = (e.file_offset - aligned) as usize;
+            let rlen = (r + e.len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+            let (res, b) = read_at(shard, &file, buf, a..a + rlen, aligned).await;
+            return match res {
+                Ok(n) if n >= r + e.len as usize => (Ok(a + r), b),
+                Ok(_) => (Err(short_read()), b),
+                Err(err) => (Err(err), b),
+            };
+        }
+    }
+    let mut pos = a;
+    for e in extents {
+        let end = pos + e.len as usize;
+        if e.pad {
+            buf.as_mut_slice()[pos..end].fill(0);
+            pos = end;
+            continue;
+        }
+        let Some(file) = shard.file(torrent, e.file, false) else {
+            return (Err(std::io::Error::new(std::io::ErrorKind::NotFound, "cannot open file")), buf);
+        };
+        let mut off = e.file_offset;
+        while pos < end {
+            let (res, b) = read_at(shard, &file, buf, pos..end, off).await;
+            buf = b;
+            match res {
+                Ok(0) => return (Err(short_read()), buf),
+                Ok(n) => {
+                    pos += n;
+                    off += n as u64;
+                }
+                Err(err) => return (Err(err), buf),
+            }
+        }
+    }
+    (Ok(a), buf)
+}

@@ -1,0 +1,218 @@
+//! Storage: where a torrent's bytes live on disk, read-only.
+//!
+//! - [`Layout`] maps a torrent-wide byte range (a piece or a block) to file
+//!   extents; a range can span many files, zero-length files included, and
+//!   BEP 47 pad files are extents of zeros that are not on disk.
+//! - [`resolve_files`] turns the metainfo's file list into checked absolute
+//!   paths below the data directory (symlinks that leave it are refused).
+//! - [`check`] verifies pieces with SHA-1 on every core, reading with io_uring.
+//! - [`resume`] keeps verified bitfields across restarts.
+
+pub mod check;
+pub mod resume;
+
+use std::path::{Path, PathBuf};
+
+use ringseed_proto::metainfo::Metainfo;
+
+/// One contiguous run of bytes inside one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Index into the torrent's file list.
+    pub file: usize,
+    /// Byte offset inside that file.
+    pub file_offset: u64,
+    /// Length in bytes (never 0).
+    pub len: u32,
+    /// True for BEP 47 pad files: the bytes are zeros and nothing is read.
+    pub pad: bool,
+}
+
+/// File layout of one torrent: file start offsets, sorted, for binary search.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// (torrent-wide offset, length, pad) per file, in torrent order.
+    files: Vec<(u64, u64, bool)>,
+}
+
+impl Layout {
+    /// Builds the layout from the metainfo's file list.
+    pub fn new(meta: &Metainfo) -> Self {
+        Layout { files: meta.files.iter().map(|f| (f.offset, f.length, f.pad)).collect() }
+    }
+
+    /// Calls `f` for each extent of the torrent-wide range `offset..offset+len`
+    /// (bytes), in order; zero-length files are skipped. Stops early and
+    /// returns the error if `f` fails.
+    pub fn for_each_extent<E>(
+        &self,
+        offset: u64,
+        len: u32,
+        mut f: impl FnMut(Extent) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let end = offset + len as u64;
+        // First file whose end is past `offset`.
+        let mut i = self.files.partition_point(|&(start, flen, _)| start + flen <= offset);
+        let mut pos = offset;
+        while pos < end && i < self.files.len() {
+            let (start, flen, pad) = self.files[i];
+            if flen > 0 {
+                let take = (start + flen).min(end) - pos;
+                f(Extent { file: i, file_offset: pos - start, len: take as u32, pad })?;
+                pos += take;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// The extents of a range collected into a small vector (tests, hash check).
+    pub fn extents(&self, offset: u64, len: u32) -> Vec<Extent> {
+        let mut v = Vec::new();
+        let _ = self.for_each_extent::<()>(offset, len, |e| {
+            v.push(e);
+            Ok(())
+        });
+        v
+    }
+}
+
+/// Errors of path resolution.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("torrent {torrent}: file {path} resolves outside the data directory (through a symlink)")]
+    Escapes { torrent: String, path: PathBuf },
+}
+
+/// Where one file of a torrent is, and whether it is usable.
+#[derive(Clone, Debug)]
+pub struct FileSlot {
+    /// Absolute path below the data directory (`None` for pad files).
+    pub path: Option<PathBuf>,
+    /// Expected length in bytes.
+    pub length: u64,
+    /// Size and mtime found on disk at resolution, when the file exists.
+    pub stat: Option<FileStat>,
+}
+
+/// Size (bytes) and modification time (ns since the epoch) of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+/// Reads size and mtime of a path (following symlinks, as opening does).
+pub fn stat(path: &Path) -> Option<FileStat> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.is_file() {
+        return None;
+    }
+    let mtime = md.modified().ok()?;
+    let mtime_ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Some(FileStat { size: md.len(), mtime_ns })
+}
+
+/// Resolves every file of `meta` below `data_dir`.
+///
+/// Lexical safety (no `..`, absolute paths, NUL…) is already enforced by the
+/// metainfo parser; here the paths that exist are canonicalised and must stay
+/// inside the canonical data directory, so a symlink pointing elsewhere is
+/// refused. Missing files are not an error: their pieces are left out.
+///
+/// Errors: the data directory cannot be canonicalised, or a file escapes it.
+pub fn resolve_files(meta: &Metainfo, data_dir: &Path) -> Result<Vec<FileSlot>, StorageError> {
+    let root = std::fs::canonicalize(data_dir)
+        .map_err(|source| StorageError::DataDir { path: data_dir.to_owned(), source })?;
+    let mut out = Vec::with_capacity(meta.files.len());
+    for f in &meta.files {
+        if f.pad {
+            out.push(FileSlot { path: None, length: f.length, stat: None });
+            continue;
+        }
+        let joined = root.join(meta.file_path(f));
+        // Walk up to the deepest existing ancestor so that a symlinked
+        // directory is caught even when the file itself is missing.
+        let mut probe = joined.as_path();
+        let canon = loop {
+            match std::fs::canonicalize(probe) {
+                Ok(c) => break Some(c),
+                Err(_) => match probe.parent() {
+                    Some(p) if p.starts_with(&root) => probe = p,
+                    _ => break None,
+                },
+            }
+        };
+        if let Some(c) = canon {
+            if !c.starts_with(&root) {
+                return Err(StorageError::Escapes { torrent: meta.name.clone(), path: joined });
+            }
+        }
+        let stat = if f.length == 0 { Some(FileStat { size: 0, mtime_ns: 0 }) } else { stat(&joined) };
+        out.push(FileSlot { path: Some(joined), length: f.length, stat });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringseed_proto::metainfo::build_torrent;
+
+    fn meta(files: &[(Vec<String>, u64)], piece_length: u32) -> Metainfo {
+        let total: u64 = files.iter().map(|f| f.1).sum();
+        let n = total.div_ceil(piece_length as u64) as usize;
+        let hashes = vec![[0u8; 20]; n];
+        Metainfo::from_bytes(&build_torrent("t", files, piece_length, &hashes, None, "test")).unwrap()
+    }
+
+    #[test]
+    fn piece_spanning_three_files_and_an_empty_one_maps_to_three_extents() {
+        let m = meta(
+            &[
+                (vec!["a".into()], 10),
+                (vec!["empty".into()], 0),
+                (vec!["b".into()], 5),
+                (vec!["c".into()], 100),
+            ],
+            32,
+        );
+        let l = Layout::new(&m);
+        let e = l.extents(0, 32);
+        assert_eq!(
+            e,
+            vec![
+                Extent { file: 0, file_offset: 0, len: 10, pad: false },
+                Extent { file: 2, file_offset: 0, len: 5, pad: false },
+                Extent { file: 3, file_offset: 0, len: 17, pad: false },
+            ]
+        );
+        // The short last piece: 115 - 96 = 19 bytes, all in file c.
+        assert_eq!(l.extents(96, 19), vec![Extent { file: 3, file_offset: 81, len: 19, pad: false }]);
+    }
+
+    #[test]
+    fn symlink_leaving_the_data_dir_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"x").unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), data.path().join("t")).unwrap();
+        let m = meta(&[(vec!["secret".into()], 1)], 16384);
+        let err = resolve_files(&m, data.path()).unwrap_err();
+        assert!(matches!(err, StorageError::Escapes { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_files_resolve_without_stat() {
+        let data = tempfile::tempdir().unwrap();
+        let m = meta(&[(vec!["x".into()], 5), (vec!["y".into()], 0)], 16384);
+        let slots = resolve_files(&m, data.path()).unwrap();
+        assert!(slots[0].stat.is_none());
+        assert_eq!(slots[1].stat, Some(FileStat { size: 0, mtime_ns: 0 }));
+    }
+}

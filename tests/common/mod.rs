@@ -1,0 +1,216 @@
+//! Shared parts of the integration tests: a real `ringseed seed` process on
+//! 127.0.0.1, its log lines, payload and torrent builders, and real peers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const RINGSEED: &str = env!("CARGO_BIN_EXE_ringseed");
+
+/// A running `ringseed seed` child process; SIGTERM on drop.
+pub struct Seeder {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Seeder {
+    /// Starts `ringseed seed` with `args` (data dir, torrents…) on a free
+    /// loopback port and waits until every torrent is checked.
+    pub fn start(args: &[&str]) -> Seeder {
+        let mut child = Command::new(RINGSEED)
+            .arg("seed")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info,ringseed::shard=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringseed");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let line = strip_ansi(&line);
+                    let _ = tx.send(line.clone());
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut addr = None;
+        loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                panic!("ringseed did not become ready; log:\n{}", log.lock().unwrap().join("\n"))
+            });
+            if let Some(i) = line.find("listening on ") {
+                let rest = &line[i + "listening on ".len()..];
+                addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
+            }
+            if line.contains("ready:") {
+                break;
+            }
+        }
+        Seeder { child, addr: addr.expect("listening line"), log }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains every needle.
+    pub fn wait_log(&self, needles: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return l.clone();
+            }
+            if Instant::now() > deadline {
+                panic!("no log line with {needles:?}; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("ringseed did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident set size of the seeder, bytes (from /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb * 1024
+    }
+}
+
+impl Drop for Seeder {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Deterministic bytes for test payloads.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Writes files (relative path, length) under `root` with deterministic content.
+pub fn write_tree(root: &Path, files: &[(&str, usize)]) {
+    for (i, (p, len)) in files.iter().enumerate() {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes(*len, i as u64 + 1)).unwrap();
+    }
+}
+
+/// Makes a torrent with `ringseed create`.
+pub fn ringseed_create(path: &Path, out: &Path, piece_length: u32) {
+    let st = Command::new(RINGSEED)
+        .args(["create", "--piece-length", &piece_length.to_string(), "-o"])
+        .arg(out)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Python with the libtorrent binding: Debian's `/usr/bin/python3` when it has it.
+/// Returns `None` (test skipped) only outside CI; under `CI=true` a missing
+/// client fails the test.
+pub fn libtorrent_python() -> Option<PathBuf> {
+    for py in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import libtorrent"])
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(PathBuf::from(py));
+        }
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("python3-libtorrent is required in CI (apt-get install python3-libtorrent)");
+    }
+    eprintln!("SKIP: python3-libtorrent not installed");
+    None
+}
+
+pub fn lt_client() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_client.py")
+}
+
+/// Asserts that every file below `a` equals the same file below `b`.
+pub fn assert_trees_equal(a: &Path, b: &Path) {
+    let mut n = 0;
+    for entry in walk(a) {
+        let rel = entry.strip_prefix(a).unwrap();
+        let other = b.join(rel);
+        let x = std::fs::read(&entry).unwrap();
+        let y = std::fs::read(&other).unwrap_or_else(|e| panic!("{}: {e}", other.display()));
+        assert!(x == y, "{} differs ({} vs {} bytes)", rel.display(), x.len(), y.len());
+        n += 1;
+    }
+    assert!(n > 0, "no files compared");
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if p.is_file() {
+        out.push(p.to_owned());
+    } else {
+        for e in std::fs::read_dir(p).unwrap() {
+            out.extend(walk(&e.unwrap().path()));
+        }
+    }
+    out
+}

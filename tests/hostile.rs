@@ -26,7 +26,11 @@ fn connect(addr: SocketAddr) -> TcpStream {
 /// handshake and its first message (bitfield / have_all) were read.
 fn handshake(addr: SocketAddr, ih: InfoHash, fast: bool) -> TcpStream {
     let mut s = connect(addr);
-    let mut hs = Handshake::new(ih, *b"-XX0001-hostilepeer0");
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut id = *b"-XX0001-hostile00000";
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    id[15..].copy_from_slice(format!("{n:05}").as_bytes());
+    let mut hs = Handshake::new(ih, id);
     hs.reserved = [0; 8];
     if fast {
         hs.reserved[7] |= 0x04;

@@ -126,3 +126,59 @@ fn libtorrent_downloads_a_mktorrent_torrent() {
     lt_download(&py, &torrent, &save, &seeder);
     assert_trees_equal(&data.join("mk"), &save.join("mk"));
 }
+
+#[test]
+fn libtorrent_downloads_with_direct_io() {
+    let Some(py) = libtorrent_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_tree(&data.join("direct"), AWKWARD);
+    let torrent = dir.path().join("direct.torrent");
+    lt_make(&py, &torrent, &data.join("direct"), false, 32 * 1024);
+    let state = dir.path().join("state");
+    let seeder = Seeder::start(&[
+        "--data", data.to_str().unwrap(),
+        "--state-dir", state.to_str().unwrap(),
+        "--direct-io",
+        torrent.to_str().unwrap(),
+    ]);
+    let save = dir.path().join("save");
+    lt_download(&py, &torrent, &save, &seeder);
+    assert_trees_equal(&data.join("direct"), &save.join("direct"));
+    assert!(!seeder.log_text().contains("cannot open file"), "O_DIRECT open failed:\n{}", seeder.log_text());
+}
+
+/// Without CAP_IPC_LOCK and with a 4 MiB RLIMIT_MEMLOCK, registering 512
+/// buffers per shard fails: the seeder warns and serves from plain buffers;
+/// with the default sizing it registers what the limit allows.
+#[test]
+fn registration_beyond_memlock_falls_back_to_plain_buffers() {
+    let Some(py) = libtorrent_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_tree(&data.join("memlock"), AWKWARD);
+    let torrent = dir.path().join("memlock.torrent");
+    lt_make(&py, &torrent, &data.join("memlock"), false, 32 * 1024);
+    let wrapper = [
+        "prlimit", "--memlock=4194304:4194304",
+        "setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock",
+    ];
+    for (buffers, expect_fallback) in [(Some("512"), true), (None, false)] {
+        let state = dir.path().join("state");
+        let mut args = vec!["--data", data.to_str().unwrap(), "--state-dir", state.to_str().unwrap(), "--shards", "2"];
+        if let Some(b) = buffers {
+            args.extend(["--buffers", b]);
+        }
+        args.push(torrent.to_str().unwrap());
+        let seeder = Seeder::start_wrapped(&wrapper, &args);
+        let save = dir.path().join(format!("save-{}", buffers.unwrap_or("auto")));
+        lt_download(&py, &torrent, &save, &seeder);
+        assert_trees_equal(&data.join("memlock"), &save.join("memlock"));
+        let log = seeder.log_text();
+        assert_eq!(log.contains("registering block buffers failed"), expect_fallback, "{log}");
+        if !expect_fallback {
+            let line = seeder.wait_log(&["shard started", "registered="], std::time::Duration::from_secs(1));
+            assert!(!line.contains("registered=0"), "{line}");
+        }
+    }
+}

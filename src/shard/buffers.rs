@@ -22,6 +22,8 @@ use ringseed_proto::wire;
 
 /// O_DIRECT alignment of memory, file offset and length, bytes.
 pub const DIRECT_ALIGN: usize = 4096;
+/// Memory of one ring's queues, bytes (SQ and CQ entries and the SQE array at 4096 entries).
+const RING_MEMORY: u64 = 512 * 1024;
 /// Most buffers one ring can register.
 pub const MAX_REGISTERED: usize = 1024;
 
@@ -93,7 +95,13 @@ pub fn pool_size_from_memlock(shards: usize, direct_io: bool) -> usize {
     // SAFETY: getrlimit writes into the struct we own.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
-    let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { lim.rlim_cur / 4 * 3 };
+    // Each ring's own queues (about 400 KiB at 4096 entries) may be charged too.
+    let rings = RING_MEMORY * shards.max(1) as u64;
+    let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        lim.rlim_cur.saturating_sub(rings) / 4 * 3
+    };
     let per_shard = budget / shards.max(1) as u64 / per_buf as u64;
     (per_shard as usize).min(MAX_REGISTERED)
 }

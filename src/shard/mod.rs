@@ -65,7 +65,8 @@ pub struct ShardState {
     pub buffers: BlockBuffers,
     peers: RefCell<HashMap<PeerKey, Rc<Peer>>>,
     peer_ids: RefCell<HashSet<(InfoHash, [u8; 20])>>,
-    files: RefCell<HashMap<(InfoHash, usize, bool), Rc<tokio_uring::fs::File>>>,
+    /// Open files per (torrent, file index, O_DIRECT); `None` remembers a failed open.
+    files: RefCell<HashMap<(InfoHash, usize, bool), Option<Rc<tokio_uring::fs::File>>>>,
     next_key: Cell<u64>,
     pub stats: RefCell<ShardStats>,
 }
@@ -103,7 +104,7 @@ impl ShardState {
     fn file(&self, torrent: &Torrent, index: usize, direct: bool) -> Option<Rc<tokio_uring::fs::File>> {
         let key = (torrent.meta.info_hash, index, direct);
         if let Some(f) = self.files.borrow().get(&key) {
-            return Some(f.clone());
+            return f.clone();
         }
         let path = torrent.files.get(index)?.path.as_ref()?;
         let mut opts = std::fs::OpenOptions::new();
@@ -113,14 +114,17 @@ impl ShardState {
             opts.custom_flags(libc::O_DIRECT);
         }
         let f = match opts.open(path) {
-            Ok(f) => Rc::new(tokio_uring::fs::File::from_std(f)),
+            Ok(f) => Some(Rc::new(tokio_uring::fs::File::from_std(f))),
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, direct, "cannot open file");
-                return None;
+                // Logged once per shard and file: the failure is remembered. For
+                // O_DIRECT (unsupported by some filesystems, tmpfs among them)
+                // blocks of this file are read through the page cache instead.
+                tracing::warn!(shard = self.id, file = %path.display(), error = %e, direct, "cannot open file");
+                None
             }
         };
         self.files.borrow_mut().insert(key, f.clone());
-        Some(f)
+        f
     }
 
     fn pending_handshakes(&self) -> usize {
@@ -132,7 +136,19 @@ impl ShardState {
 ///
 /// Errors: the ring cannot be created (io_uring unavailable or disabled).
 pub fn run(ctx: ShardContext) -> std::io::Result<()> {
-    let rt = tokio_uring::Runtime::new(tokio_uring::builder().entries(RING_ENTRIES))?;
+    // A ring's own memory may count against RLIMIT_MEMLOCK too: if the full
+    // size cannot be had, try smaller rings before giving up.
+    let mut entries = RING_ENTRIES;
+    let rt = loop {
+        match tokio_uring::Runtime::new(tokio_uring::builder().entries(entries)) {
+            Ok(rt) => break rt,
+            Err(e) if entries > 256 => {
+                tracing::warn!(shard = ctx.id, entries, error = %e, "cannot create io_uring ring; trying a smaller one");
+                entries /= 4;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     rt.block_on(async move {
         let buffers = BlockBuffers::new(ctx.id, ctx.buffers, ctx.config.direct_io);
         tracing::debug!(shard = ctx.id, registered = buffers.registered(), "shard started");

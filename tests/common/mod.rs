@@ -22,7 +22,21 @@ impl Seeder {
     /// Starts `ringseed seed` with `args` (data dir, torrents…) on a free
     /// loopback port and waits until every torrent is checked.
     pub fn start(args: &[&str]) -> Seeder {
-        let mut child = Command::new(RINGSEED)
+        Self::start_wrapped(&[], args)
+    }
+
+    /// Like [`Seeder::start`], run through a wrapper command that execs it
+    /// (e.g. `prlimit --memlock=… setpriv …`), so the pid is still ringseed's.
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Seeder {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(RINGSEED);
+                c
+            }
+            None => Command::new(RINGSEED),
+        };
+        let mut child = cmd
             .arg("seed")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)

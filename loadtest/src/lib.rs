@@ -296,7 +296,7 @@ pub async fn run_swarm_until(
     cfg.queue_depth = cfg.queue_depth.max(1);
     let num_pieces = meta.lengths.num_pieces();
     let download_once = cfg.download_once();
-    let max_frame = ((num_pieces / 8 + 16).max(32 * 1024)).min(64 << 20);
+    let max_frame = (num_pieces / 8 + 16).clamp(32 * 1024, 64 << 20);
     let shared = Arc::new(Shared {
         work: download_once.then(|| WorkQueue::new(num_pieces)),
         picker: Picker::new(cfg.pattern, num_pieces),
@@ -396,6 +396,8 @@ pub async fn run_swarm_until(
         }
     };
     let seconds = start.elapsed().as_secs_f64();
+    let bytes = shared.stats.bytes.load(Ordering::Relaxed);
+    on_progress(&shared.stats.progress(start.elapsed(), bytes as f64 / seconds.max(1e-9), num_pieces));
     let _ = stop_tx.send(true);
     // Peers see the stop signal at once; give them a moment to flush their
     // statistics, then abort whatever is left.
@@ -411,8 +413,6 @@ pub async fn run_swarm_until(
     if bytes > timeline_base || timeline.is_empty() {
         timeline.push(bytes - timeline_base);
     }
-    let final_progress = shared.stats.progress(start.elapsed(), bytes as f64 / seconds.max(1e-9), num_pieces);
-    on_progress(&final_progress);
     let complete = shared.work.as_ref().map(|w| w.all_ok()).unwrap_or(false);
     let mut report = shared.stats.report();
     report.throughput_bytes_per_sec = if seconds > 0.0 { bytes as f64 / seconds } else { 0.0 };

@@ -446,41 +446,33 @@ impl Peer {
         Ok(())
     }
 
-    fn seeder_has(&self, i: u32) -> bool {
-        self.has_all || self.has.get((i / 8) as usize).is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
-    }
-
     fn on_message(&mut self, msg: Message<'_>, now: Instant) -> Result<(), PeerError> {
         match msg {
-            Message::Piece { index, begin, block } => self.on_block(index, begin, block, now),
-            Message::Choke => {
-                if !self.choked {
-                    self.choked = true;
-                    if self.counted_unchoked {
-                        self.counted_unchoked = false;
-                        self.sh.stats.unchoked.fetch_sub(1, Ordering::Relaxed);
+            Message::Piece { index, begin, block } => return self.on_block(index, begin, block, now),
+            Message::Choke if !self.choked => {
+                self.choked = true;
+                if self.counted_unchoked {
+                    self.counted_unchoked = false;
+                    self.sh.stats.unchoked.fetch_sub(1, Ordering::Relaxed);
+                }
+                // BEP 3: a choke discards our requests. BEP 6: a Fast seeder
+                // rejects each one explicitly, so keep them until then.
+                if !self.fast {
+                    for p in &mut self.active {
+                        p.free_all_requested();
                     }
-                    // BEP 3: a choke discards our requests. BEP 6: a Fast seeder
-                    // rejects each one explicitly, so keep them until then.
-                    if !self.fast {
-                        for p in &mut self.active {
-                            p.free_all_requested();
-                        }
-                        self.outstanding = 0;
-                    }
+                    self.outstanding = 0;
                 }
             }
-            Message::Unchoke => {
-                if self.choked {
-                    self.choked = false;
-                    if !self.counted_unchoked {
-                        self.counted_unchoked = true;
-                        self.sh.stats.inc_unchoked();
-                    }
-                    if !self.got_unchoke {
-                        self.got_unchoke = true;
-                        self.sh.stats.add_unchoke(now.saturating_duration_since(self.connected_at));
-                    }
+            Message::Unchoke if self.choked => {
+                self.choked = false;
+                if !self.counted_unchoked {
+                    self.counted_unchoked = true;
+                    self.sh.stats.inc_unchoked();
+                }
+                if !self.got_unchoke {
+                    self.got_unchoke = true;
+                    self.sh.stats.add_unchoke(now.saturating_duration_since(self.connected_at));
                 }
             }
             Message::Have(i) => {
@@ -503,10 +495,10 @@ impl Peer {
                 self.has_all = false;
                 self.has.fill(0);
             }
-            Message::AllowedFast(i) => {
-                if i < self.num_pieces && self.allowed_fast.len() < 256 && !self.allowed_fast.contains(&i) {
-                    self.allowed_fast.push(i);
-                }
+            Message::AllowedFast(i)
+                if i < self.num_pieces && self.allowed_fast.len() < 256 && !self.allowed_fast.contains(&i) =>
+            {
+                self.allowed_fast.push(i)
             }
             Message::Reject { index, begin, length } => self.on_reject(index, begin, length),
             Message::Extended { id: 0, payload } => match ExtHandshake::decode(payload) {
@@ -538,7 +530,7 @@ impl Peer {
         };
         let b = begin / BLOCK_LEN;
         let p = &mut self.active[k];
-        if begin % BLOCK_LEN != 0
+        if !begin.is_multiple_of(BLOCK_LEN)
             || b >= p.nblocks
             || p.state[b as usize] != REQUESTED
             || block.len() != lengths.block_len(index, b) as usize
@@ -619,7 +611,7 @@ impl Peer {
         let lengths = self.sh.meta.lengths;
         let b = begin / BLOCK_LEN;
         let hit = self.active.iter_mut().find(|p| p.index == index).filter(|p| {
-            begin % BLOCK_LEN == 0
+            begin.is_multiple_of(BLOCK_LEN)
                 && b < p.nblocks
                 && p.state[b as usize] == REQUESTED
                 && length == lengths.block_len(index, b)
@@ -703,7 +695,7 @@ impl Peer {
             self.allowed_fast
                 .iter()
                 .copied()
-                .find(|&i| usable(i) && work.map_or(true, |w| w.take_specific(i)))?
+                .find(|&i| usable(i) && work.is_none_or(|w| w.take_specific(i)))?
         } else if let Some(w) = &self.sh.work {
             w.take(usable)?
         } else {

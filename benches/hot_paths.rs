@@ -16,7 +16,12 @@ use sha1::{Digest, Sha1};
 fn wire(c: &mut Criterion) {
     let mut frames = Vec::new();
     for i in 0..1000u32 {
-        Message::Request { index: i, begin: (i % 16) * 16384, length: 16384 }.encode(&mut frames);
+        Message::Request {
+            index: i,
+            begin: (i % 16) * 16384,
+            length: 16384,
+        }
+        .encode(&mut frames);
     }
     let mut g = c.benchmark_group("wire");
     g.throughput(Throughput::Elements(1000));
@@ -38,7 +43,12 @@ fn wire(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for i in 0..1000u32 {
-                Message::Request { index: i, begin: 0, length: 16384 }.encode(&mut out);
+                Message::Request {
+                    index: i,
+                    begin: 0,
+                    length: 16384,
+                }
+                .encode(&mut out);
             }
             black_box(out.len())
         })
@@ -49,11 +59,15 @@ fn wire(c: &mut Criterion) {
 fn metainfo(c: &mut Criterion) {
     let n = 100_000usize;
     let hashes = vec![[7u8; 20]; n];
-    let files: Vec<(Vec<String>, u64)> = (0..100).map(|i| (vec![format!("f{i:03}")], (n as u64 * 16384) / 100)).collect();
+    let files: Vec<(Vec<String>, u64)> = (0..100)
+        .map(|i| (vec![format!("f{i:03}")], (n as u64 * 16384) / 100))
+        .collect();
     let bytes = build_torrent("big", &files, 16384, &hashes, None, "bench");
     let mut g = c.benchmark_group("metainfo");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("parse_100k_pieces", |b| b.iter(|| black_box(Metainfo::from_bytes(&bytes).unwrap().lengths.num_pieces())));
+    g.bench_function("parse_100k_pieces", |b| {
+        b.iter(|| black_box(Metainfo::from_bytes(&bytes).unwrap().lengths.num_pieces()))
+    });
     g.finish();
 }
 
@@ -61,7 +75,9 @@ fn hashing(c: &mut Criterion) {
     let piece = vec![0x5au8; 1 << 20];
     let mut g = c.benchmark_group("hash");
     g.throughput(Throughput::Bytes(piece.len() as u64));
-    g.bench_function("sha1_1MiB_piece", |b| b.iter(|| black_box(Sha1::digest(&piece))));
+    g.bench_function("sha1_1MiB_piece", |b| {
+        b.iter(|| black_box(Sha1::digest(&piece)))
+    });
     g.finish();
 }
 
@@ -83,7 +99,9 @@ fn block_path(c: &mut Criterion) {
                 let start = Instant::now();
                 for i in 0..iters {
                     let buf = pool.try_next(16384 + 13).unwrap();
-                    let (res, slice) = file.read_fixed_at(buf.slice(13..), (i % blocks) * 16384).await;
+                    let (res, slice) = file
+                        .read_fixed_at(buf.slice(13..), (i % blocks) * 16384)
+                        .await;
                     let mut buf = slice.into_inner();
                     assert_eq!(res.unwrap(), 16384);
                     buf[..13].copy_from_slice(&piece_header(i as u32, 0, 16384));
@@ -112,9 +130,15 @@ fn choking(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("choke");
     g.throughput(Throughput::Elements(peers.len() as u64));
-    for algo in [ChokerAlgorithm::RoundRobin, ChokerAlgorithm::FastestUpload, ChokerAlgorithm::AntiLeech] {
+    for algo in [
+        ChokerAlgorithm::RoundRobin,
+        ChokerAlgorithm::FastestUpload,
+        ChokerAlgorithm::AntiLeech,
+    ] {
         g.bench_function(format!("round_10k_peers_{algo}"), |b| {
-            b.iter(|| black_box(rechoke(algo, 8, &peers, now, Duration::from_secs(10), 1 << 20).len()))
+            b.iter(|| {
+                black_box(rechoke(algo, 8, &peers, now, Duration::from_secs(10), 1 << 20).len())
+            })
         });
     }
     g.finish();

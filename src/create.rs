@@ -13,7 +13,10 @@ use sha1::{Digest, Sha1};
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}: not valid UTF-8; torrents need UTF-8 names")]
     NotUtf8(PathBuf),
     #[error("{0}: nothing to put in a torrent (no data)")]
@@ -32,22 +35,46 @@ pub fn auto_piece_length(total: u64) -> u32 {
     pl as u32
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(Vec<String>, PathBuf, u64)>) -> Result<(), CreateError> {
-    let io = |source| CreateError::Io { path: dir.to_owned(), source };
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(Vec<String>, PathBuf, u64)>,
+) -> Result<(), CreateError> {
+    let io = |source| CreateError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let path = e.path();
-        let ft = e.file_type().map_err(|source| CreateError::Io { path: path.clone(), source })?;
+        let ft = e.file_type().map_err(|source| CreateError::Io {
+            path: path.clone(),
+            source,
+        })?;
         if ft.is_dir() {
             walk(root, &path, out)?;
         } else if ft.is_file() {
             let rel = path.strip_prefix(root).expect("below root");
             let comps = rel
                 .components()
-                .map(|c| c.as_os_str().to_str().map(str::to_owned).ok_or_else(|| CreateError::NotUtf8(path.clone())))
+                .map(|c| {
+                    c.as_os_str()
+                        .to_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| CreateError::NotUtf8(path.clone()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            let len = e.metadata().map_err(|source| CreateError::Io { path: path.clone(), source })?.len();
+            let len = e
+                .metadata()
+                .map_err(|source| CreateError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
             out.push((comps, path, len));
         }
     }
@@ -57,13 +84,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(Vec<String>, PathBuf, u64)>) -> 
 /// Builds the bencoded torrent for `path` (a file or a folder).
 ///
 /// Errors: unreadable files, non-UTF-8 names, no data, a bad piece length.
-pub fn create_torrent(path: &Path, piece_length: Option<u32>, announce: Option<&str>) -> Result<Vec<u8>, CreateError> {
+pub fn create_torrent(
+    path: &Path,
+    piece_length: Option<u32>,
+    announce: Option<&str>,
+) -> Result<Vec<u8>, CreateError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| CreateError::NotUtf8(path.to_owned()))?
         .to_owned();
-    let md = std::fs::metadata(path).map_err(|source| CreateError::Io { path: path.to_owned(), source })?;
+    let md = std::fs::metadata(path).map_err(|source| CreateError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut files = Vec::new();
     if md.is_dir() {
         walk(path, path, &mut files)?;
@@ -83,11 +117,20 @@ pub fn create_torrent(path: &Path, piece_length: Option<u32>, announce: Option<&
     let mut in_piece = 0usize;
     let mut buf = vec![0u8; 1 << 20];
     for (_, p, len) in &files {
-        let mut f = std::fs::File::open(p).map_err(|source| CreateError::Io { path: p.clone(), source })?;
+        let mut f = std::fs::File::open(p).map_err(|source| CreateError::Io {
+            path: p.clone(),
+            source,
+        })?;
         let mut left = *len;
         while left > 0 {
-            let want = (buf.len() as u64).min(left).min((pl as usize - in_piece) as u64) as usize;
-            f.read_exact(&mut buf[..want]).map_err(|source| CreateError::Io { path: p.clone(), source })?;
+            let want = (buf.len() as u64)
+                .min(left)
+                .min((pl as usize - in_piece) as u64) as usize;
+            f.read_exact(&mut buf[..want])
+                .map_err(|source| CreateError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
             hasher.update(&buf[..want]);
             in_piece += want;
             left -= want as u64;
@@ -101,5 +144,12 @@ pub fn create_torrent(path: &Path, piece_length: Option<u32>, announce: Option<&
         hashes.push(hasher.finalize().into());
     }
     let list: Vec<(Vec<String>, u64)> = files.into_iter().map(|(c, _, l)| (c, l)).collect();
-    Ok(ringseed_proto::metainfo::build_torrent(&name, &list, pl, &hashes, announce, crate::CLIENT_NAME))
+    Ok(ringseed_proto::metainfo::build_torrent(
+        &name,
+        &list,
+        pl,
+        &hashes,
+        announce,
+        crate::CLIENT_NAME,
+    ))
 }

@@ -32,7 +32,12 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { size_mib: 256, peers: 8, shards: 0, cache_dir: default_cache_dir() }
+        DemoOptions {
+            size_mib: 256,
+            peers: 8,
+            shards: 0,
+            cache_dir: default_cache_dir(),
+        }
     }
 }
 
@@ -50,7 +55,10 @@ pub fn default_cache_dir() -> PathBuf {
 /// Writes `len` deterministic pseudo-random bytes (xorshift64, seeded) to `path`
 /// unless a file of that size is already there.
 fn ensure_file(path: &Path, len: u64, seed: u64) -> std::io::Result<()> {
-    if std::fs::metadata(path).map(|m| m.len() == len).unwrap_or(false) {
+    if std::fs::metadata(path)
+        .map(|m| m.len() == len)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
@@ -86,7 +94,11 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
         ("small.txt", 1_000),
         ("rest.bin", total - total * 3 / 4 - 13_345),
     ];
-    eprintln!("demo: preparing a {} MiB payload in {}", opts.size_mib, data.display());
+    eprintln!(
+        "demo: preparing a {} MiB payload in {}",
+        opts.size_mib,
+        data.display()
+    );
     for (i, (name, len)) in sizes.iter().enumerate() {
         ensure_file(&root.join(name), *len, 0x9E37_79B9_7F4A_7C15 ^ i as u64)?;
     }
@@ -116,7 +128,9 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
     cfg.peers = opts.peers;
     cfg.pattern = Pattern::Sequential;
     cfg.verify = true;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     let report = rt.block_on(run_swarm(Arc::new(meta), cfg, |p| {
         eprint!(
@@ -139,7 +153,11 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
         report.throughput_bytes_per_sec / 1e6,
         report.pieces_verified,
         report.pieces_failed,
-        if report.complete && report.pieces_failed == 0 { "complete" } else { "INCOMPLETE" }
+        if report.complete && report.pieces_failed == 0 {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        }
     );
     Ok(report)
 }

@@ -47,9 +47,15 @@ pub const PEER_ID_PREFIX: &[u8; 8] = b"-RS0100-";
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start thread {name}: {source}")]
-    Thread { name: String, source: std::io::Error },
+    Thread {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("no torrent to seed")]
     NoTorrents,
 }
@@ -72,13 +78,24 @@ pub struct Daemon {
 
 /// Binds one listener per shard on the same address with SO_REUSEPORT; the
 /// first resolves port 0. Sockets stay blocking (tokio-uring needs that).
-fn bind_listeners(addr: SocketAddr, n: usize) -> Result<(Vec<std::net::TcpListener>, SocketAddr), DaemonError> {
+fn bind_listeners(
+    addr: SocketAddr,
+    n: usize,
+) -> Result<(Vec<std::net::TcpListener>, SocketAddr), DaemonError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let mut out = Vec::with_capacity(n);
     let mut bound = addr;
     for _ in 0..n {
-        let err = |source| DaemonError::Listen { addr: bound, source };
-        let s = Socket::new(Domain::for_address(bound), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+        let err = |source| DaemonError::Listen {
+            addr: bound,
+            source,
+        };
+        let s = Socket::new(
+            Domain::for_address(bound),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .map_err(err)?;
         s.set_reuse_address(true).map_err(err)?;
         s.set_reuse_port(true).map_err(err)?;
         s.bind(&bound.into()).map_err(err)?;
@@ -100,8 +117,15 @@ fn spawn_named(
     std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-                .unwrap_or_else(|p| Err(format!("panicked: {}", p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(|s| s.as_str())).unwrap_or("?"))));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+                Err(format!(
+                    "panicked: {}",
+                    p.downcast_ref::<&str>()
+                        .copied()
+                        .or(p.downcast_ref::<String>().map(|s| s.as_str()))
+                        .unwrap_or("?")
+                ))
+            });
             let _ = tx.send((n, r));
         })
         .map_err(|source| DaemonError::Thread { name, source })
@@ -124,7 +148,10 @@ impl Daemon {
     /// `torrent_checking`. `torrents` are (path, parsed metainfo) pairs.
     ///
     /// Errors: the address cannot be bound, a thread cannot start, or no torrents.
-    pub fn start(config: Config, torrents: Vec<(PathBuf, Metainfo)>) -> Result<Daemon, DaemonError> {
+    pub fn start(
+        config: Config,
+        torrents: Vec<(PathBuf, Metainfo)>,
+    ) -> Result<Daemon, DaemonError> {
         if torrents.is_empty() {
             return Err(DaemonError::NoTorrents);
         }
@@ -144,10 +171,15 @@ impl Daemon {
         let mut receivers = Vec::new();
         for _ in 0..n {
             let (tx, rx) = crossbeam_channel::unbounded();
-            links.push(ShardLink { tx, wake: Arc::new(tokio::sync::Notify::new()) });
+            links.push(ShardLink {
+                tx,
+                wake: Arc::new(tokio::sync::Notify::new()),
+            });
             receivers.push(rx);
         }
-        let buffers = config.buffers_per_shard.unwrap_or_else(|| shard::buffers::pool_size_from_memlock(n, config.direct_io));
+        let buffers = config
+            .buffers_per_shard
+            .unwrap_or_else(|| shard::buffers::pool_size_from_memlock(n, config.direct_io));
         let peer_id = random_peer_id();
         for (id, (listener, commands)) in listeners.into_iter().zip(receivers).enumerate() {
             let ctx = shard::ShardContext {
@@ -163,7 +195,11 @@ impl Daemon {
                 wake: links[id].wake.clone(),
                 buffers,
             };
-            threads.push(spawn_named(format!("shard-{id:02}"), &exit_tx, move || shard::run(ctx).map_err(|e| e.to_string()))?);
+            threads.push(spawn_named(
+                format!("shard-{id:02}"),
+                &exit_tx,
+                move || shard::run(ctx).map_err(|e| e.to_string()),
+            )?);
         }
         drop(event_tx);
 
@@ -185,24 +221,48 @@ impl Daemon {
         let checked = Arc::new(AtomicUsize::new(0));
         let torrent_count = torrents.len();
         {
-            let (config, registry, hashed, checked) = (config.clone(), registry.clone(), hashed_bytes.clone(), checked.clone());
+            let (config, registry, hashed, checked) = (
+                config.clone(),
+                registry.clone(),
+                hashed_bytes.clone(),
+                checked.clone(),
+            );
             threads.push(spawn_named("hash-check".into(), &exit_tx, move || {
                 for (path, meta) in torrents {
                     let started = Instant::now();
                     let ih = meta.info_hash;
                     let name = meta.name.clone();
-                    match session::prepare(meta, &path, &config.data_dir, Some(&config.state_dir), config.hash_threads, &hashed) {
+                    match session::prepare(
+                        meta,
+                        &path,
+                        &config.data_dir,
+                        Some(&config.state_dir),
+                        config.hash_threads,
+                        &hashed,
+                    ) {
                         Ok((t, source)) => {
                             let total = t.meta.lengths.num_pieces();
                             let how = match source {
-                                CheckSource::Resume => "from resume data, nothing hashed".to_string(),
+                                CheckSource::Resume => {
+                                    "from resume data, nothing hashed".to_string()
+                                }
                                 CheckSource::Hashed { bytes } => {
                                     let s = started.elapsed().as_secs_f64();
-                                    format!("hashed {bytes} bytes in {s:.2} s ({:.2} GB/s)", bytes as f64 / s.max(1e-9) / 1e9)
+                                    format!(
+                                        "hashed {bytes} bytes in {s:.2} s ({:.2} GB/s)",
+                                        bytes as f64 / s.max(1e-9) / 1e9
+                                    )
                                 }
                             };
-                            tracing::info!("torrent {name} info_hash={} verified {}/{} pieces ({how})", ih, t.have_count, total);
-                            registry.write().insert(ih, TorrentEntry::Ready(Arc::new(t)));
+                            tracing::info!(
+                                "torrent {name} info_hash={} verified {}/{} pieces ({how})",
+                                ih,
+                                t.have_count,
+                                total
+                            );
+                            registry
+                                .write()
+                                .insert(ih, TorrentEntry::Ready(Arc::new(t)));
                         }
                         Err(e) => {
                             tracing::error!("torrent {name}: {e}; not seeded");
@@ -211,27 +271,46 @@ impl Daemon {
                     }
                     checked.fetch_add(1, Ordering::SeqCst);
                 }
-                tracing::info!("ready: {} torrent(s) checked", checked.load(Ordering::SeqCst));
+                tracing::info!(
+                    "ready: {} torrent(s) checked",
+                    checked.load(Ordering::SeqCst)
+                );
                 Ok(())
             })?);
         }
 
         if let Some(addr) = config.metrics {
             threads.push(spawn_named("control".into(), &exit_tx, move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
-                    let (recorder, exporter) = metrics_exporter_prometheus::PrometheusBuilder::new()
-                        .with_http_listener(addr)
-                        .build()
-                        .map_err(|e| format!("metrics exporter on {addr}: {e}"))?;
+                    let (recorder, exporter) =
+                        metrics_exporter_prometheus::PrometheusBuilder::new()
+                            .with_http_listener(addr)
+                            .build()
+                            .map_err(|e| format!("metrics exporter on {addr}: {e}"))?;
                     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
                     tracing::info!("metrics on http://{addr}/metrics");
-                    exporter.await.map_err(|e| format!("metrics exporter: {e:?}"))
+                    exporter
+                        .await
+                        .map_err(|e| format!("metrics exporter: {e:?}"))
                 })
             })?);
         }
 
-        Ok(Daemon { listen_addr, registry, hashed_bytes, checked, torrent_count, links, coord_stop, exits, threads })
+        Ok(Daemon {
+            listen_addr,
+            registry,
+            hashed_bytes,
+            checked,
+            torrent_count,
+            links,
+            coord_stop,
+            exits,
+            threads,
+        })
     }
 
     /// Waits until every torrent's check has finished; false on timeout.

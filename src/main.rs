@@ -12,7 +12,11 @@ use ringseed::session;
 use ringseed::storage;
 
 #[derive(Parser)]
-#[command(name = "ringseed", version, about = "A BitTorrent seeding engine: per-core io_uring shards, zero-copy block reads")]
+#[command(
+    name = "ringseed",
+    version,
+    about = "A BitTorrent seeding engine: per-core io_uring shards, zero-copy block reads"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -126,22 +130,30 @@ fn seed(a: SeedArgs) -> anyhow::Result<ExitCode> {
     // while the daemon starts is handled, not fatal.
     let (sig_tx, sig_rx) = crossbeam_channel::bounded::<&'static str>(1);
     let (installed_tx, installed_rx) = crossbeam_channel::bounded::<std::io::Result<()>>(1);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        rt.block_on(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-                (Ok(t), Ok(i)) => (t, i),
-                (Err(e), _) | (_, Err(e)) => {
-                    let _ = installed_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = installed_tx.send(Ok(()));
-            let name = tokio::select! { _ = term.recv() => "SIGTERM", _ = int.recv() => "SIGINT" };
-            let _ = sig_tx.send(name);
-        })
-    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (mut term, mut int) = match (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) {
+                    (Ok(t), Ok(i)) => (t, i),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = installed_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = installed_tx.send(Ok(()));
+                let name =
+                    tokio::select! { _ = term.recv() => "SIGTERM", _ = int.recv() => "SIGINT" };
+                let _ = sig_tx.send(name);
+            })
+        })?;
     installed_rx.recv()??;
     let daemon = ringseed::Daemon::start(c, torrents)?;
     loop {
@@ -162,7 +174,10 @@ fn seed(a: SeedArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn raise_nofile() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain getrlimit/setrlimit on a struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
@@ -205,34 +220,58 @@ fn check(data: PathBuf, torrent: PathBuf) -> ExitCode {
         secs,
         r.bytes_hashed as f64 / secs.max(1e-9) / 1e9
     );
-    if r.verified_count() == n { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if r.verified_count() == n {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Seed(a) => seed(a),
         Command::Check { data, torrent } => return check(data, torrent),
-        Command::Create { piece_length, announce, output, path } => {
-            match ringseed::create::create_torrent(&path, piece_length, announce.as_deref()) {
-                Ok(bytes) => match std::fs::write(&output, bytes) {
-                    Ok(()) => {
-                        println!("wrote {}", output.display());
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(e) => Err(anyhow::anyhow!("{}: {e}", output.display())),
-                },
-                Err(e) => Err(e.into()),
-            }
-        }
-        Command::Demo { size_mib, peers, shards } => {
-            let opts = ringseed::demo::DemoOptions { size_mib, peers, shards, ..Default::default() };
-            ringseed::demo::run(&opts).map(|r| if r.complete && r.pieces_failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Command::Create {
+            piece_length,
+            announce,
+            output,
+            path,
+        } => match ringseed::create::create_torrent(&path, piece_length, announce.as_deref()) {
+            Ok(bytes) => match std::fs::write(&output, bytes) {
+                Ok(()) => {
+                    println!("wrote {}", output.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(anyhow::anyhow!("{}: {e}", output.display())),
+            },
+            Err(e) => Err(e.into()),
+        },
+        Command::Demo {
+            size_mib,
+            peers,
+            shards,
+        } => {
+            let opts = ringseed::demo::DemoOptions {
+                size_mib,
+                peers,
+                shards,
+                ..Default::default()
+            };
+            ringseed::demo::run(&opts).map(|r| {
+                if r.complete && r.pieces_failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            })
         }
     };
     match result {

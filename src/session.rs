@@ -52,7 +52,10 @@ pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid torrent: {source}")]
     Invalid { path: String, source: MetainfoError },
     #[error("{path}: {source}")]
@@ -64,7 +67,10 @@ pub enum LoadError {
 /// Errors: [`LoadError::Read`] or [`LoadError::Invalid`] with the reason.
 pub fn read_metainfo(path: &Path) -> Result<Metainfo, LoadError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: p.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: p.clone(),
+        source,
+    })?;
     Metainfo::from_bytes(&bytes).map_err(|source| LoadError::Invalid { path: p, source })
 }
 
@@ -90,7 +96,8 @@ pub fn prepare(
     progress: &Arc<AtomicU64>,
 ) -> Result<(Torrent, CheckSource), LoadError> {
     let p = torrent_path.display().to_string();
-    let files = storage::resolve_files(&meta, data_dir).map_err(|source| LoadError::Storage { path: p, source })?;
+    let files = storage::resolve_files(&meta, data_dir)
+        .map_err(|source| LoadError::Storage { path: p, source })?;
     let meta = Arc::new(meta);
     let files = Arc::new(files);
     let resumed = state_dir.and_then(|d| resume::load(d, &meta, &files));
@@ -101,8 +108,12 @@ pub fn prepare(
             for (i, f) in files.iter().enumerate() {
                 if let Some(path) = &f.path {
                     match f.stat {
-                        None => tracing::warn!(torrent = %meta.name, file = %path.display(), "file missing; its pieces are not seeded"),
-                        Some(s) if s.size < f.length => tracing::warn!(torrent = %meta.name, file = %path.display(), size = s.size, expected = f.length, "file is short; its missing pieces are not seeded"),
+                        None => {
+                            tracing::warn!(torrent = %meta.name, file = %path.display(), "file missing; its pieces are not seeded")
+                        }
+                        Some(s) if s.size < f.length => {
+                            tracing::warn!(torrent = %meta.name, file = %path.display(), size = s.size, expected = f.length, "file is short; its missing pieces are not seeded")
+                        }
                         _ => {}
                     }
                 }
@@ -112,15 +123,31 @@ pub fn prepare(
                 tracing::warn!(torrent = %meta.name, pieces = r.corrupt, "pieces failed the hash check; they are not seeded");
             }
             if let Some(d) = state_dir {
-                if let Err(e) = resume::save(d, &meta, &resume::record(&meta, &files, &r.verified)) {
+                if let Err(e) = resume::save(d, &meta, &resume::record(&meta, &files, &r.verified))
+                {
                     tracing::warn!(dir = %d.display(), error = %e, "cannot write resume data");
                 }
             }
-            (r.verified, CheckSource::Hashed { bytes: r.bytes_hashed })
+            (
+                r.verified,
+                CheckSource::Hashed {
+                    bytes: r.bytes_hashed,
+                },
+            )
         }
     };
     let have_count = have.iter().filter(|h| **h).count() as u32;
     let bitfield = resume::to_bitfield(&have);
     let layout = Layout::new(&meta);
-    Ok((Torrent { meta, layout, files, have, bitfield, have_count }, source))
+    Ok((
+        Torrent {
+            meta,
+            layout,
+            files,
+            have,
+            bitfield,
+            have_count,
+        },
+        source,
+    ))
 }

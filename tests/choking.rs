@@ -19,12 +19,19 @@ fn seed_and_swarm(slots: &str, peers: usize) -> ringseed_loadtest::Report {
     ringseed_create(&data.join("c"), &torrent, 65536);
     let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap());
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", dir.path().join("state").to_str().unwrap(),
-        "--upload-slots", slots,
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--upload-slots",
+        slots,
         torrent.to_str().unwrap(),
     ]);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut cfg = ringseed_loadtest::SwarmConfig::new(seeder.addr);
     cfg.peers = peers;
     cfg.queue_depth = 8;
@@ -38,7 +45,11 @@ fn upload_slots_cap_unchoked_peers() {
     let r = seed_and_swarm("2", 6);
     assert_eq!(r.peers_connected, 6);
     // Two regular slots; the optimistic unchoke (every 30 s) may add one.
-    assert!(r.peers_unchoked >= 2 && r.peers_unchoked <= 3, "peak unchoked {}", r.peers_unchoked);
+    assert!(
+        r.peers_unchoked >= 2 && r.peers_unchoked <= 3,
+        "peak unchoked {}",
+        r.peers_unchoked
+    );
     assert_eq!(r.pieces_failed, 0);
     assert!(r.pieces_verified > 0);
 }
@@ -47,6 +58,10 @@ fn upload_slots_cap_unchoked_peers() {
 fn interested_peers_with_free_slots_are_unchoked_within_a_second() {
     let r = seed_and_swarm("0", 8);
     assert_eq!(r.peers_unchoked, 8);
-    assert!(r.time_to_unchoke_ms.p99 < 1000.0, "time to unchoke {:?}", r.time_to_unchoke_ms);
+    assert!(
+        r.time_to_unchoke_ms.p99 < 1000.0,
+        "time to unchoke {:?}",
+        r.time_to_unchoke_ms
+    );
     assert_eq!(r.pieces_failed, 0);
 }

@@ -39,7 +39,11 @@ fn handshake(addr: SocketAddr, ih: InfoHash, fast: bool) -> TcpStream {
     let mut theirs = [0u8; 68];
     s.read_exact(&mut theirs).unwrap();
     let first = read_msg(&mut s).expect("first message");
-    assert!(first[0] == 5 || first[0] == 0x0E, "bitfield or have_all first, got id {}", first[0]);
+    assert!(
+        first[0] == 5 || first[0] == 0x0E,
+        "bitfield or have_all first, got id {}",
+        first[0]
+    );
     s
 }
 
@@ -80,14 +84,24 @@ fn closed_by_seeder(s: &mut TcpStream) -> bool {
 
 fn assert_reason(seeder: &Seeder, s: &TcpStream, reason: &str) {
     let me = s.local_addr().unwrap().to_string();
-    seeder.wait_log(&["peer closed", &format!("peer={me} "), &format!("reason={reason}")], Duration::from_secs(10));
+    seeder.wait_log(
+        &[
+            "peer closed",
+            &format!("peer={me} "),
+            &format!("reason={reason}"),
+        ],
+        Duration::from_secs(10),
+    );
 }
 
 #[test]
 fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_tree(&data.join("payload"), &[("x.bin", 24 * 1024 * 1024 + 12_345)]);
+    write_tree(
+        &data.join("payload"),
+        &[("x.bin", 24 * 1024 * 1024 + 12_345)],
+    );
     let torrent = dir.path().join("p.torrent");
     ringseed_create(&data.join("payload"), &torrent, PIECE);
     let meta = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
@@ -95,12 +109,18 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     let n = meta.lengths.num_pieces();
     let last_len = meta.lengths.piece_len(n - 1);
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", dir.path().join("state").to_str().unwrap(),
-        "--shards", "2",
-        "--handshake-timeout", "3",
-        "--reqq", "50",
-        "--upload-slots", "0",
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--shards",
+        "2",
+        "--handshake-timeout",
+        "3",
+        "--reqq",
+        "50",
+        "--upload-slots",
+        "0",
         torrent.to_str().unwrap(),
     ]);
 
@@ -108,7 +128,11 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     let target = seeder.addr;
     let meta_arc = Arc::new(meta.clone());
     let swarm = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
         cfg.peers = 4;
         cfg.queue_depth = 16;
@@ -121,13 +145,15 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
 
     // Unknown info hash.
     let mut s = connect(seeder.addr);
-    s.write_all(&Handshake::new(InfoHash([0xee; 20]), [1; 20]).encode()).unwrap();
+    s.write_all(&Handshake::new(InfoHash([0xee; 20]), [1; 20]).encode())
+        .unwrap();
     assert!(closed_by_seeder(&mut s));
     assert_reason(&seeder, &s, "unknown_info_hash");
 
     // Not BitTorrent at all.
     let mut s = connect(seeder.addr);
-    s.write_all(b"GET /announce?info_hash=xyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /announce?info_hash=xyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
     assert!(closed_by_seeder(&mut s));
     assert_reason(&seeder, &s, "bad_handshake");
 
@@ -140,18 +166,30 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     // A Fast peer's invalid requests are each answered with reject_request.
     let mut s = handshake(seeder.addr, ih, true);
     let bad = [
-        (n, 0, 16384),                   // piece out of range
-        (0, 0, 16385),                   // longer than 16 KiB
-        (n - 1, last_len - 100, 16384),  // crosses the (short) last piece's end
-        (0, 0, 0),                       // length 0
+        (n, 0, 16384),                  // piece out of range
+        (0, 0, 16385),                  // longer than 16 KiB
+        (n - 1, last_len - 100, 16384), // crosses the (short) last piece's end
+        (0, 0, 0),                      // length 0
     ];
     for &(index, begin, length) in &bad {
-        send(&mut s, Message::Request { index, begin, length });
+        send(
+            &mut s,
+            Message::Request {
+                index,
+                begin,
+                length,
+            },
+        );
     }
     let mut rejects = Vec::new();
     while rejects.len() < bad.len() {
         let m = read_msg(&mut s).expect("seeder keeps the Fast peer and rejects");
-        if let Ok(Message::Reject { index, begin, length }) = Message::decode(&m) {
+        if let Ok(Message::Reject {
+            index,
+            begin,
+            length,
+        }) = Message::decode(&m)
+        {
             rejects.push((index, begin, length));
         }
     }
@@ -159,7 +197,14 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
 
     // Without BEP 6 there is no reject: an invalid request closes the connection.
     let mut s = handshake(seeder.addr, ih, false);
-    send(&mut s, Message::Request { index: 0, begin: PIECE - 10, length: 16384 });
+    send(
+        &mut s,
+        Message::Request {
+            index: 0,
+            begin: PIECE - 10,
+            length: 16384,
+        },
+    );
     assert!(closed_by_seeder(&mut s));
     assert_reason(&seeder, &s, "invalid_request");
 
@@ -174,19 +219,37 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     send(&mut s, Message::Interested);
     let mut flood = Vec::new();
     for i in 0..20_000u32 {
-        Message::Request { index: i % n, begin: 0, length: 16384 }.encode(&mut flood);
+        Message::Request {
+            index: i % n,
+            begin: 0,
+            length: 16384,
+        }
+        .encode(&mut flood);
     }
     let _ = s.write_all(&flood);
     let me = s.local_addr().unwrap().to_string();
-    seeder.wait_log(&["peer closed", &format!("peer={me} "), "reason=request_flood"], Duration::from_secs(10));
+    seeder.wait_log(
+        &[
+            "peer closed",
+            &format!("peer={me} "),
+            "reason=request_flood",
+        ],
+        Duration::from_secs(10),
+    );
 
     // Hundreds of idle connections: closed by the handshake timeout (3 s).
     let idle: Vec<TcpStream> = (0..300).map(|_| connect(seeder.addr)).collect();
     std::thread::sleep(Duration::from_secs(5));
     for mut s in idle {
-        assert!(closed_by_seeder(&mut s), "idle connection still open after the handshake timeout");
+        assert!(
+            closed_by_seeder(&mut s),
+            "idle connection still open after the handshake timeout"
+        );
     }
-    let timeouts = seeder.log_text().matches("reason=handshake_timeout").count();
+    let timeouts = seeder
+        .log_text()
+        .matches("reason=handshake_timeout")
+        .count();
     assert!(timeouts >= 300, "{timeouts} handshake timeouts logged");
 
     let rss_after = seeder.rss_bytes();
@@ -200,5 +263,9 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
     assert_eq!(report.pieces_failed, 0);
     assert!(report.pieces_verified > 0);
     let busy_seconds = report.timeline.iter().filter(|b| **b > 0).count();
-    assert!(busy_seconds >= 10, "swarm idle during the attack: timeline {:?}", report.timeline);
+    assert!(
+        busy_seconds >= 10,
+        "swarm idle during the attack: timeline {:?}",
+        report.timeline
+    );
 }

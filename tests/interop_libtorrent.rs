@@ -41,17 +41,27 @@ fn lt_download(py: &Path, torrent: &Path, save: &Path, seeder: &Seeder) -> Strin
 
 fn lt_make(py: &Path, torrent: &Path, root: &Path, hybrid: bool, piece_size: u32) {
     let mut cmd = Command::new(py);
-    cmd.arg(lt_client()).arg("make").arg(torrent).arg(root).args(["--piece-size", &piece_size.to_string()]);
+    cmd.arg(lt_client())
+        .arg("make")
+        .arg(torrent)
+        .arg(root)
+        .args(["--piece-size", &piece_size.to_string()]);
     if hybrid {
         cmd.arg("--hybrid");
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "libtorrent make failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "libtorrent make failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn libtorrent_downloads_an_awkward_multi_file_torrent_byte_identical() {
-    let Some(py) = libtorrent_python() else { return };
+    let Some(py) = libtorrent_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_tree(&data.join("awkward"), AWKWARD);
@@ -59,12 +69,18 @@ fn libtorrent_downloads_an_awkward_multi_file_torrent_byte_identical() {
     lt_make(&py, &torrent, &data.join("awkward"), false, 32 * 1024);
     let state = dir.path().join("state");
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", state.to_str().unwrap(),
-        "--shards", "2",
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--shards",
+        "2",
         torrent.to_str().unwrap(),
     ]);
-    let line = seeder.wait_log(&["torrent awkward", "verified"], std::time::Duration::from_secs(5));
+    let line = seeder.wait_log(
+        &["torrent awkward", "verified"],
+        std::time::Duration::from_secs(5),
+    );
     let n = 416_393usize.div_ceil(32 * 1024);
     assert!(line.contains(&format!("verified {n}/{n} pieces")), "{line}");
     let save = dir.path().join("save");
@@ -74,7 +90,9 @@ fn libtorrent_downloads_an_awkward_multi_file_torrent_byte_identical() {
 
 #[test]
 fn libtorrent_downloads_a_hybrid_torrent_with_pad_files_through_its_v1_info_hash() {
-    let Some(py) = libtorrent_python() else { return };
+    let Some(py) = libtorrent_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_tree(&data.join("hybrid"), AWKWARD);
@@ -82,15 +100,23 @@ fn libtorrent_downloads_a_hybrid_torrent_with_pad_files_through_its_v1_info_hash
     lt_make(&py, &torrent, &data.join("hybrid"), true, 16 * 1024);
     let meta = ringseed::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     assert!(meta.hybrid, "libtorrent made a hybrid torrent");
-    assert!(meta.files.iter().any(|f| f.pad), "libtorrent added pad files");
+    assert!(
+        meta.files.iter().any(|f| f.pad),
+        "libtorrent added pad files"
+    );
     let state = dir.path().join("state");
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", state.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
         torrent.to_str().unwrap(),
     ]);
     let n = meta.lengths.num_pieces();
-    seeder.wait_log(&["torrent hybrid", &format!("verified {n}/{n} pieces")], std::time::Duration::from_secs(5));
+    seeder.wait_log(
+        &["torrent hybrid", &format!("verified {n}/{n} pieces")],
+        std::time::Duration::from_secs(5),
+    );
     let save = dir.path().join("save");
     lt_download(&py, &torrent, &save, &seeder);
     assert_trees_equal(&data.join("hybrid"), &save.join("hybrid"));
@@ -98,7 +124,9 @@ fn libtorrent_downloads_a_hybrid_torrent_with_pad_files_through_its_v1_info_hash
 
 #[test]
 fn libtorrent_downloads_a_mktorrent_torrent() {
-    let Some(py) = libtorrent_python() else { return };
+    let Some(py) = libtorrent_python() else {
+        return;
+    };
     if Command::new("mktorrent").arg("-h").output().is_err() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("mktorrent is required in CI");
@@ -115,11 +143,17 @@ fn libtorrent_downloads_a_mktorrent_torrent() {
         .arg(data.join("mk"))
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let state = dir.path().join("state");
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", state.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
         torrent.to_str().unwrap(),
     ]);
     let save = dir.path().join("save");
@@ -129,7 +163,9 @@ fn libtorrent_downloads_a_mktorrent_torrent() {
 
 #[test]
 fn libtorrent_downloads_with_direct_io() {
-    let Some(py) = libtorrent_python() else { return };
+    let Some(py) = libtorrent_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_tree(&data.join("direct"), AWKWARD);
@@ -137,15 +173,21 @@ fn libtorrent_downloads_with_direct_io() {
     lt_make(&py, &torrent, &data.join("direct"), false, 32 * 1024);
     let state = dir.path().join("state");
     let seeder = Seeder::start(&[
-        "--data", data.to_str().unwrap(),
-        "--state-dir", state.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
         "--direct-io",
         torrent.to_str().unwrap(),
     ]);
     let save = dir.path().join("save");
     lt_download(&py, &torrent, &save, &seeder);
     assert_trees_equal(&data.join("direct"), &save.join("direct"));
-    assert!(!seeder.log_text().contains("cannot open file"), "O_DIRECT open failed:\n{}", seeder.log_text());
+    assert!(
+        !seeder.log_text().contains("cannot open file"),
+        "O_DIRECT open failed:\n{}",
+        seeder.log_text()
+    );
 }
 
 /// Without CAP_IPC_LOCK and with a 4 MiB RLIMIT_MEMLOCK, registering 512
@@ -153,31 +195,52 @@ fn libtorrent_downloads_with_direct_io() {
 /// with the default sizing it registers what the limit allows.
 #[test]
 fn registration_beyond_memlock_falls_back_to_plain_buffers() {
-    let Some(py) = libtorrent_python() else { return };
+    let Some(py) = libtorrent_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_tree(&data.join("memlock"), AWKWARD);
     let torrent = dir.path().join("memlock.torrent");
     lt_make(&py, &torrent, &data.join("memlock"), false, 32 * 1024);
     let wrapper = [
-        "prlimit", "--memlock=4194304:4194304",
-        "setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock",
+        "prlimit",
+        "--memlock=4194304:4194304",
+        "setpriv",
+        "--inh-caps=-ipc_lock",
+        "--bounding-set=-ipc_lock",
     ];
     for (buffers, expect_fallback) in [(Some("512"), true), (None, false)] {
         let state = dir.path().join("state");
-        let mut args = vec!["--data", data.to_str().unwrap(), "--state-dir", state.to_str().unwrap(), "--shards", "2"];
+        let mut args = vec![
+            "--data",
+            data.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--shards",
+            "2",
+        ];
         if let Some(b) = buffers {
             args.extend(["--buffers", b]);
         }
         args.push(torrent.to_str().unwrap());
         let seeder = Seeder::start_wrapped(&wrapper, &args);
-        let save = dir.path().join(format!("save-{}", buffers.unwrap_or("auto")));
+        let save = dir
+            .path()
+            .join(format!("save-{}", buffers.unwrap_or("auto")));
         lt_download(&py, &torrent, &save, &seeder);
         assert_trees_equal(&data.join("memlock"), &save.join("memlock"));
         let log = seeder.log_text();
-        assert_eq!(log.contains("registering block buffers failed"), expect_fallback, "{log}");
+        assert_eq!(
+            log.contains("registering block buffers failed"),
+            expect_fallback,
+            "{log}"
+        );
         if !expect_fallback {
-            let line = seeder.wait_log(&["shard started", "registered="], std::time::Duration::from_secs(1));
+            let line = seeder.wait_log(
+                &["shard started", "registered="],
+                std::time::Duration::from_secs(1),
+            );
             assert!(!line.contains("registered=0"), "{line}");
         }
     }

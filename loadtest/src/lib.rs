@@ -66,7 +66,9 @@ impl std::str::FromStr for Pattern {
             "sequential" | "seq" => Ok(Pattern::Sequential),
             "random" | "uniform" => Ok(Pattern::Random),
             "zipf" => Ok(Pattern::Zipf),
-            other => Err(format!("unknown pattern {other:?} (expected sequential, random or zipf)")),
+            other => Err(format!(
+                "unknown pattern {other:?} (expected sequential, random or zipf)"
+            )),
         }
     }
 }
@@ -323,7 +325,8 @@ pub async fn run_swarm_until(
             spawned += 1;
         }
     }
-    let spawn_period = rate.map(|r| Duration::from_secs_f64(1.0 / r as f64).max(Duration::from_millis(5)));
+    let spawn_period =
+        rate.map(|r| Duration::from_secs_f64(1.0 / r as f64).max(Duration::from_millis(5)));
     let mut spawn_tick = tokio::time::interval(spawn_period.unwrap_or(Duration::from_secs(3600)));
     spawn_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut progress_tick = tokio::time::interval(Duration::from_millis(500));
@@ -338,8 +341,12 @@ pub async fn run_swarm_until(
     let mut last_change = start;
     const STALL: Duration = Duration::from_secs(30);
     tokio::pin!(stop);
-    let deadline = cfg.duration.map(|d| tokio::time::Instant::from_std(start + d));
-    let sleep_deadline = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)));
+    let deadline = cfg
+        .duration
+        .map(|d| tokio::time::Instant::from_std(start + d));
+    let sleep_deadline = tokio::time::sleep_until(
+        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
+    );
     tokio::pin!(sleep_deadline);
 
     let reason: &str = loop {
@@ -383,7 +390,11 @@ pub async fn run_swarm_until(
         }
         if let Some(w) = &shared.work {
             if w.finished() {
-                break if w.all_ok() { "complete" } else { "all pieces done" };
+                break if w.all_ok() {
+                    "complete"
+                } else {
+                    "all pieces done"
+                };
             }
         }
         if let Some(limit) = cfg.bytes {
@@ -397,7 +408,11 @@ pub async fn run_swarm_until(
     };
     let seconds = start.elapsed().as_secs_f64();
     let bytes = shared.stats.bytes.load(Ordering::Relaxed);
-    on_progress(&shared.stats.progress(start.elapsed(), bytes as f64 / seconds.max(1e-9), num_pieces));
+    on_progress(&shared.stats.progress(
+        start.elapsed(),
+        bytes as f64 / seconds.max(1e-9),
+        num_pieces,
+    ));
     let _ = stop_tx.send(true);
     // Peers see the stop signal at once; give them a moment to flush their
     // statistics, then abort whatever is left.
@@ -415,7 +430,11 @@ pub async fn run_swarm_until(
     }
     let complete = shared.work.as_ref().map(|w| w.all_ok()).unwrap_or(false);
     let mut report = shared.stats.report();
-    report.throughput_bytes_per_sec = if seconds > 0.0 { bytes as f64 / seconds } else { 0.0 };
+    report.throughput_bytes_per_sec = if seconds > 0.0 {
+        bytes as f64 / seconds
+    } else {
+        0.0
+    };
     report.bytes = bytes;
     report.seconds = seconds;
     report.pieces_total = num_pieces;

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ringseed_loadtest::{raise_nofile_limit, run_swarm_until, Pattern, Progress, Report, SwarmConfig};
+use ringseed_loadtest::{
+    raise_nofile_limit, run_swarm_until, Pattern, Progress, Report, SwarmConfig,
+};
 use ringseed_proto::metainfo::Metainfo;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -83,7 +85,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         Some((i, 'h')) => (&s[..i], 3600.0),
         _ => (s, 1.0),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30, 2.5s, 5m)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30, 2.5s, 5m)"))?;
     let secs = v * mult;
     if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
         return Err(format!("{s:?} is not a positive duration"));
@@ -100,7 +105,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some('T') => (&t[..t.len() - 1], 40),
         _ => (t, 0),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a byte count (e.g. 1000000, 512M, 10G)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1000000, 512M, 10G)"))?;
     let bytes = v * (1u64 << shift) as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
         return Err(format!("{s:?} is not a positive byte count"));
@@ -114,8 +122,12 @@ fn bad_input(msg: String) -> ExitCode {
 }
 
 fn resolve(target: &str) -> Result<SocketAddr, String> {
-    let mut addrs = target.to_socket_addrs().map_err(|e| format!("bad target {target:?}: {e} (expected HOST:PORT)"))?;
-    addrs.next().ok_or_else(|| format!("bad target {target:?}: resolves to no address"))
+    let mut addrs = target
+        .to_socket_addrs()
+        .map_err(|e| format!("bad target {target:?}: {e} (expected HOST:PORT)"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("bad target {target:?}: resolves to no address"))
 }
 
 fn human_bytes(b: f64) -> String {
@@ -147,7 +159,11 @@ fn progress_line(p: &Progress) -> String {
 fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
     let mut s = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(s, "ringseed-loadtest: {} ({}) from {target}", meta.name, meta.info_hash);
+    let _ = writeln!(
+        s,
+        "ringseed-loadtest: {} ({}) from {target}",
+        meta.name, meta.info_hash
+    );
     let _ = writeln!(
         s,
         "  received   {} in {:.2} s = {:.1} MB/s ({:.2} Gbit/s)",
@@ -163,9 +179,21 @@ fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
         r.pieces_failed,
         r.pieces_completed,
         r.pieces_total,
-        if r.download_once { if r.complete { "  (complete)" } else { "  (INCOMPLETE)" } } else { "" }
+        if r.download_once {
+            if r.complete {
+                "  (complete)"
+            } else {
+                "  (INCOMPLETE)"
+            }
+        } else {
+            ""
+        }
     );
-    let _ = writeln!(s, "  peers      {} connected, {} unchoked (peak)", r.peers_connected, r.peers_unchoked);
+    let _ = writeln!(
+        s,
+        "  peers      {} connected, {} unchoked (peak)",
+        r.peers_connected, r.peers_unchoked
+    );
     let _ = writeln!(
         s,
         "  latency    block p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms ({} blocks)",
@@ -180,7 +208,11 @@ fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
         s,
         "  cpu        {:.2} s ({:.0}% of one core)",
         r.cpu_seconds,
-        if r.seconds > 0.0 { 100.0 * r.cpu_seconds / r.seconds } else { 0.0 }
+        if r.seconds > 0.0 {
+            100.0 * r.cpu_seconds / r.seconds
+        } else {
+            0.0
+        }
     );
     let _ = writeln!(s, "  errors     {}", r.errors);
     for (kind, n) in &r.error_kinds {
@@ -195,7 +227,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let bytes = match std::fs::read(&cli.torrent) {
         Ok(b) => b,
-        Err(e) => return bad_input(format!("cannot read torrent {}: {e}", cli.torrent.display())),
+        Err(e) => {
+            return bad_input(format!(
+                "cannot read torrent {}: {e}",
+                cli.torrent.display()
+            ))
+        }
     };
     let meta = match Metainfo::from_bytes(&bytes) {
         Ok(m) => m,
@@ -213,7 +250,10 @@ fn main() -> ExitCode {
     }
     let limit = raise_nofile_limit(cli.peers as u64 + 256);
     if limit < cli.peers as u64 + 64 {
-        eprintln!("ringseed-loadtest: warning: open-file limit is {limit}, too low for {} peers", cli.peers);
+        eprintln!(
+            "ringseed-loadtest: warning: open-file limit is {limit}, too low for {} peers",
+            cli.peers
+        );
     }
 
     let mut cfg = SwarmConfig::new(target);
@@ -231,7 +271,10 @@ fn main() -> ExitCode {
     cfg.connect_timeout = cli.connect_timeout;
     cfg.handshake_timeout = cli.handshake_timeout;
 
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ringseed-loadtest: cannot start the runtime: {e}");

@@ -17,7 +17,9 @@ use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ringseed_proto::metainfo::BLOCK_LEN;
-use ringseed_proto::wire::{parse_frame, ExtHandshake, Handshake, Message, WireError, HANDSHAKE_LEN};
+use ringseed_proto::wire::{
+    parse_frame, ExtHandshake, Handshake, Message, WireError, HANDSHAKE_LEN,
+};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,7 +58,10 @@ pub(crate) struct PeerError {
 }
 
 fn err(kind: &'static str, detail: impl Into<String>) -> PeerError {
-    PeerError { kind, detail: detail.into() }
+    PeerError {
+        kind,
+        detail: detail.into(),
+    }
 }
 
 fn io_err(e: io::Error, during: &str) -> PeerError {
@@ -95,7 +100,11 @@ struct ReadBuf {
 
 impl ReadBuf {
     fn new() -> Self {
-        ReadBuf { buf: vec![0; READ_BUF], start: 0, end: 0 }
+        ReadBuf {
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+        }
     }
 
     fn data(&self) -> &[u8] {
@@ -318,7 +327,13 @@ impl Peer {
         let target = cfg.target;
         let mut stream = match timeout(cfg.connect_timeout, TcpStream::connect(target)).await {
             Err(_) => {
-                return Err(err("connect timeout", format!("no TCP connection to {target} within {:?}", cfg.connect_timeout)))
+                return Err(err(
+                    "connect timeout",
+                    format!(
+                        "no TCP connection to {target} within {:?}",
+                        cfg.connect_timeout
+                    ),
+                ))
             }
             Ok(Err(e)) => {
                 let kind = match e.kind() {
@@ -358,7 +373,10 @@ impl Peer {
             Err(_) => {
                 return Err(err(
                     "handshake timeout",
-                    format!("no complete handshake from {target} within {:?}", cfg.handshake_timeout),
+                    format!(
+                        "no complete handshake from {target} within {:?}",
+                        cfg.handshake_timeout
+                    ),
                 ))
             }
             Ok(r) => r?,
@@ -369,15 +387,25 @@ impl Peer {
         if theirs.info_hash != sh.meta.info_hash {
             return Err(err(
                 "wrong info hash",
-                format!("the seeder answered with info hash {} instead of {}", theirs.info_hash, sh.meta.info_hash),
+                format!(
+                    "the seeder answered with info hash {} instead of {}",
+                    theirs.info_hash, sh.meta.info_hash
+                ),
             ));
         }
         self.fast = theirs.supports_fast();
         sh.stats.inc_connected();
         self.counted_connected = true;
         if theirs.supports_extensions() {
-            let ext = ExtHandshake { client: Some(CLIENT.to_string()), ..Default::default() };
-            Message::Extended { id: 0, payload: &ext.encode() }.encode(&mut self.out);
+            let ext = ExtHandshake {
+                client: Some(CLIENT.to_string()),
+                ..Default::default()
+            };
+            Message::Extended {
+                id: 0,
+                payload: &ext.encode(),
+            }
+            .encode(&mut self.out);
         }
         Message::Interested.encode(&mut self.out);
         // Whatever arrived with the handshake (bitfield, unchoke…).
@@ -386,7 +414,10 @@ impl Peer {
         self.after_batch(now);
 
         let notify = sh.work.as_ref().map(|w| &w.available);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.flush(&mut stream).await?;
@@ -418,7 +449,13 @@ impl Peer {
             return Ok(());
         }
         match timeout(WRITE_TIMEOUT, stream.write_all(&self.out)).await {
-            Err(_) => Err(err("write timeout", format!("the seeder took more than {WRITE_TIMEOUT:?} to accept {} bytes", self.out.len()))),
+            Err(_) => Err(err(
+                "write timeout",
+                format!(
+                    "the seeder took more than {WRITE_TIMEOUT:?} to accept {} bytes",
+                    self.out.len()
+                ),
+            )),
             Ok(Err(e)) => Err(io_err(e, "sending requests")),
             Ok(Ok(())) => {
                 self.out.clear();
@@ -438,7 +475,9 @@ impl Peer {
                     rb.consume(n);
                 }
                 Ok(None) => break,
-                Err(e @ WireError::TooLong { .. }) => return Err(err("message too long", e.to_string())),
+                Err(e @ WireError::TooLong { .. }) => {
+                    return Err(err("message too long", e.to_string()))
+                }
                 Err(e) => return Err(err("malformed message", e.to_string())),
             }
         }
@@ -448,7 +487,11 @@ impl Peer {
 
     fn on_message(&mut self, msg: Message<'_>, now: Instant) -> Result<(), PeerError> {
         match msg {
-            Message::Piece { index, begin, block } => return self.on_block(index, begin, block, now),
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => return self.on_block(index, begin, block, now),
             Message::Choke if !self.choked => {
                 self.choked = true;
                 if self.counted_unchoked {
@@ -472,12 +515,17 @@ impl Peer {
                 }
                 if !self.got_unchoke {
                     self.got_unchoke = true;
-                    self.sh.stats.add_unchoke(now.saturating_duration_since(self.connected_at));
+                    self.sh
+                        .stats
+                        .add_unchoke(now.saturating_duration_since(self.connected_at));
                 }
             }
             Message::Have(i) => {
                 if i >= self.num_pieces {
-                    return Err(err("malformed message", format!("have({i}) but the torrent has {} pieces", self.num_pieces)));
+                    return Err(err(
+                        "malformed message",
+                        format!("have({i}) but the torrent has {} pieces", self.num_pieces),
+                    ));
                 }
                 self.has[(i / 8) as usize] |= 0x80 >> (i % 8);
             }
@@ -485,7 +533,12 @@ impl Peer {
                 if b.len() != self.has.len() {
                     return Err(err(
                         "malformed message",
-                        format!("bitfield of {} bytes, expected {} for {} pieces", b.len(), self.has.len(), self.num_pieces),
+                        format!(
+                            "bitfield of {} bytes, expected {} for {} pieces",
+                            b.len(),
+                            self.has.len(),
+                            self.num_pieces
+                        ),
                     ));
                 }
                 self.has.copy_from_slice(b);
@@ -496,18 +549,27 @@ impl Peer {
                 self.has.fill(0);
             }
             Message::AllowedFast(i)
-                if i < self.num_pieces && self.allowed_fast.len() < 256 && !self.allowed_fast.contains(&i) =>
+                if i < self.num_pieces
+                    && self.allowed_fast.len() < 256
+                    && !self.allowed_fast.contains(&i) =>
             {
                 self.allowed_fast.push(i)
             }
-            Message::Reject { index, begin, length } => self.on_reject(index, begin, length),
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => self.on_reject(index, begin, length),
             Message::Extended { id: 0, payload } => match ExtHandshake::decode(payload) {
                 Ok(h) => {
                     if let Some(q) = h.reqq {
                         self.depth = self.sh.cfg.queue_depth.min(q.max(1) as usize).max(1);
                     }
                 }
-                Err(e) => self.sh.stats.error("bad extension handshake", e.to_string()),
+                Err(e) => self
+                    .sh
+                    .stats
+                    .error("bad extension handshake", e.to_string()),
             },
             // We upload nothing: requests, interest and the rest are ignored.
             _ => {}
@@ -518,11 +580,19 @@ impl Peer {
     fn unrequested(&self, index: u32, begin: u32, len: usize) {
         self.sh.stats.error(
             "unrequested block",
-            format!("piece {index} offset {begin} ({len} bytes) does not match an outstanding request"),
+            format!(
+                "piece {index} offset {begin} ({len} bytes) does not match an outstanding request"
+            ),
         );
     }
 
-    fn on_block(&mut self, index: u32, begin: u32, block: &[u8], now: Instant) -> Result<(), PeerError> {
+    fn on_block(
+        &mut self,
+        index: u32,
+        begin: u32,
+        block: &[u8],
+        now: Instant,
+    ) -> Result<(), PeerError> {
         let lengths = self.sh.meta.lengths;
         let Some(k) = self.active.iter().position(|p| p.index == index) else {
             self.unrequested(index, begin, block.len());
@@ -545,7 +615,10 @@ impl Peer {
         self.rejects = 0;
         self.last_block = now;
         self.batch_bytes += block.len() as u64;
-        let us = now.saturating_duration_since(p.sent[b as usize]).as_micros().min(u32::MAX as u128) as u32;
+        let us = now
+            .saturating_duration_since(p.sent[b as usize])
+            .as_micros()
+            .min(u32::MAX as u128) as u32;
         self.lat.push(us);
         if self.verify {
             if b == p.hashed {
@@ -558,7 +631,10 @@ impl Peer {
                     self.pool.push(buf);
                 }
             } else {
-                let mut buf = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK_LEN as usize));
+                let mut buf = self
+                    .pool
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(BLOCK_LEN as usize));
                 buf.clear();
                 buf.extend_from_slice(block);
                 p.pending.push((b, buf));
@@ -588,7 +664,11 @@ impl Peer {
             true
         };
         if let Some(w) = &self.sh.work {
-            let finished = if ok { w.finish_ok(index) } else { w.finish_bad(index) };
+            let finished = if ok {
+                w.finish_ok(index)
+            } else {
+                w.finish_bad(index)
+            };
             if finished {
                 self.sh.wake.notify_one();
             }
@@ -610,12 +690,16 @@ impl Peer {
     fn on_reject(&mut self, index: u32, begin: u32, length: u32) {
         let lengths = self.sh.meta.lengths;
         let b = begin / BLOCK_LEN;
-        let hit = self.active.iter_mut().find(|p| p.index == index).filter(|p| {
-            begin.is_multiple_of(BLOCK_LEN)
-                && b < p.nblocks
-                && p.state[b as usize] == REQUESTED
-                && length == lengths.block_len(index, b)
-        });
+        let hit = self
+            .active
+            .iter_mut()
+            .find(|p| p.index == index)
+            .filter(|p| {
+                begin.is_multiple_of(BLOCK_LEN)
+                    && b < p.nblocks
+                    && p.state[b as usize] == REQUESTED
+                    && length == lengths.block_len(index, b)
+            });
         match hit {
             Some(p) => {
                 p.free(b);
@@ -687,7 +771,10 @@ impl Peer {
         let has = &self.has;
         let active = &self.active;
         let usable = |i: u32| {
-            (has_all || has.get((i / 8) as usize).is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
+            (has_all
+                || has
+                    .get((i / 8) as usize)
+                    .is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
                 && !active.iter().any(|p| p.index == i)
         };
         let index = if self.choked {
@@ -699,7 +786,9 @@ impl Peer {
         } else if let Some(w) = &self.sh.work {
             w.take(usable)?
         } else {
-            self.sh.picker.pick(&mut self.rng, self.num_pieces, usable)?
+            self.sh
+                .picker
+                .pick(&mut self.rng, self.num_pieces, usable)?
         };
         let mut a = self.spare.pop().unwrap_or_else(Active::new);
         a.reset(index, self.sh.meta.lengths.block_count(index), now);
@@ -721,7 +810,11 @@ impl Peer {
         while self.outstanding < self.depth {
             let choked = self.choked;
             let af = &self.allowed_fast;
-            let k = match self.active.iter().position(|p| p.has_free() && (!choked || af.contains(&p.index))) {
+            let k = match self
+                .active
+                .iter()
+                .position(|p| p.has_free() && (!choked || af.contains(&p.index)))
+            {
                 Some(k) => k,
                 None => match self.acquire(now) {
                     Some(k) => k,
@@ -738,8 +831,12 @@ impl Peer {
                 p.sent[b as usize] = now;
                 p.requested += 1;
                 self.outstanding += 1;
-                Message::Request { index: p.index, begin: b * BLOCK_LEN, length: lengths.block_len(p.index, b) }
-                    .encode(&mut self.out);
+                Message::Request {
+                    index: p.index,
+                    begin: b * BLOCK_LEN,
+                    length: lengths.block_len(p.index, b),
+                }
+                .encode(&mut self.out);
             }
         }
     }
@@ -749,12 +846,16 @@ impl Peer {
         let now = Instant::now();
         self.sh.stats.add_latencies(self.no, &mut self.lat);
         if now.saturating_duration_since(self.last_recv) >= IDLE_TIMEOUT {
-            return Err(err("idle timeout", format!("nothing received for {} s", IDLE_TIMEOUT.as_secs())));
+            return Err(err(
+                "idle timeout",
+                format!("nothing received for {} s", IDLE_TIMEOUT.as_secs()),
+            ));
         }
         if now.saturating_duration_since(self.last_send) >= KEEPALIVE {
             Message::KeepAlive.encode(&mut self.out);
         }
-        if self.outstanding > 0 && now.saturating_duration_since(self.last_block) >= REQUEST_TIMEOUT {
+        if self.outstanding > 0 && now.saturating_duration_since(self.last_block) >= REQUEST_TIMEOUT
+        {
             let mut lost = 0;
             for p in &mut self.active {
                 lost += p.free_all_requested();
@@ -762,7 +863,10 @@ impl Peer {
             self.outstanding = 0;
             self.sh.stats.error(
                 "request timeout",
-                format!("{lost} requests unanswered for {} s; requesting again", REQUEST_TIMEOUT.as_secs()),
+                format!(
+                    "{lost} requests unanswered for {} s; requesting again",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
             );
             self.release_choked();
         }
@@ -776,7 +880,9 @@ impl Peer {
     fn cleanup(&mut self) {
         let stats = &self.sh.stats;
         if self.batch_bytes > 0 {
-            stats.bytes.fetch_add(std::mem::take(&mut self.batch_bytes), Ordering::Relaxed);
+            stats
+                .bytes
+                .fetch_add(std::mem::take(&mut self.batch_bytes), Ordering::Relaxed);
         }
         stats.add_latencies(self.no, &mut self.lat);
         if self.counted_connected {

@@ -82,7 +82,9 @@ impl Stats {
         if samples.is_empty() {
             return;
         }
-        let mut h = self.latency[shard % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.latency[shard % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for &s in samples.iter() {
             h.saturating_record(s.max(1) as u64);
         }
@@ -91,7 +93,10 @@ impl Stats {
 
     pub fn add_unchoke(&self, d: Duration) {
         let us = (d.as_micros() as u64).max(1);
-        self.unchoke.lock().unwrap_or_else(|e| e.into_inner()).saturating_record(us);
+        self.unchoke
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(us);
     }
 
     pub fn progress(&self, elapsed: Duration, rate: f64, pieces_total: u32) -> Progress {
@@ -116,7 +121,13 @@ impl Stats {
             let h = h.lock().unwrap_or_else(|e| e.into_inner());
             let _ = lat.add(&*h);
         }
-        let ms = |h: &Histogram<u64>, q: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1000.0 };
+        let ms = |h: &Histogram<u64>, q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1000.0
+            }
+        };
         let unchoke = self.unchoke.lock().unwrap_or_else(|e| e.into_inner());
         let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         Report {
@@ -126,8 +137,14 @@ impl Stats {
             peers_connected: self.connected_peak.load(Ordering::Relaxed),
             peers_unchoked: self.unchoked_peak.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            error_kinds: kinds.iter().map(|(k, (n, _))| (k.to_string(), *n)).collect(),
-            error_examples: kinds.iter().map(|(k, (_, d))| (k.to_string(), d.clone())).collect(),
+            error_kinds: kinds
+                .iter()
+                .map(|(k, (n, _))| (k.to_string(), *n))
+                .collect(),
+            error_examples: kinds
+                .iter()
+                .map(|(k, (_, d))| (k.to_string(), d.clone()))
+                .collect(),
             latency_ms: Percentiles {
                 p50: ms(&lat, 0.5),
                 p90: ms(&lat, 0.9),
@@ -135,7 +152,10 @@ impl Stats {
                 p999: ms(&lat, 0.999),
             },
             latency_samples: lat.len(),
-            time_to_unchoke_ms: UnchokePercentiles { p50: ms(&unchoke, 0.5), p99: ms(&unchoke, 0.99) },
+            time_to_unchoke_ms: UnchokePercentiles {
+                p50: ms(&unchoke, 0.5),
+                p99: ms(&unchoke, 0.99),
+            },
             ..Report::default()
         }
     }

@@ -53,18 +53,26 @@ pub async fn spawn_test_seeder(
     Ok(addr)
 }
 
-async fn serve(sock: TcpStream, meta: Arc<Metainfo>, data: Arc<Vec<u8>>, mode: SeederMode) -> std::io::Result<()> {
+async fn serve(
+    sock: TcpStream,
+    meta: Arc<Metainfo>,
+    data: Arc<Vec<u8>>,
+    mode: SeederMode,
+) -> std::io::Result<()> {
     let _ = sock.set_nodelay(true);
     let (r, w) = sock.into_split();
     let mut r = BufReader::with_capacity(64 * 1024, r);
     let mut w = BufWriter::with_capacity(256 * 1024, w);
     let mut peer_id = *b"-RT0001-000000000000";
     peer_id[8..].copy_from_slice(&meta.info_hash.0[..12]);
-    w.write_all(&Handshake::new(meta.info_hash, peer_id).encode()).await?;
+    w.write_all(&Handshake::new(meta.info_hash, peer_id).encode())
+        .await?;
     w.flush().await?;
     let mut hs = [0u8; HANDSHAKE_LEN];
     r.read_exact(&mut hs).await?;
-    let Ok(theirs) = Handshake::decode(&hs) else { return Ok(()) };
+    let Ok(theirs) = Handshake::decode(&hs) else {
+        return Ok(());
+    };
     if theirs.info_hash != meta.info_hash || mode == SeederMode::CloseAfterHandshake {
         return Ok(());
     }
@@ -78,7 +86,11 @@ async fn serve(sock: TcpStream, meta: Arc<Metainfo>, data: Arc<Vec<u8>>, mode: S
             upload_only: true,
             ..Default::default()
         };
-        Message::Extended { id: 0, payload: &ext.encode() }.encode(&mut out);
+        Message::Extended {
+            id: 0,
+            payload: &ext.encode(),
+        }
+        .encode(&mut out);
     }
     if fast {
         Message::HaveAll.encode(&mut out);
@@ -106,12 +118,21 @@ async fn serve(sock: TcpStream, meta: Arc<Metainfo>, data: Arc<Vec<u8>>, mode: S
         out.clear();
         match Message::decode(&payload) {
             Ok(Message::Interested) => Message::Unchoke.encode(&mut out),
-            Ok(Message::Request { index, begin, length }) => {
+            Ok(Message::Request {
+                index,
+                begin,
+                length,
+            }) => {
                 if lengths.check_request(index, begin, length).is_err() {
                     if !fast {
                         return Ok(());
                     }
-                    Message::Reject { index, begin, length }.encode(&mut out);
+                    Message::Reject {
+                        index,
+                        begin,
+                        length,
+                    }
+                    .encode(&mut out);
                 } else {
                     let start = (lengths.piece_offset(index) + begin as u64) as usize;
                     let src = &data[start..start + length as usize];
@@ -122,7 +143,12 @@ async fn serve(sock: TcpStream, meta: Arc<Metainfo>, data: Arc<Vec<u8>>, mode: S
                     } else {
                         src
                     };
-                    Message::Piece { index, begin, block }.encode(&mut out);
+                    Message::Piece {
+                        index,
+                        begin,
+                        block,
+                    }
+                    .encode(&mut out);
                 }
             }
             Ok(_) => {}

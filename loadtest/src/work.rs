@@ -72,7 +72,10 @@ impl WorkQueue {
             }
             inner.queue.pop_front();
         }
-        let pos = inner.queue.iter().position(|&i| inner.state[i as usize] == PENDING && usable(i))?;
+        let pos = inner
+            .queue
+            .iter()
+            .position(|&i| inner.state[i as usize] == PENDING && usable(i))?;
         let i = inner.queue.remove(pos)?;
         inner.state[i as usize] = TAKEN;
         Some(i)
@@ -160,7 +163,10 @@ pub(crate) enum Picker {
     Random,
     /// Cumulative weights 1/k for ranks k = 1..=n, and a stride coprime with n
     /// mapping rank r to piece `r * stride mod n`.
-    Zipf { cdf: Vec<f64>, stride: u64 },
+    Zipf {
+        cdf: Vec<f64>,
+        stride: u64,
+    },
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -196,7 +202,12 @@ impl Picker {
 
     /// A piece index below `n` for which `usable` holds, or `None` after a few
     /// tries (the seeder has few of the pieces).
-    pub fn pick(&self, rng: &mut impl Rng, n: u32, mut usable: impl FnMut(u32) -> bool) -> Option<u32> {
+    pub fn pick(
+        &self,
+        rng: &mut impl Rng,
+        n: u32,
+        mut usable: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
         if n == 0 {
             return None;
         }
@@ -256,7 +267,9 @@ mod tests {
         // Rank 0 is piece 0 and takes about 1/H(1000) ≈ 13% of the picks.
         assert!(hits[0] > 1500, "{}", hits[0]);
         let s = Picker::new(Pattern::Sequential, 3);
-        let seq: Vec<u32> = (0..4).map(|_| s.pick(&mut rng, 3, |_| true).unwrap()).collect();
+        let seq: Vec<u32> = (0..4)
+            .map(|_| s.pick(&mut rng, 3, |_| true).unwrap())
+            .collect();
         assert_eq!(seq, vec![0, 1, 2, 0]);
     }
 }

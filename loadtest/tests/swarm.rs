@@ -28,8 +28,18 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 
 /// A torrent of `data` (single file), returned as bytes and parsed.
 fn torrent(name: &str, data: &[u8], piece_length: u32) -> (Vec<u8>, Metainfo) {
-    let hashes: Vec<[u8; 20]> = data.chunks(piece_length as usize).map(|c| Sha1::digest(c).into()).collect();
-    let bytes = build_torrent(name, &[(vec![], data.len() as u64)], piece_length, &hashes, None, "loadtest tests");
+    let hashes: Vec<[u8; 20]> = data
+        .chunks(piece_length as usize)
+        .map(|c| Sha1::digest(c).into())
+        .collect();
+    let bytes = build_torrent(
+        name,
+        &[(vec![], data.len() as u64)],
+        piece_length,
+        &hashes,
+        None,
+        "loadtest tests",
+    );
     let meta = Metainfo::from_bytes(&bytes).expect("valid torrent");
     (bytes, meta)
 }
@@ -52,7 +62,9 @@ async fn run(meta: &Arc<Metainfo>, cfg: SwarmConfig) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_seeder_download_once_completes() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 4;
     let progress_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -68,14 +80,25 @@ async fn honest_seeder_download_once_completes() {
     assert_eq!(r.pieces_failed, 0);
     assert_eq!(r.bytes, data.len() as u64);
     assert_eq!(r.errors, 0, "{:?}", r.error_examples);
-    assert!((1..=4).contains(&r.peers_connected), "{}", r.peers_connected);
+    assert!(
+        (1..=4).contains(&r.peers_connected),
+        "{}",
+        r.peers_connected
+    );
     assert!(r.peers_unchoked >= 1);
     assert!(r.latency_samples > 0 && r.latency_ms.p50 > 0.0);
     assert_eq!(r.timeline.iter().sum::<u64>(), r.bytes);
     assert!(r.success());
     assert!(progress_calls.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     let json = serde_json::to_value(&r).unwrap();
-    for key in ["throughput_bytes_per_sec", "latency_ms", "time_to_unchoke_ms", "timeline", "cpu_seconds", "error_kinds"] {
+    for key in [
+        "throughput_bytes_per_sec",
+        "latency_ms",
+        "time_to_unchoke_ms",
+        "timeline",
+        "cpu_seconds",
+        "error_kinds",
+    ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
 }
@@ -83,7 +106,9 @@ async fn honest_seeder_download_once_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_verify_download_once_completes_with_one_peer_and_shallow_queue() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 1;
     cfg.queue_depth = 1;
@@ -98,7 +123,9 @@ async fn no_verify_download_once_completes_with_one_peer_and_shallow_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_seeder_fails_every_piece_three_times() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Lying).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Lying)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 3;
     let started = Instant::now();
@@ -106,7 +133,11 @@ async fn lying_seeder_fails_every_piece_three_times() {
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(r.pieces_verified, 0);
     assert!(r.pieces_failed > 0);
-    assert_eq!(r.pieces_failed, 3 * meta.lengths.num_pieces() as u64, "one try and two retries per piece");
+    assert_eq!(
+        r.pieces_failed,
+        3 * meta.lengths.num_pieces() as u64,
+        "one try and two retries per piece"
+    );
     assert!(!r.complete);
     assert_eq!(r.stop_reason, "all pieces done");
     assert!(!r.success());
@@ -115,12 +146,18 @@ async fn lying_seeder_fails_every_piece_three_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeder_closing_after_handshake_ends_the_run_quickly() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::CloseAfterHandshake).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::CloseAfterHandshake)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 4;
     let started = Instant::now();
     let r = run(&meta, cfg).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(r.errors >= 4, "{r:#?}");
     assert!(!r.complete);
     assert_eq!(r.stop_reason, "no peers left");
@@ -132,15 +169,28 @@ async fn seeder_closing_after_handshake_ends_the_run_quickly() {
 async fn unreachable_target_ends_with_connect_errors() {
     let (_, meta, _) = sample();
     // A port nothing listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cfg = SwarmConfig::new(format!("127.0.0.1:{port}").parse().unwrap());
     cfg.peers = 5;
     cfg.connect_timeout = Duration::from_secs(2);
     let started = Instant::now();
     let r = run(&meta, cfg).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(r.errors, 5, "{r:#?}");
-    assert_eq!(r.error_kinds.get("connect refused"), Some(&5), "{:?}", r.error_kinds);
+    assert_eq!(
+        r.error_kinds.get("connect refused"),
+        Some(&5),
+        "{:?}",
+        r.error_kinds
+    );
     assert!(r.error_examples["connect refused"].contains(&port.to_string()));
     assert!(!r.complete);
     assert_eq!(r.peers_connected, 0);
@@ -151,13 +201,20 @@ async fn wrong_info_hash_is_reported() {
     let (_, meta, _) = sample();
     let other_data = payload(300_000, 7);
     let (_, other) = torrent("other.bin", &other_data, 32 * 1024);
-    let addr = spawn_test_seeder(Arc::new(other), Arc::new(other_data), SeederMode::Honest).await.unwrap();
+    let addr = spawn_test_seeder(Arc::new(other), Arc::new(other_data), SeederMode::Honest)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 2;
     let started = Instant::now();
     let r = run(&meta, cfg).await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(r.error_kinds.get("wrong info hash"), Some(&2), "{:?}", r.error_kinds);
+    assert_eq!(
+        r.error_kinds.get("wrong info hash"),
+        Some(&2),
+        "{:?}",
+        r.error_kinds
+    );
     assert!(r.error_examples["wrong info hash"].contains(&meta.info_hash.to_hex()));
     assert!(!r.complete);
 }
@@ -165,7 +222,9 @@ async fn wrong_info_hash_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_mode_with_random_pattern_stops_in_time() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Honest).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Honest)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 4;
     cfg.queue_depth = 16;
@@ -175,9 +234,16 @@ async fn duration_mode_with_random_pattern_stops_in_time() {
     let started = Instant::now();
     let r = run(&meta, cfg).await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     assert_eq!(r.stop_reason, "duration");
-    assert!(r.bytes > data_len(&meta), "repeat downloads expected, got {} bytes", r.bytes);
+    assert!(
+        r.bytes > data_len(&meta),
+        "repeat downloads expected, got {} bytes",
+        r.bytes
+    );
     assert!(r.pieces_verified > 0);
     assert_eq!(r.pieces_failed, 0);
     assert_eq!(r.errors, 0, "{:?}", r.error_examples);
@@ -193,7 +259,9 @@ fn data_len(meta: &Metainfo) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_budget_with_zipf_pattern_stops_after_the_budget() {
     let (_, meta, data) = sample();
-    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Honest).await.unwrap();
+    let addr = spawn_test_seeder(meta.clone(), data, SeederMode::Honest)
+        .await
+        .unwrap();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 2;
     cfg.pattern = Pattern::Zipf;
@@ -215,21 +283,54 @@ fn bin() -> Command {
 fn binary_exits_2_for_a_garbage_torrent_or_target() {
     let garbage = temp_path("garbage.torrent");
     std::fs::write(&garbage, b"this is not a torrent").unwrap();
-    let out = bin().args(["--torrent", garbage.to_str().unwrap(), "--target", "127.0.0.1:1"]).output().unwrap();
+    let out = bin()
+        .args([
+            "--torrent",
+            garbage.to_str().unwrap(),
+            "--target",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid torrent"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid torrent"),
+        "{out:?}"
+    );
 
     let missing = temp_path("missing.torrent");
-    let out = bin().args(["--torrent", missing.to_str().unwrap(), "--target", "127.0.0.1:1"]).output().unwrap();
+    let out = bin()
+        .args([
+            "--torrent",
+            missing.to_str().unwrap(),
+            "--target",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read torrent"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read torrent"),
+        "{out:?}"
+    );
 
     let (bytes, _, _) = sample();
     let good = temp_path("good.torrent");
     std::fs::write(&good, bytes).unwrap();
-    let out = bin().args(["--torrent", good.to_str().unwrap(), "--target", "not an address"]).output().unwrap();
+    let out = bin()
+        .args([
+            "--torrent",
+            good.to_str().unwrap(),
+            "--target",
+            "not an address",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad target"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad target"),
+        "{out:?}"
+    );
     for p in [garbage, good] {
         let _ = std::fs::remove_file(p);
     }
@@ -241,9 +342,14 @@ async fn binary_exit_codes_follow_the_outcome() {
     let t = temp_path("exit.torrent");
     std::fs::write(&t, bytes).unwrap();
     let json = temp_path("report.json");
-    let honest = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest).await.unwrap();
-    let lying = spawn_test_seeder(meta.clone(), data, SeederMode::Lying).await.unwrap();
-    let run_bin = |args: Vec<String>| tokio::task::spawn_blocking(move || bin().args(args).output().unwrap());
+    let honest = spawn_test_seeder(meta.clone(), data.clone(), SeederMode::Honest)
+        .await
+        .unwrap();
+    let lying = spawn_test_seeder(meta.clone(), data, SeederMode::Lying)
+        .await
+        .unwrap();
+    let run_bin =
+        |args: Vec<String>| tokio::task::spawn_blocking(move || bin().args(args).output().unwrap());
 
     let out = run_bin(vec![
         "--torrent".into(),
@@ -258,16 +364,27 @@ async fn binary_exit_codes_follow_the_outcome() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(complete)"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(complete)"),
+        "{out:?}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["complete"], true);
     assert_eq!(report["bytes"], meta.lengths.total_length());
 
-    let out = run_bin(vec!["--torrent".into(), t.to_str().unwrap().into(), "--target".into(), lying.to_string()])
-        .await
-        .unwrap();
+    let out = run_bin(vec![
+        "--torrent".into(),
+        t.to_str().unwrap().into(),
+        "--target".into(),
+        lying.to_string(),
+    ])
+    .await
+    .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("INCOMPLETE"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("INCOMPLETE"),
+        "{out:?}"
+    );
     for p in [t, json] {
         let _ = std::fs::remove_file(p);
     }
@@ -277,7 +394,12 @@ async fn binary_exit_codes_follow_the_outcome() {
 /// again after 20 ms of silence. Non-Fast: the requests in flight are silently
 /// dropped (BEP 3). Fast: they are rejected (BEP 6), piece 0 is allowed-fast
 /// and is served even while choked.
-async fn spawn_choking_seeder(meta: Arc<Metainfo>, data: Arc<Vec<u8>>, fast: bool, every: u32) -> std::net::SocketAddr {
+async fn spawn_choking_seeder(
+    meta: Arc<Metainfo>,
+    data: Arc<Vec<u8>>,
+    fast: bool,
+    every: u32,
+) -> std::net::SocketAddr {
     use ringseed_proto::wire::{parse_frame, Handshake, Message};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -315,7 +437,9 @@ async fn spawn_choking_seeder(meta: Arc<Metainfo>, data: Arc<Vec<u8>>, fast: boo
                 let mut chunk = vec![0u8; 4096];
                 loop {
                     let n = if choked {
-                        match tokio::time::timeout(Duration::from_millis(20), s.read(&mut chunk)).await {
+                        match tokio::time::timeout(Duration::from_millis(20), s.read(&mut chunk))
+                            .await
+                        {
                             Ok(r) => r?,
                             Err(_) => {
                                 choked = false;
@@ -341,15 +465,29 @@ async fn spawn_choking_seeder(meta: Arc<Metainfo>, data: Arc<Vec<u8>>, fast: boo
                                 choked = false;
                                 Message::Unchoke.encode(&mut out);
                             }
-                            Message::Request { index, begin, length } => {
+                            Message::Request {
+                                index,
+                                begin,
+                                length,
+                            } => {
                                 if choked && !(fast && index == 0) {
                                     if fast {
-                                        Message::Reject { index, begin, length }.encode(&mut out);
+                                        Message::Reject {
+                                            index,
+                                            begin,
+                                            length,
+                                        }
+                                        .encode(&mut out);
                                     }
                                     continue;
                                 }
                                 let at = (meta.lengths.piece_offset(index) + begin as u64) as usize;
-                                Message::Piece { index, begin, block: &data[at..at + length as usize] }.encode(&mut out);
+                                Message::Piece {
+                                    index,
+                                    begin,
+                                    block: &data[at..at + length as usize],
+                                }
+                                .encode(&mut out);
                                 served += 1;
                                 if !choked && served.is_multiple_of(every) {
                                     choked = true;
@@ -380,7 +518,11 @@ async fn choking_seeders_without_and_with_fast_extension_are_downloaded_complete
         let r = run(&meta, cfg).await;
         assert!(started.elapsed() < Duration::from_secs(20));
         assert!(r.complete, "fast={fast}: {r:#?}");
-        assert_eq!(r.pieces_verified, meta.lengths.num_pieces() as u64, "fast={fast}");
+        assert_eq!(
+            r.pieces_verified,
+            meta.lengths.num_pieces() as u64,
+            "fast={fast}"
+        );
         assert_eq!(r.pieces_failed, 0);
         assert_eq!(r.errors, 0, "fast={fast}: {:?}", r.error_examples);
         assert!(r.bytes >= data.len() as u64);

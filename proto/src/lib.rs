@@ -1,1 +1,2 @@
-pub mod metainfo; pub mod wire;
+pub mod metainfo;
+pub mod wire;

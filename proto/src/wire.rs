@@ -59,7 +59,11 @@ pub enum WireError {
     TooLong { len: u32, max: u32 },
     /// A message's payload has the wrong size for its id.
     #[error("message id {id} has a {got}-byte payload, expected {expected}")]
-    BadLength { id: u8, got: usize, expected: &'static str },
+    BadLength {
+        id: u8,
+        got: usize,
+        expected: &'static str,
+    },
     /// A bencoded extension message could not be decoded.
     #[error("bad extension message: {0}")]
     BadExtension(String),
@@ -80,7 +84,11 @@ impl Handshake {
         let mut reserved = [0u8; 8];
         reserved[5] |= 0x10;
         reserved[7] |= 0x04;
-        Handshake { reserved, info_hash, peer_id }
+        Handshake {
+            reserved,
+            info_hash,
+            peer_id,
+        }
     }
 
     /// True when the peer set the BEP 6 bit.
@@ -129,7 +137,11 @@ impl Handshake {
         let (reserved, info_hash) = Self::decode_prefix(prefix)?;
         let mut peer_id = [0u8; 20];
         peer_id.copy_from_slice(&buf[48..]);
-        Ok(Handshake { reserved, info_hash, peer_id })
+        Ok(Handshake {
+            reserved,
+            info_hash,
+            peer_id,
+        })
     }
 }
 
@@ -144,20 +156,42 @@ pub enum Message<'a> {
     Have(u32),
     /// Raw bitfield bytes, high bit of byte 0 = piece 0 (BEP 3).
     Bitfield(&'a [u8]),
-    Request { index: u32, begin: u32, length: u32 },
-    Piece { index: u32, begin: u32, block: &'a [u8] },
-    Cancel { index: u32, begin: u32, length: u32 },
+    Request {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
+    Piece {
+        index: u32,
+        begin: u32,
+        block: &'a [u8],
+    },
+    Cancel {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
     /// BEP 5 DHT port; a seed without DHT ignores it.
     Port(u16),
     Suggest(u32),
     HaveAll,
     HaveNone,
-    Reject { index: u32, begin: u32, length: u32 },
+    Reject {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
     AllowedFast(u32),
     /// BEP 10: extended message id and its payload.
-    Extended { id: u8, payload: &'a [u8] },
+    Extended {
+        id: u8,
+        payload: &'a [u8],
+    },
     /// A message id this implementation does not know (ignored, as BEP 3 asks).
-    Unknown { id: u8, payload: &'a [u8] },
+    Unknown {
+        id: u8,
+        payload: &'a [u8],
+    },
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -166,7 +200,11 @@ fn be32(b: &[u8]) -> u32 {
 
 fn expect_len(id: u8, body: &[u8], n: usize, expected: &'static str) -> Result<(), WireError> {
     if body.len() != n {
-        return Err(WireError::BadLength { id, got: body.len(), expected });
+        return Err(WireError::BadLength {
+            id,
+            got: body.len(),
+            expected,
+        });
     }
     Ok(())
 }
@@ -185,7 +223,12 @@ impl<'a> Message<'a> {
             Ok((be32(body), be32(&body[4..]), be32(&body[8..])))
         };
         Ok(match mid {
-            id::CHOKE | id::UNCHOKE | id::INTERESTED | id::NOT_INTERESTED | id::HAVE_ALL | id::HAVE_NONE => {
+            id::CHOKE
+            | id::UNCHOKE
+            | id::INTERESTED
+            | id::NOT_INTERESTED
+            | id::HAVE_ALL
+            | id::HAVE_NONE => {
                 expect_len(mid, body, 0, "0")?;
                 match mid {
                     id::CHOKE => Message::Choke,
@@ -208,21 +251,41 @@ impl<'a> Message<'a> {
             id::BITFIELD => Message::Bitfield(body),
             id::REQUEST => {
                 let (index, begin, length) = triple(body)?;
-                Message::Request { index, begin, length }
+                Message::Request {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::CANCEL => {
                 let (index, begin, length) = triple(body)?;
-                Message::Cancel { index, begin, length }
+                Message::Cancel {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::REJECT => {
                 let (index, begin, length) = triple(body)?;
-                Message::Reject { index, begin, length }
+                Message::Reject {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::PIECE => {
                 if body.len() < 8 {
-                    return Err(WireError::BadLength { id: mid, got: body.len(), expected: ">= 8" });
+                    return Err(WireError::BadLength {
+                        id: mid,
+                        got: body.len(),
+                        expected: ">= 8",
+                    });
                 }
-                Message::Piece { index: be32(body), begin: be32(&body[4..]), block: &body[8..] }
+                Message::Piece {
+                    index: be32(body),
+                    begin: be32(&body[4..]),
+                    block: &body[8..],
+                }
             }
             id::PORT => {
                 expect_len(mid, body, 2, "2")?;
@@ -230,11 +293,18 @@ impl<'a> Message<'a> {
             }
             id::EXTENDED => {
                 let Some((&ext, payload)) = body.split_first() else {
-                    return Err(WireError::BadLength { id: mid, got: 0, expected: ">= 1" });
+                    return Err(WireError::BadLength {
+                        id: mid,
+                        got: 0,
+                        expected: ">= 1",
+                    });
                 };
                 Message::Extended { id: ext, payload }
             }
-            _ => Message::Unknown { id: mid, payload: body },
+            _ => Message::Unknown {
+                id: mid,
+                payload: body,
+            },
         })
     }
 
@@ -272,10 +342,26 @@ impl<'a> Message<'a> {
                 out.push(id::BITFIELD);
                 out.extend_from_slice(b);
             }
-            Message::Request { index, begin, length } => put_triple(out, id::REQUEST, index, begin, length),
-            Message::Cancel { index, begin, length } => put_triple(out, id::CANCEL, index, begin, length),
-            Message::Reject { index, begin, length } => put_triple(out, id::REJECT, index, begin, length),
-            Message::Piece { index, begin, block } => {
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => put_triple(out, id::REQUEST, index, begin, length),
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => put_triple(out, id::CANCEL, index, begin, length),
+            Message::Reject {
+                index,
+                begin,
+                length,
+            } => put_triple(out, id::REJECT, index, begin, length),
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => {
                 out.extend_from_slice(&piece_header(index, begin, block.len() as u32));
                 out.extend_from_slice(block);
             }
@@ -426,7 +512,8 @@ impl ExtHandshake {
             }
             Ok(())
         });
-        r.and_then(|_| enc.get_output()).expect("encoding a well-formed dict cannot fail")
+        r.and_then(|_| enc.get_output())
+            .expect("encoding a well-formed dict cannot fail")
     }
 
     /// Decodes a peer's handshake dictionary; unknown keys and keys of the
@@ -461,8 +548,12 @@ impl ExtHandshake {
                     let v = &v[..v.len().min(64)];
                     out.client = Some(String::from_utf8_lossy(v).into_owned());
                 }
-                (b"reqq", Object::Integer(i)) => out.reqq = int(i).and_then(|i| u32::try_from(i).ok()),
-                (b"p", Object::Integer(i)) => out.listen_port = int(i).and_then(|i| u16::try_from(i).ok()),
+                (b"reqq", Object::Integer(i)) => {
+                    out.reqq = int(i).and_then(|i| u32::try_from(i).ok())
+                }
+                (b"p", Object::Integer(i)) => {
+                    out.listen_port = int(i).and_then(|i| u16::try_from(i).ok())
+                }
                 (b"upload_only", Object::Integer(i)) => out.upload_only = int(i).unwrap_or(0) != 0,
                 (b"yourip", Object::Bytes(b)) => {
                     out.yourip = match b.len() {
@@ -476,7 +567,9 @@ impl ExtHandshake {
         }
         drop(dict);
         if dec.next_object().map_err(bad)?.is_some() {
-            return Err(WireError::BadExtension("trailing data after the dictionary".into()));
+            return Err(WireError::BadExtension(
+                "trailing data after the dictionary".into(),
+            ));
         }
         Ok(out)
     }
@@ -505,17 +598,39 @@ mod tests {
             Message::NotInterested,
             Message::Have(7),
             Message::Bitfield(&[0xff, 0x80]),
-            Message::Request { index: 1, begin: 16384, length: 16384 },
-            Message::Piece { index: 3, begin: 0, block: b"hello" },
-            Message::Cancel { index: 1, begin: 2, length: 3 },
+            Message::Request {
+                index: 1,
+                begin: 16384,
+                length: 16384,
+            },
+            Message::Piece {
+                index: 3,
+                begin: 0,
+                block: b"hello",
+            },
+            Message::Cancel {
+                index: 1,
+                begin: 2,
+                length: 3,
+            },
             Message::Port(6881),
             Message::Suggest(9),
             Message::HaveAll,
             Message::HaveNone,
-            Message::Reject { index: 4, begin: 5, length: 6 },
+            Message::Reject {
+                index: 4,
+                begin: 5,
+                length: 6,
+            },
             Message::AllowedFast(11),
-            Message::Extended { id: 0, payload: b"de" },
-            Message::Unknown { id: 99, payload: b"xyz" },
+            Message::Extended {
+                id: 0,
+                payload: b"de",
+            },
+            Message::Unknown {
+                id: 99,
+                payload: b"xyz",
+            },
         ] {
             roundtrip(m);
         }
@@ -526,14 +641,22 @@ mod tests {
         let buf = 0x8000_0000u32.to_be_bytes();
         assert_eq!(
             parse_frame(&buf, 1 << 17),
-            Err(WireError::TooLong { len: 0x8000_0000, max: 1 << 17 })
+            Err(WireError::TooLong {
+                len: 0x8000_0000,
+                max: 1 << 17
+            })
         );
     }
 
     #[test]
     fn partial_frame_asks_for_more() {
         let mut out = Vec::new();
-        Message::Request { index: 1, begin: 0, length: 16384 }.encode(&mut out);
+        Message::Request {
+            index: 1,
+            begin: 0,
+            length: 16384,
+        }
+        .encode(&mut out);
         for cut in 0..out.len() {
             assert_eq!(parse_frame(&out[..cut], 1 << 17), Ok(None), "cut at {cut}");
         }
@@ -542,9 +665,15 @@ mod tests {
     #[test]
     fn request_with_wrong_payload_size_is_malformed() {
         let buf = [0, 0, 0, 5, id::REQUEST, 0, 0, 0, 1];
-        assert!(matches!(parse_frame(&buf, 100), Err(WireError::BadLength { id: 6, got: 4, .. })));
+        assert!(matches!(
+            parse_frame(&buf, 100),
+            Err(WireError::BadLength { id: 6, got: 4, .. })
+        ));
         let buf = [0, 0, 0, 2, id::CHOKE, 0];
-        assert!(matches!(parse_frame(&buf, 100), Err(WireError::BadLength { id: 0, .. })));
+        assert!(matches!(
+            parse_frame(&buf, 100),
+            Err(WireError::BadLength { id: 0, .. })
+        ));
     }
 
     #[test]
@@ -557,14 +686,22 @@ mod tests {
         assert!(back.supports_fast() && back.supports_extensions());
         let mut bad = bytes;
         bad[1] = b'b';
-        assert!(matches!(Handshake::decode(&bad), Err(WireError::NotBitTorrent(_))));
+        assert!(matches!(
+            Handshake::decode(&bad),
+            Err(WireError::NotBitTorrent(_))
+        ));
     }
 
     #[test]
     fn piece_header_matches_encoded_piece() {
         let block = [1u8; 100];
         let mut out = Vec::new();
-        Message::Piece { index: 5, begin: 32768, block: &block }.encode(&mut out);
+        Message::Piece {
+            index: 5,
+            begin: 32768,
+            block: &block,
+        }
+        .encode(&mut out);
         assert_eq!(&out[..PIECE_HEADER_LEN], &piece_header(5, 32768, 100));
     }
 
@@ -574,7 +711,10 @@ mod tests {
     fn allowed_fast_set_matches_the_bep6_example() {
         let ip = IpAddr::V4(Ipv4Addr::new(80, 4, 4, 200));
         let ih = InfoHash([0xaa; 20]);
-        assert_eq!(allowed_fast_set(ip, &ih, 1313, 7), vec![1059, 431, 808, 1217, 287, 376, 1188]);
+        assert_eq!(
+            allowed_fast_set(ip, &ih, 1313, 7),
+            vec![1059, 431, 808, 1217, 287, 376, 1188]
+        );
         assert_eq!(
             allowed_fast_set(ip, &ih, 1313, 9),
             vec![1059, 431, 808, 1217, 287, 376, 1188, 353, 508]
@@ -608,6 +748,13 @@ mod tests {
         assert!(ExtHandshake::decode(b"not bencode").is_err());
         assert!(ExtHandshake::decode(b"li1ee").is_err());
         let long = format!("d1:v200:{}e", "x".repeat(200));
-        assert_eq!(ExtHandshake::decode(long.as_bytes()).unwrap().client.unwrap().len(), 64);
+        assert_eq!(
+            ExtHandshake::decode(long.as_bytes())
+                .unwrap()
+                .client
+                .unwrap()
+                .len(),
+            64
+        );
     }
 }

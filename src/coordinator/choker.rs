@@ -36,7 +36,9 @@ impl std::str::FromStr for ChokerAlgorithm {
             "round_robin" => Ok(Self::RoundRobin),
             "fastest_upload" => Ok(Self::FastestUpload),
             "anti_leech" => Ok(Self::AntiLeech),
-            other => Err(format!("unknown choker {other:?}; expected round_robin, fastest_upload or anti_leech")),
+            other => Err(format!(
+                "unknown choker {other:?}; expected round_robin, fastest_upload or anti_leech"
+            )),
         }
     }
 }
@@ -94,12 +96,18 @@ pub fn rechoke(
             // order of how long they have waited (unchoked_at, else interested_at).
             let had_turn = |p: &Candidate| {
                 p.unchoked
-                    && p.unchoked_at.is_some_and(|t| now.saturating_duration_since(t) >= interval)
+                    && p.unchoked_at
+                        .is_some_and(|t| now.saturating_duration_since(t) >= interval)
                     && p.uploaded_since_unchoke >= piece_length as u64
             };
             c.sort_by_key(|p| {
                 let keeps = p.unchoked && !had_turn(p);
-                let waited_since = if p.unchoked { p.unchoked_at.unwrap_or(p.interested_at) } else { p.interested_at.min(p.unchoked_at.unwrap_or(p.interested_at)) };
+                let waited_since = if p.unchoked {
+                    p.unchoked_at.unwrap_or(p.interested_at)
+                } else {
+                    p.interested_at
+                        .min(p.unchoked_at.unwrap_or(p.interested_at))
+                };
                 (!keeps, had_turn(p), waited_since, p.key)
             });
         }
@@ -124,7 +132,14 @@ pub fn pick_optimistic(peers: &[Candidate], regular: &[u64]) -> Option<u64> {
     peers
         .iter()
         .filter(|p| p.interested && regular.binary_search(&p.key).is_err())
-        .min_by_key(|p| (p.unchoked_at.unwrap_or(p.interested_at).min(p.interested_at), p.key))
+        .min_by_key(|p| {
+            (
+                p.unchoked_at
+                    .unwrap_or(p.interested_at)
+                    .min(p.interested_at),
+                p.key,
+            )
+        })
         .map(|p| p.key)
 }
 
@@ -152,7 +167,11 @@ mod tests {
         let t0 = Instant::now();
         let mut peers: Vec<Candidate> = (0..5).map(|k| cand(k, t0)).collect();
         peers[2].interested = false;
-        for algo in [ChokerAlgorithm::RoundRobin, ChokerAlgorithm::FastestUpload, ChokerAlgorithm::AntiLeech] {
+        for algo in [
+            ChokerAlgorithm::RoundRobin,
+            ChokerAlgorithm::FastestUpload,
+            ChokerAlgorithm::AntiLeech,
+        ] {
             let r = rechoke(algo, 10, &peers, t0, I, 16384);
             assert!(!r.contains(&2));
             let r = rechoke(algo, 2, &peers, t0, I, 16384);
@@ -174,10 +193,16 @@ mod tests {
             p.unchoked_at = Some(t0);
             p.uploaded_since_unchoke = 1 << 20;
         }
-        assert_eq!(rechoke(ChokerAlgorithm::RoundRobin, 2, &peers, t1, I, 16384), vec![2, 3]);
+        assert_eq!(
+            rechoke(ChokerAlgorithm::RoundRobin, 2, &peers, t1, I, 16384),
+            vec![2, 3]
+        );
         // A slot holder that has not yet received a piece's worth keeps its slot.
         peers[0].uploaded_since_unchoke = 100;
-        assert_eq!(rechoke(ChokerAlgorithm::RoundRobin, 2, &peers, t1, I, 16384), vec![0, 2]);
+        assert_eq!(
+            rechoke(ChokerAlgorithm::RoundRobin, 2, &peers, t1, I, 16384),
+            vec![0, 2]
+        );
     }
 
     #[test]
@@ -186,7 +211,10 @@ mod tests {
         let mut peers: Vec<Candidate> = (0..4).map(|k| cand(k, t0)).collect();
         peers[3].upload_rate = 900;
         peers[1].upload_rate = 500;
-        assert_eq!(rechoke(ChokerAlgorithm::FastestUpload, 2, &peers, t0, I, 16384), vec![1, 3]);
+        assert_eq!(
+            rechoke(ChokerAlgorithm::FastestUpload, 2, &peers, t0, I, 16384),
+            vec![1, 3]
+        );
     }
 
     #[test]
@@ -197,13 +225,19 @@ mod tests {
         peers[1].progress_permille = 990;
         peers[2].progress_permille = 10;
         peers[3].progress_permille = 600;
-        assert_eq!(rechoke(ChokerAlgorithm::AntiLeech, 2, &peers, t0, I, 16384), vec![1, 2]);
+        assert_eq!(
+            rechoke(ChokerAlgorithm::AntiLeech, 2, &peers, t0, I, 16384),
+            vec![1, 2]
+        );
     }
 
     #[test]
     fn unlimited_slots_unchoke_every_interested_peer() {
         let t0 = Instant::now();
         let peers: Vec<Candidate> = (0..50).map(|k| cand(k, t0)).collect();
-        assert_eq!(rechoke(ChokerAlgorithm::RoundRobin, 0, &peers, t0, I, 16384).len(), 50);
+        assert_eq!(
+            rechoke(ChokerAlgorithm::RoundRobin, 0, &peers, t0, I, 16384).len(),
+            50
+        );
     }
 }

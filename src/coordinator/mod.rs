@@ -82,9 +82,18 @@ pub struct ShardStats {
 #[derive(Debug)]
 pub enum ShardEvent {
     Connected(Box<PeerHello>),
-    Interest { key: PeerKey, interested: bool },
-    Closed { key: PeerKey, reason: DisconnectReason },
-    Snapshot { stats: ShardStats, peers: Vec<PeerSnapshot> },
+    Interest {
+        key: PeerKey,
+        interested: bool,
+    },
+    Closed {
+        key: PeerKey,
+        reason: DisconnectReason,
+    },
+    Snapshot {
+        stats: ShardStats,
+        peers: Vec<PeerSnapshot>,
+    },
 }
 
 /// Coordinator → shard.
@@ -158,7 +167,13 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub fn new(settings: ChokeSettings, shards: Vec<ShardLink>) -> Self {
-        Coordinator { settings, shards, peers: HashMap::new(), torrents: HashMap::new(), totals: Totals::default() }
+        Coordinator {
+            settings,
+            shards,
+            peers: HashMap::new(),
+            torrents: HashMap::new(),
+            totals: Totals::default(),
+        }
     }
 
     /// Runs until `events` is closed (every shard gone) or `stop` fires.
@@ -202,7 +217,11 @@ impl Coordinator {
         match ev {
             ShardEvent::Connected(hello) => {
                 let key = hello.key;
-                self.torrents.entry(hello.info_hash).or_default().peers.push(key);
+                self.torrents
+                    .entry(hello.info_hash)
+                    .or_default()
+                    .peers
+                    .push(key);
                 self.peers.insert(
                     key,
                     PeerEntry {
@@ -212,7 +231,10 @@ impl Coordinator {
                         unchoked: false,
                         unchoked_at: None,
                         uploaded_at_unchoke: 0,
-                        snap: PeerSnapshot { key, ..Default::default() },
+                        snap: PeerSnapshot {
+                            key,
+                            ..Default::default()
+                        },
                         last_snap_at: now,
                         upload_rate: 0,
                     },
@@ -220,7 +242,9 @@ impl Coordinator {
                 metrics::counter!("ringseed_connections_total").increment(1);
             }
             ShardEvent::Interest { key, interested } => {
-                let Some(p) = self.peers.get_mut(&key) else { return };
+                let Some(p) = self.peers.get_mut(&key) else {
+                    return;
+                };
                 if p.interested == interested {
                     return;
                 }
@@ -244,7 +268,8 @@ impl Coordinator {
             }
             ShardEvent::Closed { key, reason } => {
                 *self.totals.disconnects.entry(reason).or_default() += 1;
-                metrics::counter!("ringseed_disconnects_total", "reason" => reason.name()).increment(1);
+                metrics::counter!("ringseed_disconnects_total", "reason" => reason.name())
+                    .increment(1);
                 if let Some(p) = self.peers.remove(&key) {
                     let ih = p.hello.info_hash;
                     if let Some(t) = self.torrents.get_mut(&ih) {
@@ -261,12 +286,14 @@ impl Coordinator {
                 }
             }
             ShardEvent::Snapshot { stats, peers } => {
-                metrics::gauge!("ringseed_shard_connections", "shard" => stats.shard.to_string()).set(stats.connections as f64);
+                metrics::gauge!("ringseed_shard_connections", "shard" => stats.shard.to_string())
+                    .set(stats.connections as f64);
                 for s in peers {
                     if let Some(p) = self.peers.get_mut(&s.key) {
                         let dt = now.saturating_duration_since(p.last_snap_at).as_secs_f64();
                         if dt > 0.0 {
-                            p.upload_rate = ((s.uploaded.saturating_sub(p.snap.uploaded)) as f64 / dt) as u64;
+                            p.upload_rate =
+                                ((s.uploaded.saturating_sub(p.snap.uploaded)) as f64 / dt) as u64;
                         }
                         p.last_snap_at = now;
                         p.snap = s;
@@ -277,15 +304,22 @@ impl Coordinator {
     }
 
     fn regular_unchoked(&self, ih: InfoHash) -> usize {
-        let Some(t) = self.torrents.get(&ih) else { return 0 };
-        t.peers.iter().filter(|k| Some(**k) != t.optimistic && self.peers.get(k).is_some_and(|p| p.unchoked)).count()
+        let Some(t) = self.torrents.get(&ih) else {
+            return 0;
+        };
+        t.peers
+            .iter()
+            .filter(|k| Some(**k) != t.optimistic && self.peers.get(k).is_some_and(|p| p.unchoked))
+            .count()
     }
 
     fn free_slots(&self, ih: InfoHash) -> usize {
         if self.settings.upload_slots == 0 {
             return usize::MAX;
         }
-        self.settings.upload_slots.saturating_sub(self.regular_unchoked(ih))
+        self.settings
+            .upload_slots
+            .saturating_sub(self.regular_unchoked(ih))
     }
 
     /// Unchokes interested, choked peers (longest waiting first) into free slots.
@@ -294,11 +328,18 @@ impl Coordinator {
         if free == 0 {
             return;
         }
-        let Some(t) = self.torrents.get(&ih) else { return };
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
         let mut waiting: Vec<(Instant, PeerKey)> = t
             .peers
             .iter()
-            .filter_map(|k| self.peers.get(k).filter(|p| p.interested && !p.unchoked).map(|p| (p.interested_at, *k)))
+            .filter_map(|k| {
+                self.peers
+                    .get(k)
+                    .filter(|p| p.interested && !p.unchoked)
+                    .map(|p| (p.interested_at, *k))
+            })
             .collect();
         waiting.sort();
         for (_, k) in waiting {
@@ -311,7 +352,9 @@ impl Coordinator {
     }
 
     fn candidates(&self, ih: InfoHash) -> Vec<Candidate> {
-        let Some(t) = self.torrents.get(&ih) else { return Vec::new() };
+        let Some(t) = self.torrents.get(&ih) else {
+            return Vec::new();
+        };
         t.peers
             .iter()
             .filter(|k| Some(**k) != t.optimistic)
@@ -324,14 +367,17 @@ impl Coordinator {
                 interested_at: p.interested_at,
                 uploaded_since_unchoke: p.snap.uploaded.saturating_sub(p.uploaded_at_unchoke),
                 upload_rate: p.upload_rate,
-                progress_permille: (p.snap.have_count as u64 * 1000 / p.hello.num_pieces.max(1) as u64) as u32,
+                progress_permille: (p.snap.have_count as u64 * 1000
+                    / p.hello.num_pieces.max(1) as u64) as u32,
             })
             .collect()
     }
 
     fn rechoke_torrent(&mut self, ih: InfoHash, now: Instant) {
         let cands = self.candidates(ih);
-        let Some(first) = self.peers.get(&cands.first().map_or(0, |c| c.key)) else { return };
+        let Some(first) = self.peers.get(&cands.first().map_or(0, |c| c.key)) else {
+            return;
+        };
         let piece_length = first.hello.piece_length;
         let keep = choker::rechoke(
             self.settings.algorithm,
@@ -372,7 +418,9 @@ impl Coordinator {
     }
 
     fn set_unchoked(&mut self, key: PeerKey, unchoke: bool, now: Instant) {
-        let Some(p) = self.peers.get_mut(&key) else { return };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
         if p.unchoked == unchoke {
             return;
         }
@@ -382,7 +430,11 @@ impl Coordinator {
             p.uploaded_at_unchoke = p.snap.uploaded;
         }
         if let Some(link) = self.shards.get(shard_of(key)) {
-            link.send(if unchoke { ShardCommand::Unchoke(key) } else { ShardCommand::Choke(key) });
+            link.send(if unchoke {
+                ShardCommand::Unchoke(key)
+            } else {
+                ShardCommand::Choke(key)
+            });
         }
     }
 }
@@ -406,7 +458,10 @@ mod tests {
     #[test]
     fn newly_interested_peer_gets_a_free_slot_at_once_and_never_when_uninterested() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let link = ShardLink { tx, wake: Arc::new(Notify::new()) };
+        let link = ShardLink {
+            tx,
+            wake: Arc::new(Notify::new()),
+        };
         let settings = ChokeSettings {
             algorithm: ChokerAlgorithm::RoundRobin,
             upload_slots: 2,
@@ -418,18 +473,51 @@ mod tests {
         for k in 1..=3 {
             c.handle(ShardEvent::Connected(hello(k)), now);
         }
-        assert!(rx.try_recv().is_err(), "nobody is interested: nobody is unchoked");
-        c.handle(ShardEvent::Interest { key: 1, interested: true }, now);
+        assert!(
+            rx.try_recv().is_err(),
+            "nobody is interested: nobody is unchoked"
+        );
+        c.handle(
+            ShardEvent::Interest {
+                key: 1,
+                interested: true,
+            },
+            now,
+        );
         assert_eq!(rx.try_recv(), Ok(ShardCommand::Unchoke(1)));
-        c.handle(ShardEvent::Interest { key: 2, interested: true }, now);
-        c.handle(ShardEvent::Interest { key: 3, interested: true }, now);
+        c.handle(
+            ShardEvent::Interest {
+                key: 2,
+                interested: true,
+            },
+            now,
+        );
+        c.handle(
+            ShardEvent::Interest {
+                key: 3,
+                interested: true,
+            },
+            now,
+        );
         assert_eq!(rx.try_recv(), Ok(ShardCommand::Unchoke(2)));
         assert!(rx.try_recv().is_err(), "two slots only");
         // Peer 1 leaves: its slot goes to peer 3 at once.
-        c.handle(ShardEvent::Closed { key: 1, reason: DisconnectReason::RemoteClosed }, now);
+        c.handle(
+            ShardEvent::Closed {
+                key: 1,
+                reason: DisconnectReason::RemoteClosed,
+            },
+            now,
+        );
         assert_eq!(rx.try_recv(), Ok(ShardCommand::Unchoke(3)));
         // Peer 2 loses interest: it is choked.
-        c.handle(ShardEvent::Interest { key: 2, interested: false }, now);
+        c.handle(
+            ShardEvent::Interest {
+                key: 2,
+                interested: false,
+            },
+            now,
+        );
         assert_eq!(rx.try_recv(), Ok(ShardCommand::Choke(2)));
     }
 }

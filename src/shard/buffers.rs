@@ -49,9 +49,13 @@ impl BlockLayout {
         if direct_io {
             let addr = base as usize + PIECE_HEADER_LEN;
             let pad = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
-            BlockLayout { aligned_start: PIECE_HEADER_LEN + pad }
+            BlockLayout {
+                aligned_start: PIECE_HEADER_LEN + pad,
+            }
         } else {
-            BlockLayout { aligned_start: PIECE_HEADER_LEN }
+            BlockLayout {
+                aligned_start: PIECE_HEADER_LEN,
+            }
         }
     }
 }
@@ -91,7 +95,10 @@ pub struct BlockBuffers {
 /// `shards` rings (three quarters of the limit, leaving room for the rings
 /// themselves), at most [`MAX_REGISTERED`].
 pub fn pool_size_from_memlock(shards: usize, direct_io: bool) -> usize {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we own.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
@@ -128,7 +135,13 @@ impl BlockBuffers {
                 }
             }
         }
-        BlockBuffers { pool, registered, plain: RefCell::new(Vec::new()), size, in_use: std::cell::Cell::new(0) }
+        BlockBuffers {
+            pool,
+            registered,
+            plain: RefCell::new(Vec::new()),
+            size,
+            in_use: std::cell::Cell::new(0),
+        }
     }
 
     /// Number of registered buffers (0 when registration failed).
@@ -147,7 +160,12 @@ impl BlockBuffers {
             self.in_use.set(self.in_use.get() + 1);
             return BlockBuf::Fixed(b);
         }
-        BlockBuf::Plain(self.plain.borrow_mut().pop().unwrap_or_else(|| vec![0u8; self.size]))
+        BlockBuf::Plain(
+            self.plain
+                .borrow_mut()
+                .pop()
+                .unwrap_or_else(|| vec![0u8; self.size]),
+        )
     }
 
     /// Returns a buffer (registered ones go back to the pool on drop).

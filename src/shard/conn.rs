@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use ringseed_proto::metainfo::RequestError;
 use ringseed_proto::wire::{
-    self, allowed_fast_set, parse_frame, piece_header, ExtHandshake, Handshake, Message, HANDSHAKE_LEN,
-    PIECE_HEADER_LEN,
+    self, allowed_fast_set, parse_frame, piece_header, ExtHandshake, Handshake, Message,
+    HANDSHAKE_LEN, PIECE_HEADER_LEN,
 };
 use tokio::sync::Notify;
 use tokio_uring::buf::BoundedBuf;
@@ -153,7 +153,12 @@ impl Peer {
             st.requests.retain(|&(index, begin, length)| {
                 let keep = allowed.contains(&index);
                 if !keep && fast {
-                    Message::Reject { index, begin, length }.encode(outbox);
+                    Message::Reject {
+                        index,
+                        begin,
+                        length,
+                    }
+                    .encode(outbox);
                 }
                 keep
             });
@@ -185,12 +190,20 @@ pub async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>) {
     peer.wake.notify_one();
     shard.remove_peer(peer.key);
     tracing::debug!(peer = %peer.addr, %reason, "peer closed");
-    let _ = shard.events.send(ShardEvent::Closed { key: peer.key, reason });
+    let _ = shard.events.send(ShardEvent::Closed {
+        key: peer.key,
+        reason,
+    });
 }
 
 /// Reads until at least `need` bytes are buffered. Never grows `buf` beyond
 /// its capacity: callers reserve what the torrent allows first.
-async fn fill(peer: &Peer, shard: &ShardState, mut buf: Vec<u8>, need: usize) -> (Result<(), DisconnectReason>, Vec<u8>) {
+async fn fill(
+    peer: &Peer,
+    shard: &ShardState,
+    mut buf: Vec<u8>,
+    need: usize,
+) -> (Result<(), DisconnectReason>, Vec<u8>) {
     while buf.len() < need {
         if buf.len() == buf.capacity() {
             return (Err(DisconnectReason::MalformedMessage), buf);
@@ -265,7 +278,11 @@ async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
                 upload_only: true,
                 listen_port: Some(shard.listen_port),
             };
-            Message::Extended { id: wire::EXTENDED_HANDSHAKE_ID, payload: &ext.encode() }.encode(out);
+            Message::Extended {
+                id: wire::EXTENDED_HANDSHAKE_ID,
+                payload: &ext.encode(),
+            }
+            .encode(out);
         }
         if theirs.supports_fast() && torrent.is_complete() {
             Message::HaveAll.encode(out);
@@ -275,10 +292,11 @@ async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
             Message::Bitfield(&torrent.bitfield).encode(out);
         }
         if theirs.supports_fast() {
-            let set: Vec<u32> = allowed_fast_set(peer.addr.ip(), &info_hash, num_pieces, ALLOWED_FAST)
-                .into_iter()
-                .filter(|i| torrent.have[*i as usize])
-                .collect();
+            let set: Vec<u32> =
+                allowed_fast_set(peer.addr.ip(), &info_hash, num_pieces, ALLOWED_FAST)
+                    .into_iter()
+                    .filter(|i| torrent.have[*i as usize])
+                    .collect();
             for &i in &set {
                 Message::AllowedFast(i).encode(out);
             }
@@ -330,7 +348,11 @@ async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
         }
         // Make room: a frame whose (already limit-checked) length exceeds the
         // buffer gets exactly the room it needs; an idle buffer shrinks back.
-        let need = if buf.len() >= 4 { 4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize } else { 4 };
+        let need = if buf.len() >= 4 {
+            4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize
+        } else {
+            4
+        };
         if need > buf.capacity() {
             buf.reserve_exact(need - buf.len());
         } else if buf.is_empty() && buf.capacity() > 4 * READ_BUF {
@@ -346,26 +368,41 @@ async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
 }
 
 /// Handles one message; `Ok(true)` when the writer has new work.
-fn handle_message(shard: &ShardState, peer: &Peer, torrent: &Torrent, msg: Message<'_>) -> Result<bool, DisconnectReason> {
+fn handle_message(
+    shard: &ShardState,
+    peer: &Peer,
+    torrent: &Torrent,
+    msg: Message<'_>,
+) -> Result<bool, DisconnectReason> {
     let mut st = peer.st.borrow_mut();
     // The bitfield / have_all / have_none must be the first message that says
     // something about pieces or interest; the BEP 10 handshake, keep-alives
     // and other informational messages may come before it (libtorrent sends
     // its extension handshake first).
     let first = !st.got_first_message;
-    if !matches!(msg, Message::Extended { .. } | Message::KeepAlive | Message::Port(_) | Message::Unknown { .. }) {
+    if !matches!(
+        msg,
+        Message::Extended { .. } | Message::KeepAlive | Message::Port(_) | Message::Unknown { .. }
+    ) {
         st.got_first_message = true;
     }
     let n = torrent.meta.lengths.num_pieces();
     match msg {
-        Message::KeepAlive | Message::Choke | Message::Unchoke | Message::Port(_) | Message::Suggest(_) => {}
+        Message::KeepAlive
+        | Message::Choke
+        | Message::Unchoke
+        | Message::Port(_)
+        | Message::Suggest(_) => {}
         Message::Reject { .. } | Message::AllowedFast(_) | Message::Unknown { .. } => {}
         Message::Interested | Message::NotInterested => {
             let interested = matches!(msg, Message::Interested);
             if st.peer_interested != interested {
                 st.peer_interested = interested;
                 st.interest_changed_at = Instant::now();
-                let _ = shard.events.send(ShardEvent::Interest { key: peer.key, interested });
+                let _ = shard.events.send(ShardEvent::Interest {
+                    key: peer.key,
+                    interested,
+                });
             }
         }
         Message::Bitfield(bits) => {
@@ -411,22 +448,44 @@ fn handle_message(shard: &ShardState, peer: &Peer, torrent: &Torrent, msg: Messa
                 return Err(DisconnectReason::BothSeeds);
             }
         }
-        Message::Request { index, begin, length } => {
-            let valid = torrent.meta.lengths.check_request(index, begin, length).and_then(|()| {
-                if torrent.have[index as usize] { Ok(()) } else { Err(RequestError::PieceOutOfRange(index)) }
-            });
+        Message::Request {
+            index,
+            begin,
+            length,
+        } => {
+            let valid = torrent
+                .meta
+                .lengths
+                .check_request(index, begin, length)
+                .and_then(|()| {
+                    if torrent.have[index as usize] {
+                        Ok(())
+                    } else {
+                        Err(RequestError::PieceOutOfRange(index))
+                    }
+                });
             if valid.is_err() {
                 st.score += 10;
                 if !st.fast || st.score >= SCORE_LIMIT {
                     return Err(DisconnectReason::InvalidRequest);
                 }
-                Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                Message::Reject {
+                    index,
+                    begin,
+                    length,
+                }
+                .encode(&mut st.outbox);
                 return Ok(true);
             }
             if st.am_choking && !st.allowed_fast.contains(&index) {
                 // BEP 3: requests while choked are dropped; BEP 6: rejected.
                 if st.fast {
-                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    Message::Reject {
+                        index,
+                        begin,
+                        length,
+                    }
+                    .encode(&mut st.outbox);
                     return Ok(true);
                 }
                 return Ok(false);
@@ -438,7 +497,12 @@ fn handle_message(shard: &ShardState, peer: &Peer, torrent: &Torrent, msg: Messa
                     return Err(DisconnectReason::RequestFlood);
                 }
                 if st.fast {
-                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    Message::Reject {
+                        index,
+                        begin,
+                        length,
+                    }
+                    .encode(&mut st.outbox);
                     return Ok(true);
                 }
                 return Ok(false);
@@ -446,12 +510,25 @@ fn handle_message(shard: &ShardState, peer: &Peer, torrent: &Torrent, msg: Messa
             st.requests.push_back((index, begin, length));
             return Ok(true);
         }
-        Message::Cancel { index, begin, length } => {
-            if let Some(pos) = st.requests.iter().position(|r| *r == (index, begin, length)) {
+        Message::Cancel {
+            index,
+            begin,
+            length,
+        } => {
+            if let Some(pos) = st
+                .requests
+                .iter()
+                .position(|r| *r == (index, begin, length))
+            {
                 st.requests.remove(pos);
                 // BEP 6: a cancelled request is answered with a reject.
                 if st.fast {
-                    Message::Reject { index, begin, length }.encode(&mut st.outbox);
+                    Message::Reject {
+                        index,
+                        begin,
+                        length,
+                    }
+                    .encode(&mut st.outbox);
                     return Ok(true);
                 }
             }
@@ -488,7 +565,14 @@ async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
         }
         let out = {
             let mut st = peer.st.borrow_mut();
-            if st.outbox.is_empty() { None } else { Some(std::mem::replace(&mut st.outbox, std::mem::take(&mut spare))) }
+            if st.outbox.is_empty() {
+                None
+            } else {
+                Some(std::mem::replace(
+                    &mut st.outbox,
+                    std::mem::take(&mut spare),
+                ))
+            }
         };
         if let Some(bytes) = out {
             shard.count_op();
@@ -550,7 +634,10 @@ async fn serve_block(
     res.map_err(|_| DisconnectReason::IoError)?;
     st.uploaded += length as u64;
     st.last_send = Instant::now();
-    shard.stats.borrow_mut().note_block(length as u64 + PIECE_HEADER_LEN as u64);
+    shard
+        .stats
+        .borrow_mut()
+        .note_block(length as u64 + PIECE_HEADER_LEN as u64);
     Ok(())
 }
 
@@ -575,7 +662,12 @@ async fn read_at(
     }
 }
 
-async fn write_all(shard: &ShardState, stream: &TcpStream, buf: BlockBuf, range: Range<usize>) -> (std::io::Result<()>, BlockBuf) {
+async fn write_all(
+    shard: &ShardState,
+    stream: &TcpStream,
+    buf: BlockBuf,
+    range: Range<usize>,
+) -> (std::io::Result<()>, BlockBuf) {
     shard.count_op();
     match buf {
         BlockBuf::Fixed(b) => {
@@ -590,7 +682,10 @@ async fn write_all(shard: &ShardState, stream: &TcpStream, buf: BlockBuf, range:
 }
 
 fn short_read() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shorter than the torrent says")
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "file shorter than the torrent says",
+    )
 }
 
 /// Reads block `(index, begin, length)` into `buf`; returns where the data starts
@@ -631,7 +726,13 @@ async fn read_block(
             continue;
         }
         let Some(file) = shard.file(torrent, e.file, false) else {
-            return (Err(std::io::Error::new(std::io::ErrorKind::NotFound, "cannot open file")), buf);
+            return (
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "cannot open file",
+                )),
+                buf,
+            );
         };
         let mut off = e.file_offset;
         while pos < end {

@@ -38,6 +38,9 @@ const RING_ENTRIES: u32 = 4096;
 /// drop connections silent for ~2 minutes).
 const KEEPALIVE: Duration = Duration::from_secs(90);
 
+/// A cached open file: (torrent, file index, opened with O_DIRECT).
+type FileKey = (InfoHash, usize, bool);
+
 /// What a shard thread is handed at start.
 pub struct ShardContext {
     pub id: usize,
@@ -66,7 +69,7 @@ pub struct ShardState {
     peers: RefCell<HashMap<PeerKey, Rc<Peer>>>,
     peer_ids: RefCell<HashSet<(InfoHash, [u8; 20])>>,
     /// Open files per (torrent, file index, O_DIRECT); `None` remembers a failed open.
-    files: RefCell<HashMap<(InfoHash, usize, bool), Option<Rc<tokio_uring::fs::File>>>>,
+    files: RefCell<HashMap<FileKey, Option<Rc<tokio_uring::fs::File>>>>,
     next_key: Cell<u64>,
     pub stats: RefCell<ShardStats>,
 }
@@ -87,7 +90,9 @@ impl ShardState {
         if let Some(p) = self.peers.borrow_mut().remove(&key) {
             let st = p.st.borrow();
             if let Some(t) = &st.torrent {
-                self.peer_ids.borrow_mut().remove(&(t.meta.info_hash, st.peer_id));
+                self.peer_ids
+                    .borrow_mut()
+                    .remove(&(t.meta.info_hash, st.peer_id));
             }
         }
     }
@@ -101,7 +106,12 @@ impl ShardState {
     }
 
     /// An open file of a torrent, cached per shard (`direct`: opened with O_DIRECT).
-    fn file(&self, torrent: &Torrent, index: usize, direct: bool) -> Option<Rc<tokio_uring::fs::File>> {
+    fn file(
+        &self,
+        torrent: &Torrent,
+        index: usize,
+        direct: bool,
+    ) -> Option<Rc<tokio_uring::fs::File>> {
         let key = (torrent.meta.info_hash, index, direct);
         if let Some(f) = self.files.borrow().get(&key) {
             return f.clone();
@@ -128,7 +138,11 @@ impl ShardState {
     }
 
     fn pending_handshakes(&self) -> usize {
-        self.peers.borrow().values().filter(|p| !p.st.borrow().handshake_done).count()
+        self.peers
+            .borrow()
+            .values()
+            .filter(|p| !p.st.borrow().handshake_done)
+            .count()
     }
 }
 
@@ -151,7 +165,11 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
     };
     rt.block_on(async move {
         let buffers = BlockBuffers::new(ctx.id, ctx.buffers, ctx.config.direct_io);
-        tracing::debug!(shard = ctx.id, registered = buffers.registered(), "shard started");
+        tracing::debug!(
+            shard = ctx.id,
+            registered = buffers.registered(),
+            "shard started"
+        );
         let shard = Rc::new(ShardState {
             id: ctx.id,
             config: ctx.config,
@@ -160,7 +178,11 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             client_name: ctx.client_name,
             listen_port: ctx.listen_port,
             events: ctx.events,
-            stats: RefCell::new(ShardStats { shard: ctx.id, registered_buffers: buffers.registered() as u64, ..Default::default() }),
+            stats: RefCell::new(ShardStats {
+                shard: ctx.id,
+                registered_buffers: buffers.registered() as u64,
+                ..Default::default()
+            }),
             buffers,
             peers: RefCell::new(HashMap::new()),
             peer_ids: RefCell::new(HashSet::new()),
@@ -178,7 +200,11 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
                     ShardCommand::Choke(k) | ShardCommand::Unchoke(k) => {
                         let peer = shard.peers.borrow().get(&k).cloned();
                         if let Some(p) = peer {
-                            if matches!(cmd, ShardCommand::Choke(_)) { p.choke() } else { p.unchoke() }
+                            if matches!(cmd, ShardCommand::Choke(_)) {
+                                p.choke()
+                            } else {
+                                p.unchoke()
+                            }
                         }
                     }
                     ShardCommand::Shutdown => {
@@ -214,9 +240,14 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
             }
         };
         let n = shard.peers.borrow().len();
-        if n >= shard.config.max_peers_per_shard || shard.pending_handshakes() >= shard.config.max_pending_handshakes {
+        if n >= shard.config.max_peers_per_shard
+            || shard.pending_handshakes() >= shard.config.max_pending_handshakes
+        {
             drop(stream);
-            let _ = shard.events.send(ShardEvent::Closed { key: u64::MAX, reason: DisconnectReason::TooManyPeers });
+            let _ = shard.events.send(ShardEvent::Closed {
+                key: u64::MAX,
+                reason: DisconnectReason::TooManyPeers,
+            });
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -235,8 +266,18 @@ pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> u32 {
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        let r = libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info as *mut _ as *mut libc::c_void, &mut len);
-        if r == 0 { info.tcpi_rtt } else { 0 }
+        let r = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        );
+        if r == 0 {
+            info.tcpi_rtt
+        } else {
+            0
+        }
     }
 }
 
@@ -253,16 +294,27 @@ async fn housekeeping(shard: Rc<ShardState>) {
                 let st = p.st.borrow();
                 let reason = if st.close.is_some() {
                     None
-                } else if !st.handshake_done && now - st.connected_at > shard.config.handshake_timeout {
+                } else if !st.handshake_done
+                    && now - st.connected_at > shard.config.handshake_timeout
+                {
                     Some(DisconnectReason::HandshakeTimeout)
-                } else if st.handshake_done && !st.peer_interested && now - st.interest_changed_at > shard.config.idle_timeout {
+                } else if st.handshake_done
+                    && !st.peer_interested
+                    && now - st.interest_changed_at > shard.config.idle_timeout
+                {
                     Some(DisconnectReason::Idle)
-                } else if st.write_started.is_some_and(|t| now - t > shard.config.write_timeout) {
+                } else if st
+                    .write_started
+                    .is_some_and(|t| now - t > shard.config.write_timeout)
+                {
                     Some(DisconnectReason::WriteTimeout)
                 } else {
                     None
                 };
-                (reason, st.handshake_done && now - st.last_send > KEEPALIVE && st.outbox.is_empty())
+                (
+                    reason,
+                    st.handshake_done && now - st.last_send > KEEPALIVE && st.outbox.is_empty(),
+                )
             };
             if let Some(r) = reason {
                 p.close(r);
@@ -291,6 +343,9 @@ async fn housekeeping(shard: Rc<ShardState>) {
             s.connections = peers.len() as u64;
             s.clone()
         };
-        let _ = shard.events.send(ShardEvent::Snapshot { stats, peers: snaps });
+        let _ = shard.events.send(ShardEvent::Snapshot {
+            stats,
+            peers: snaps,
+        });
     }
 }

@@ -60,7 +60,11 @@ pub fn verify_all(
     progress: &Arc<AtomicU64>,
 ) -> CheckResult {
     let n = meta.lengths.num_pieces();
-    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
     let threads = threads.min(n.max(1) as usize);
     let states: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(UNKNOWN)).collect());
     let next = Arc::new(AtomicU32::new(0));
@@ -68,8 +72,14 @@ pub fn verify_all(
     let before = progress.load(Ordering::Relaxed);
     std::thread::scope(|s| {
         for w in 0..threads {
-            let (meta, slots, states, next, layout, progress) =
-                (meta.clone(), slots.clone(), states.clone(), next.clone(), layout.clone(), progress.clone());
+            let (meta, slots, states, next, layout, progress) = (
+                meta.clone(),
+                slots.clone(),
+                states.clone(),
+                next.clone(),
+                layout.clone(),
+                progress.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("hash-check-{w:02}"))
                 .spawn_scoped(s, move || {
@@ -109,8 +119,15 @@ async fn worker(
     let files: FileCache = Rc::new(RefCell::new(HashMap::new()));
     let mut tasks = Vec::new();
     for _ in 0..TASKS_PER_WORKER {
-        let (meta, slots, layout, states, next, progress, files) =
-            (meta.clone(), slots.clone(), layout.clone(), states.clone(), next.clone(), progress.clone(), files.clone());
+        let (meta, slots, layout, states, next, progress, files) = (
+            meta.clone(),
+            slots.clone(),
+            layout.clone(),
+            states.clone(),
+            next.clone(),
+            progress.clone(),
+            files.clone(),
+        );
         tasks.push(tokio_uring::spawn(async move {
             let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
             loop {
@@ -118,7 +135,8 @@ async fn worker(
                 if index >= meta.lengths.num_pieces() {
                     break;
                 }
-                let (state, b) = hash_piece(&meta, &slots, &layout, &files, index, buf, &progress).await;
+                let (state, b) =
+                    hash_piece(&meta, &slots, &layout, &files, index, buf, &progress).await;
                 buf = b;
                 states[index as usize].store(state, Ordering::Relaxed);
             }
@@ -151,7 +169,10 @@ async fn hash_piece(
     progress: &AtomicU64,
 ) -> (u8, Vec<u8>) {
     let mut hasher = Sha1::new();
-    let extents = layout.extents(meta.lengths.piece_offset(index), meta.lengths.piece_len(index));
+    let extents = layout.extents(
+        meta.lengths.piece_offset(index),
+        meta.lengths.piece_len(index),
+    );
     for e in extents {
         if e.pad {
             let zeros = [0u8; 4096];
@@ -163,7 +184,9 @@ async fn hash_piece(
             }
             continue;
         }
-        let Some(file) = open(files, slots, e.file) else { return (UNREADABLE, buf) };
+        let Some(file) = open(files, slots, e.file) else {
+            return (UNREADABLE, buf);
+        };
         let mut done = 0u64;
         while done < e.len as u64 {
             let want = ((e.len as u64 - done) as usize).min(buf.len());
@@ -189,16 +212,35 @@ mod tests {
     use super::*;
     use ringseed_proto::metainfo::build_torrent;
 
-    fn torrent_for(dir: &std::path::Path, files: &[(&str, Vec<u8>)], piece_length: u32) -> Arc<Metainfo> {
+    fn torrent_for(
+        dir: &std::path::Path,
+        files: &[(&str, Vec<u8>)],
+        piece_length: u32,
+    ) -> Arc<Metainfo> {
         let all: Vec<u8> = files.iter().flat_map(|f| f.1.clone()).collect();
-        let hashes: Vec<[u8; 20]> =
-            all.chunks(piece_length as usize).map(|c| Sha1::digest(c).into()).collect();
+        let hashes: Vec<[u8; 20]> = all
+            .chunks(piece_length as usize)
+            .map(|c| Sha1::digest(c).into())
+            .collect();
         std::fs::create_dir_all(dir.join("t")).unwrap();
         for (name, data) in files {
             std::fs::write(dir.join("t").join(name), data).unwrap();
         }
-        let list: Vec<(Vec<String>, u64)> = files.iter().map(|f| (vec![f.0.to_string()], f.1.len() as u64)).collect();
-        Arc::new(Metainfo::from_bytes(&build_torrent("t", &list, piece_length, &hashes, None, "test")).unwrap())
+        let list: Vec<(Vec<String>, u64)> = files
+            .iter()
+            .map(|f| (vec![f.0.to_string()], f.1.len() as u64))
+            .collect();
+        Arc::new(
+            Metainfo::from_bytes(&build_torrent(
+                "t",
+                &list,
+                piece_length,
+                &hashes,
+                None,
+                "test",
+            ))
+            .unwrap(),
+        )
     }
 
     #[test]
@@ -206,7 +248,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
         let b: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
-        let meta = torrent_for(dir.path(), &[("a", a), ("empty", vec![]), ("b", b.clone())], 16384);
+        let meta = torrent_for(
+            dir.path(),
+            &[("a", a), ("empty", vec![]), ("b", b.clone())],
+            16384,
+        );
         let slots = Arc::new(super::super::resolve_files(&meta, dir.path()).unwrap());
         let progress = Arc::new(AtomicU64::new(0));
         let r = verify_all(&meta, &slots, 2, &progress);
@@ -219,7 +265,13 @@ mod tests {
         b2.truncate(b2.len() - 10);
         std::fs::write(dir.path().join("t/b"), &b2).unwrap();
         let r = verify_all(&meta, &slots, 2, &progress);
-        let bad: Vec<usize> = r.verified.iter().enumerate().filter(|(_, v)| !**v).map(|(i, _)| i).collect();
+        let bad: Vec<usize> = r
+            .verified
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !**v)
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(bad, vec![4, 5]);
         assert_eq!((r.corrupt, r.unreadable), (1, 1));
     }

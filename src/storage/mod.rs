@@ -38,7 +38,13 @@ pub struct Layout {
 impl Layout {
     /// Builds the layout from the metainfo's file list.
     pub fn new(meta: &Metainfo) -> Self {
-        Layout { files: meta.files.iter().map(|f| (f.offset, f.length, f.pad)).collect() }
+        Layout {
+            files: meta
+                .files
+                .iter()
+                .map(|f| (f.offset, f.length, f.pad))
+                .collect(),
+        }
     }
 
     /// Calls `f` for each extent of the torrent-wide range `offset..offset+len`
@@ -52,13 +58,20 @@ impl Layout {
     ) -> Result<(), E> {
         let end = offset + len as u64;
         // First file whose end is past `offset`.
-        let mut i = self.files.partition_point(|&(start, flen, _)| start + flen <= offset);
+        let mut i = self
+            .files
+            .partition_point(|&(start, flen, _)| start + flen <= offset);
         let mut pos = offset;
         while pos < end && i < self.files.len() {
             let (start, flen, pad) = self.files[i];
             if flen > 0 {
                 let take = (start + flen).min(end) - pos;
-                f(Extent { file: i, file_offset: pos - start, len: take as u32, pad })?;
+                f(Extent {
+                    file: i,
+                    file_offset: pos - start,
+                    len: take as u32,
+                    pad,
+                })?;
                 pos += take;
             }
             i += 1;
@@ -81,8 +94,13 @@ impl Layout {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
-    #[error("torrent {torrent}: file {path} resolves outside the data directory (through a symlink)")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "torrent {torrent}: file {path} resolves outside the data directory (through a symlink)"
+    )]
     Escapes { torrent: String, path: PathBuf },
 }
 
@@ -115,7 +133,10 @@ pub fn stat(path: &Path) -> Option<FileStat> {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),
     };
-    Some(FileStat { size: md.len(), mtime_ns })
+    Some(FileStat {
+        size: md.len(),
+        mtime_ns,
+    })
 }
 
 /// Resolves every file of `meta` below `data_dir`.
@@ -127,12 +148,18 @@ pub fn stat(path: &Path) -> Option<FileStat> {
 ///
 /// Errors: the data directory cannot be canonicalised, or a file escapes it.
 pub fn resolve_files(meta: &Metainfo, data_dir: &Path) -> Result<Vec<FileSlot>, StorageError> {
-    let root = std::fs::canonicalize(data_dir)
-        .map_err(|source| StorageError::DataDir { path: data_dir.to_owned(), source })?;
+    let root = std::fs::canonicalize(data_dir).map_err(|source| StorageError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
     let mut out = Vec::with_capacity(meta.files.len());
     for f in &meta.files {
         if f.pad {
-            out.push(FileSlot { path: None, length: f.length, stat: None });
+            out.push(FileSlot {
+                path: None,
+                length: f.length,
+                stat: None,
+            });
             continue;
         }
         let joined = root.join(meta.file_path(f));
@@ -150,11 +177,25 @@ pub fn resolve_files(meta: &Metainfo, data_dir: &Path) -> Result<Vec<FileSlot>, 
         };
         if let Some(c) = canon {
             if !c.starts_with(&root) {
-                return Err(StorageError::Escapes { torrent: meta.name.clone(), path: joined });
+                return Err(StorageError::Escapes {
+                    torrent: meta.name.clone(),
+                    path: joined,
+                });
             }
         }
-        let stat = if f.length == 0 { Some(FileStat { size: 0, mtime_ns: 0 }) } else { stat(&joined) };
-        out.push(FileSlot { path: Some(joined), length: f.length, stat });
+        let stat = if f.length == 0 {
+            Some(FileStat {
+                size: 0,
+                mtime_ns: 0,
+            })
+        } else {
+            stat(&joined)
+        };
+        out.push(FileSlot {
+            path: Some(joined),
+            length: f.length,
+            stat,
+        });
     }
     Ok(out)
 }
@@ -168,7 +209,15 @@ mod tests {
         let total: u64 = files.iter().map(|f| f.1).sum();
         let n = total.div_ceil(piece_length as u64) as usize;
         let hashes = vec![[0u8; 20]; n];
-        Metainfo::from_bytes(&build_torrent("t", files, piece_length, &hashes, None, "test")).unwrap()
+        Metainfo::from_bytes(&build_torrent(
+            "t",
+            files,
+            piece_length,
+            &hashes,
+            None,
+            "test",
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -187,13 +236,36 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                Extent { file: 0, file_offset: 0, len: 10, pad: false },
-                Extent { file: 2, file_offset: 0, len: 5, pad: false },
-                Extent { file: 3, file_offset: 0, len: 17, pad: false },
+                Extent {
+                    file: 0,
+                    file_offset: 0,
+                    len: 10,
+                    pad: false
+                },
+                Extent {
+                    file: 2,
+                    file_offset: 0,
+                    len: 5,
+                    pad: false
+                },
+                Extent {
+                    file: 3,
+                    file_offset: 0,
+                    len: 17,
+                    pad: false
+                },
             ]
         );
         // The short last piece: 115 - 96 = 19 bytes, all in file c.
-        assert_eq!(l.extents(96, 19), vec![Extent { file: 3, file_offset: 81, len: 19, pad: false }]);
+        assert_eq!(
+            l.extents(96, 19),
+            vec![Extent {
+                file: 3,
+                file_offset: 81,
+                len: 19,
+                pad: false
+            }]
+        );
     }
 
     #[test]
@@ -213,6 +285,12 @@ mod tests {
         let m = meta(&[(vec!["x".into()], 5), (vec!["y".into()], 0)], 16384);
         let slots = resolve_files(&m, data.path()).unwrap();
         assert!(slots[0].stat.is_none());
-        assert_eq!(slots[1].stat, Some(FileStat { size: 0, mtime_ns: 0 }));
+        assert_eq!(
+            slots[1].stat,
+            Some(FileStat {
+                size: 0,
+                mtime_ns: 0
+            })
+        );
     }
 }

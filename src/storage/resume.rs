@@ -114,7 +114,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         std::fs::write(dir.path().join("f"), vec![1u8; 20_000]).unwrap();
-        let meta = Metainfo::from_bytes(&build_torrent("f", &[(vec![], 20_000)], 16384, &[[0; 20]; 2], None, "t")).unwrap();
+        let meta = Metainfo::from_bytes(&build_torrent(
+            "f",
+            &[(vec![], 20_000)],
+            16384,
+            &[[0; 20]; 2],
+            None,
+            "t",
+        ))
+        .unwrap();
         let slots = super::super::resolve_files(&meta, dir.path()).unwrap();
         save(&state, &meta, &record(&meta, &slots, &[true, false])).unwrap();
         assert_eq!(load(&state, &meta, &slots), Some(vec![true, false]));
@@ -128,6 +136,9 @@ mod tests {
 
     #[test]
     fn bitfield_uses_bep3_bit_order() {
-        assert_eq!(to_bitfield(&[true, false, false, false, false, false, false, false, true]), vec![0x80, 0x80]);
+        assert_eq!(
+            to_bitfield(&[true, false, false, false, false, false, false, false, true]),
+            vec![0x80, 0x80]
+        );
     }
 }

@@ -62,9 +62,14 @@ impl Seeder {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut addr = None;
         loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-                panic!("ringseed did not become ready; log:\n{}", log.lock().unwrap().join("\n"))
-            });
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "ringseed did not become ready; log:\n{}",
+                        log.lock().unwrap().join("\n")
+                    )
+                });
             if let Some(i) = line.find("listening on ") {
                 let rest = &line[i + "listening on ".len()..];
                 addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
@@ -73,7 +78,11 @@ impl Seeder {
                 break;
             }
         }
-        Seeder { child, addr: addr.expect("listening line"), log }
+        Seeder {
+            child,
+            addr: addr.expect("listening line"),
+            log,
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -84,7 +93,13 @@ impl Seeder {
     pub fn wait_log(&self, needles: &[&str], timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(l) = self.log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            if let Some(l) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
                 return l.clone();
             }
             if Instant::now() > deadline {
@@ -113,7 +128,15 @@ impl Seeder {
     /// Resident set size of the seeder, bytes (from /proc).
     pub fn rss_bytes(&self) -> u64 {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: u64 = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let kb: u64 = s
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         kb * 1024
     }
 }
@@ -211,7 +234,13 @@ pub fn assert_trees_equal(a: &Path, b: &Path) {
         let other = b.join(rel);
         let x = std::fs::read(&entry).unwrap();
         let y = std::fs::read(&other).unwrap_or_else(|e| panic!("{}: {e}", other.display()));
-        assert!(x == y, "{} differs ({} vs {} bytes)", rel.display(), x.len(), y.len());
+        assert!(
+            x == y,
+            "{} differs ({} vs {} bytes)",
+            rel.display(),
+            x.len(),
+            y.len()
+        );
         n += 1;
     }
     assert!(n > 0, "no files compared");

@@ -556,9 +556,22 @@ fn handle_message(
     Ok(false)
 }
 
-/// The writer: control messages first, then one block at a time.
+/// A block read from disk, waiting to be sent.
+struct ReadyBlock {
+    index: u32,
+    begin: u32,
+    length: u32,
+    buf: BlockBuf,
+    data_start: usize,
+}
+
+/// The writer: control messages first, then blocks. While one block is
+/// being written to the socket the next queued one is read from disk, so a
+/// single fast peer is not limited by one disk read and one socket write
+/// taking turns.
 async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
     let mut spare: Vec<u8> = Vec::new();
+    let mut ahead: Option<ReadyBlock> = None;
     loop {
         if peer.st.borrow().close.is_some() {
             break;
@@ -593,37 +606,108 @@ async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
             }
             continue;
         }
-        let next = peer.st.borrow_mut().requests.pop_front();
-        let Some((index, begin, length)) = next else {
-            peer.wake.notified().await;
-            continue;
+        let cur = match ahead.take() {
+            Some(b) => b,
+            None => {
+                let next = peer.st.borrow_mut().requests.pop_front();
+                let Some(req) = next else {
+                    peer.wake.notified().await;
+                    continue;
+                };
+                match read_request(&shard, &torrent, req).await {
+                    Ok(b) => b,
+                    Err(reason) => {
+                        peer.close(reason);
+                        break;
+                    }
+                }
+            }
         };
-        if let Err(reason) = serve_block(&shard, &peer, &torrent, index, begin, length).await {
+        if !still_wanted(&peer, &cur) {
+            shard.buffers.put(cur.buf);
+            continue;
+        }
+        let next = peer.st.borrow_mut().requests.pop_front();
+        let read_next = async {
+            match next {
+                Some(req) => Some(read_request(&shard, &torrent, req).await),
+                None => None,
+            }
+        };
+        let (sent, read) = tokio::join!(send_block(&shard, &peer, cur), read_next);
+        match read {
+            Some(Ok(b)) => ahead = Some(b),
+            Some(Err(reason)) => {
+                peer.close(reason);
+                break;
+            }
+            None => {}
+        }
+        if let Err(reason) = sent {
             peer.close(reason);
             break;
         }
     }
+    if let Some(b) = ahead {
+        shard.buffers.put(b.buf);
+    }
 }
 
-/// Reads one block into a buffer and sends it as a `piece` message from that buffer.
-async fn serve_block(
+/// A block read ahead may have lost its request to a choke meanwhile: then
+/// it is not sent (a Fast peer gets the reject BEP 6 asks for).
+fn still_wanted(peer: &Peer, b: &ReadyBlock) -> bool {
+    let mut st = peer.st.borrow_mut();
+    if !st.am_choking || st.allowed_fast.contains(&b.index) {
+        return true;
+    }
+    if st.fast {
+        Message::Reject {
+            index: b.index,
+            begin: b.begin,
+            length: b.length,
+        }
+        .encode(&mut st.outbox);
+    }
+    false
+}
+
+async fn read_request(
     shard: &ShardState,
-    peer: &Peer,
     torrent: &Torrent,
-    index: u32,
-    begin: u32,
-    length: u32,
-) -> Result<(), DisconnectReason> {
+    (index, begin, length): (u32, u32, u32),
+) -> Result<ReadyBlock, DisconnectReason> {
     let buf = shard.buffers.get();
-    let (res, mut buf) = read_block(shard, torrent, index, begin, length, buf).await;
-    let data_start = match res {
-        Ok(s) => s,
+    let (res, buf) = read_block(shard, torrent, index, begin, length, buf).await;
+    match res {
+        Ok(data_start) => Ok(ReadyBlock {
+            index,
+            begin,
+            length,
+            buf,
+            data_start,
+        }),
         Err(e) => {
             tracing::warn!(torrent = %torrent.meta.name, index, begin, error = %e, "block read failed");
             shard.buffers.put(buf);
-            return Err(DisconnectReason::DiskError);
+            Err(DisconnectReason::DiskError)
         }
-    };
+    }
+}
+
+/// Writes the `piece` header into the headroom and sends header and block
+/// from the same buffer.
+async fn send_block(
+    shard: &ShardState,
+    peer: &Peer,
+    b: ReadyBlock,
+) -> Result<(), DisconnectReason> {
+    let ReadyBlock {
+        index,
+        begin,
+        length,
+        mut buf,
+        data_start,
+    } = b;
     let h = data_start - PIECE_HEADER_LEN;
     buf.as_mut_slice()[h..data_start].copy_from_slice(&piece_header(index, begin, length));
     peer.st.borrow_mut().write_started = Some(Instant::now());

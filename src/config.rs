@@ -20,6 +20,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Prometheus exporter address (`/metrics`), off when `None`.
     pub metrics: Option<SocketAddr>,
+    /// Most peers with per-peer series on `/metrics` (the busiest by upload rate).
+    pub metrics_max_peers: usize,
     /// Read blocks with O_DIRECT straight into the registered buffers.
     pub direct_io: bool,
     /// Handshake must complete within this long (default 30 s).
@@ -59,6 +61,7 @@ impl Config {
             data_dir,
             state_dir: default_state_dir(),
             metrics: None,
+            metrics_max_peers: 1000,
             direct_io: false,
             handshake_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(180),

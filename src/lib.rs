@@ -210,14 +210,21 @@ impl Daemon {
             optimistic_interval: config.optimistic_interval,
         };
         let (coord_stop, stop_rx) = crossbeam_channel::bounded(1);
-        let coord = Coordinator::new(settings, links.clone());
+        let hashed_bytes = Arc::new(AtomicU64::new(0));
+        let mut coord = Coordinator::new(settings, links.clone());
+        if config.metrics.is_some() {
+            coord = coord.with_metrics(
+                config.metrics_max_peers,
+                registry.clone(),
+                hashed_bytes.clone(),
+            );
+        }
         threads.push(spawn_named("coordinator".into(), &exit_tx, move || {
             let totals = coord.run(event_rx, stop_rx);
             tracing::info!(disconnects = ?totals.disconnects, rounds = totals.choke_rounds, "coordinator stopped");
             Ok(())
         })?);
 
-        let hashed_bytes = Arc::new(AtomicU64::new(0));
         let checked = Arc::new(AtomicUsize::new(0));
         let torrent_count = torrents.len();
         {
@@ -286,12 +293,33 @@ impl Daemon {
                     .build()
                     .map_err(|e| e.to_string())?;
                 rt.block_on(async move {
-                    let (recorder, exporter) =
-                        metrics_exporter_prometheus::PrometheusBuilder::new()
-                            .with_http_listener(addr)
-                            .build()
-                            .map_err(|e| format!("metrics exporter on {addr}: {e}"))?;
+                    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+                    use metrics_util::MetricKindMask;
+                    let (recorder, exporter) = PrometheusBuilder::new()
+                        .with_http_listener(addr)
+                        .idle_timeout(
+                            MetricKindMask::COUNTER | MetricKindMask::GAUGE,
+                            Some(coordinator::METRICS_IDLE_TIMEOUT),
+                        )
+                        .set_buckets_for_metric(
+                            Matcher::Suffix("duration_seconds".into()),
+                            coordinator::DURATION_BUCKETS,
+                        )
+                        .and_then(|b| b.build())
+                        .map_err(|e| format!("metrics exporter on {addr}: {e}"))?;
+                    let handle = recorder.handle();
                     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+                    coordinator::describe_metrics();
+                    // The exporter drops idle series only while rendering: render
+                    // once a second so a departed peer's series go within
+                    // IDLE_TIMEOUT + 1 s, whatever the scrape interval.
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            drop(handle.render());
+                        }
+                    });
                     tracing::info!("metrics on http://{addr}/metrics");
                     exporter
                         .await

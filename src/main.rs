@@ -74,6 +74,9 @@ struct SeedArgs {
     /// Prometheus /metrics address (off by default).
     #[arg(long, env = "RINGSEED_METRICS")]
     metrics: Option<SocketAddr>,
+    /// Most peers with per-peer series on /metrics (the busiest by upload rate).
+    #[arg(long, default_value_t = 1000, env = "RINGSEED_METRICS_MAX_PEERS")]
+    metrics_max_peers: usize,
     /// Resume data directory [default: $XDG_STATE_HOME/ringseed].
     #[arg(long, env = "RINGSEED_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -108,6 +111,7 @@ fn seed(a: SeedArgs) -> anyhow::Result<ExitCode> {
     c.listen = a.listen;
     c.shards = a.shards;
     c.metrics = a.metrics;
+    c.metrics_max_peers = a.metrics_max_peers;
     if let Some(s) = a.state_dir {
         c.state_dir = s;
     }

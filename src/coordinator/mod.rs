@@ -9,9 +9,15 @@
 //! `Notify::notify_one`, so no wake-up is lost). It never touches a socket.
 
 pub mod choker;
+mod publish;
+
+pub use publish::{
+    describe as describe_metrics, DURATION_BUCKETS, IDLE_TIMEOUT as METRICS_IDLE_TIMEOUT,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +26,7 @@ use ringseed_proto::metainfo::InfoHash;
 use tokio::sync::Notify;
 
 use crate::disconnect::DisconnectReason;
+use crate::session::Registry;
 use choker::{Candidate, ChokerAlgorithm};
 
 /// A peer's identity across threads: shard index in the top 16 bits, a
@@ -49,6 +56,8 @@ pub struct PeerHello {
 #[derive(Clone, Debug, Default)]
 pub struct PeerSnapshot {
     pub key: PeerKey,
+    /// The shard is choking the peer.
+    pub am_choking: bool,
     /// Payload bytes sent to the peer since it connected.
     pub uploaded: u64,
     /// Payload bytes received from the peer since it connected (a seed receives none).
@@ -75,7 +84,11 @@ pub struct ShardStats {
     pub registered_buffers: u64,
     pub registered_buffers_in_use: u64,
     pub plain_buffer_blocks: u64,
+    /// io_uring operations submitted by the shard (reads, writes, accepts excluded).
     pub uring_ops: u64,
+    /// Block serve times since the last snapshot, microseconds (request
+    /// received → last byte handed to the kernel; a bounded sample).
+    pub serve_time_us: Vec<u32>,
 }
 
 /// Shard → coordinator.
@@ -132,6 +145,8 @@ pub struct ChokeSettings {
 
 struct PeerEntry {
     hello: PeerHello,
+    connected_at: Instant,
+    labels: Option<publish::PeerLabels>,
     interested: bool,
     interested_at: Instant,
     /// Unchoked by a regular slot or the optimistic unchoke.
@@ -163,6 +178,15 @@ pub struct Coordinator {
     peers: HashMap<PeerKey, PeerEntry>,
     torrents: HashMap<InfoHash, TorrentPeers>,
     totals: Totals,
+    // Metrics (published once a second when `metrics_max_peers` is set).
+    metrics_max_peers: Option<usize>,
+    registry: Option<Registry>,
+    hashed_bytes: Option<Arc<AtomicU64>>,
+    /// Payload bytes of closed peers, per torrent (torrent totals outlive peers).
+    closed_uploaded: HashMap<InfoHash, u64>,
+    shard_stats: Vec<ShardStats>,
+    /// Peers whose series are (or may still be) on /metrics: last publish time.
+    exposed: HashMap<PeerKey, Instant>,
 }
 
 impl Coordinator {
@@ -173,14 +197,37 @@ impl Coordinator {
             peers: HashMap::new(),
             torrents: HashMap::new(),
             totals: Totals::default(),
+            metrics_max_peers: None,
+            registry: None,
+            hashed_bytes: None,
+            closed_uploaded: HashMap::new(),
+            shard_stats: Vec::new(),
+            exposed: HashMap::new(),
         }
+    }
+
+    /// Turns on the once-a-second metrics: per-peer series for at most
+    /// `max_peers` peers, torrents from `registry`, hash-check bytes.
+    pub fn with_metrics(
+        mut self,
+        max_peers: usize,
+        registry: Registry,
+        hashed_bytes: Arc<AtomicU64>,
+    ) -> Self {
+        self.metrics_max_peers = Some(max_peers);
+        self.registry = Some(registry);
+        self.hashed_bytes = Some(hashed_bytes);
+        self
     }
 
     /// Runs until `events` is closed (every shard gone) or `stop` fires.
     pub fn run(mut self, events: Receiver<ShardEvent>, stop: Receiver<()>) -> Totals {
         let tick = crossbeam_channel::tick(Duration::from_millis(200));
-        let mut next_rechoke = Instant::now() + self.settings.unchoke_interval;
+        // The first round runs at once (it finds nobody), so the round-time
+        // histogram exists from the start.
+        let mut next_rechoke = Instant::now();
         let mut next_optimistic = Instant::now() + self.settings.optimistic_interval;
+        let mut next_publish = Instant::now();
         loop {
             crossbeam_channel::select! {
                 recv(events) -> ev => match ev {
@@ -199,6 +246,10 @@ impl Coordinator {
                         }
                         self.totals.choke_rounds += 1;
                         metrics::histogram!("ringseed_choke_round_duration_seconds").record(started.elapsed().as_secs_f64());
+                    }
+                    if now >= next_publish {
+                        next_publish = now + Duration::from_secs(1);
+                        self.publish(now);
                     }
                     if now >= next_optimistic {
                         next_optimistic = now + self.settings.optimistic_interval;
@@ -226,6 +277,8 @@ impl Coordinator {
                     key,
                     PeerEntry {
                         hello: *hello,
+                        connected_at: now,
+                        labels: None,
                         interested: false,
                         interested_at: now,
                         unchoked: false,
@@ -239,7 +292,6 @@ impl Coordinator {
                         upload_rate: 0,
                     },
                 );
-                metrics::counter!("ringseed_connections_total").increment(1);
             }
             ShardEvent::Interest { key, interested } => {
                 let Some(p) = self.peers.get_mut(&key) else {
@@ -268,10 +320,9 @@ impl Coordinator {
             }
             ShardEvent::Closed { key, reason } => {
                 *self.totals.disconnects.entry(reason).or_default() += 1;
-                metrics::counter!("ringseed_disconnects_total", "reason" => reason.name())
-                    .increment(1);
                 if let Some(p) = self.peers.remove(&key) {
                     let ih = p.hello.info_hash;
+                    *self.closed_uploaded.entry(ih).or_default() += p.snap.uploaded;
                     if let Some(t) = self.torrents.get_mut(&ih) {
                         t.peers.retain(|k| *k != key);
                         if t.optimistic == Some(key) {
@@ -285,9 +336,18 @@ impl Coordinator {
                     }
                 }
             }
-            ShardEvent::Snapshot { stats, peers } => {
-                metrics::gauge!("ringseed_shard_connections", "shard" => stats.shard.to_string())
-                    .set(stats.connections as f64);
+            ShardEvent::Snapshot { mut stats, peers } => {
+                let i = stats.shard;
+                if self.shard_stats.len() <= i {
+                    self.shard_stats.resize_with(i + 1, ShardStats::default);
+                }
+                // Serve-time samples accumulate until published (bounded per shard).
+                let mut samples = std::mem::take(&mut self.shard_stats[i].serve_time_us);
+                if self.metrics_max_peers.is_some() && samples.len() < 8192 {
+                    samples.append(&mut stats.serve_time_us);
+                }
+                stats.serve_time_us = samples;
+                self.shard_stats[i] = stats;
                 for s in peers {
                     if let Some(p) = self.peers.get_mut(&s.key) {
                         let dt = now.saturating_duration_since(p.last_snap_at).as_secs_f64();

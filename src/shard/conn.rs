@@ -52,6 +52,16 @@ pub struct Peer {
     pub st: RefCell<PeerState>,
 }
 
+/// A request waiting to be served.
+#[derive(Clone, Copy, Debug)]
+pub struct QueuedRequest {
+    pub index: u32,
+    pub begin: u32,
+    pub length: u32,
+    /// When it arrived (for the block serve time).
+    pub at: Instant,
+}
+
 /// Mutable state of a peer; never borrowed across an `.await`.
 pub struct PeerState {
     pub connected_at: Instant,
@@ -63,8 +73,8 @@ pub struct PeerState {
     pub am_choking: bool,
     pub peer_interested: bool,
     pub interest_changed_at: Instant,
-    /// Queued requests: (index, begin, length).
-    pub requests: VecDeque<(u32, u32, u32)>,
+    /// Queued requests, oldest first.
+    pub requests: VecDeque<QueuedRequest>,
     pub allowed_fast: Vec<u32>,
     /// Encoded control messages waiting for the writer.
     pub outbox: Vec<u8>,
@@ -150,7 +160,8 @@ impl Peer {
             st.am_choking = true;
             Message::Choke.encode(&mut st.outbox);
             let (fast, allowed, outbox) = (st.fast, &st.allowed_fast, &mut st.outbox);
-            st.requests.retain(|&(index, begin, length)| {
+            st.requests.retain(|r| {
+                let (index, begin, length) = (r.index, r.begin, r.length);
                 let keep = allowed.contains(&index);
                 if !keep && fast {
                     Message::Reject {
@@ -507,7 +518,12 @@ fn handle_message(
                 }
                 return Ok(false);
             }
-            st.requests.push_back((index, begin, length));
+            st.requests.push_back(QueuedRequest {
+                index,
+                begin,
+                length,
+                at: Instant::now(),
+            });
             return Ok(true);
         }
         Message::Cancel {
@@ -518,7 +534,7 @@ fn handle_message(
             if let Some(pos) = st
                 .requests
                 .iter()
-                .position(|r| *r == (index, begin, length))
+                .position(|r| (r.index, r.begin, r.length) == (index, begin, length))
             {
                 st.requests.remove(pos);
                 // BEP 6: a cancelled request is answered with a reject.
@@ -558,6 +574,7 @@ fn handle_message(
 
 /// A block read from disk, waiting to be sent.
 struct ReadyBlock {
+    at: Instant,
     index: u32,
     begin: u32,
     length: u32,
@@ -674,12 +691,18 @@ fn still_wanted(peer: &Peer, b: &ReadyBlock) -> bool {
 async fn read_request(
     shard: &ShardState,
     torrent: &Torrent,
-    (index, begin, length): (u32, u32, u32),
+    QueuedRequest {
+        index,
+        begin,
+        length,
+        at,
+    }: QueuedRequest,
 ) -> Result<ReadyBlock, DisconnectReason> {
     let buf = shard.buffers.get();
     let (res, buf) = read_block(shard, torrent, index, begin, length, buf).await;
     match res {
         Ok(data_start) => Ok(ReadyBlock {
+            at,
             index,
             begin,
             length,
@@ -702,6 +725,7 @@ async fn send_block(
     b: ReadyBlock,
 ) -> Result<(), DisconnectReason> {
     let ReadyBlock {
+        at,
         index,
         begin,
         length,
@@ -721,7 +745,7 @@ async fn send_block(
     shard
         .stats
         .borrow_mut()
-        .note_block(length as u64 + PIECE_HEADER_LEN as u64);
+        .note_block(length as u64 + PIECE_HEADER_LEN as u64, at.elapsed());
     Ok(())
 }
 

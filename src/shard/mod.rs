@@ -74,10 +74,18 @@ pub struct ShardState {
     pub stats: RefCell<ShardStats>,
 }
 
+/// Block serve times kept per shard per second at most (a sample, enough
+/// for the histogram's quantiles; the rest are counted but not timed).
+const SERVE_SAMPLES: usize = 2048;
+
 impl ShardStats {
-    fn note_block(&mut self, bytes: u64) {
+    fn note_block(&mut self, bytes: u64, serve_time: Duration) {
         self.blocks_sent += 1;
         self.bytes_sent += bytes;
+        if self.serve_time_us.len() < SERVE_SAMPLES {
+            self.serve_time_us
+                .push(serve_time.as_micros().min(u32::MAX as u128) as u32);
+        }
     }
 }
 
@@ -327,6 +335,7 @@ async fn housekeeping(shard: Rc<ShardState>) {
             if st.handshake_done {
                 snaps.push(PeerSnapshot {
                     key: p.key,
+                    am_choking: st.am_choking,
                     uploaded: st.uploaded,
                     downloaded: st.downloaded,
                     queue_len: st.requests.len() as u32,
@@ -341,7 +350,11 @@ async fn housekeeping(shard: Rc<ShardState>) {
             let mut s = shard.stats.borrow_mut();
             s.registered_buffers_in_use = shard.buffers.in_use() as u64;
             s.connections = peers.len() as u64;
-            s.clone()
+            let samples = std::mem::take(&mut s.serve_time_us);
+            ShardStats {
+                serve_time_us: samples,
+                ..s.clone()
+            }
         };
         let _ = shard.events.send(ShardEvent::Snapshot {
             stats,

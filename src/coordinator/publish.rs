@@ -1,0 +1,351 @@
+//! Prometheus series, published by the coordinator once a second from the
+//! snapshots the shards sent: the hot path never touches a label or a
+//! shared atomic per block.
+//!
+//! Cardinality is bounded: per-peer series exist for at most `max_peers`
+//! peers (the busiest by upload rate); the others count in the per-torrent
+//! totals and in `ringseed_peers_not_shown`. A series that is not refreshed
+//! for the exporter's idle timeout (10 s) disappears, so a departed peer's
+//! series leave `/metrics` within seconds. Every other series is
+//! republished each second so it never idles out.
+//!
+//! Names follow Prometheus conventions: `ringseed_` prefix, base units
+//! (bytes, seconds), `_total` for counters, `_info` gauges for text facts.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Label, Unit,
+};
+
+use super::{Coordinator, PeerKey};
+use crate::disconnect::DisconnectReason;
+use crate::session::TorrentEntry;
+
+/// How long a series may go unrefreshed before the exporter drops it.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Buckets of the two duration histograms, seconds.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Registers help text and units for every series (promtool wants HELP).
+pub fn describe() {
+    describe_counter!(
+        "ringseed_peer_uploaded_bytes_total",
+        Unit::Bytes,
+        "Payload bytes sent to the peer."
+    );
+    describe_counter!(
+        "ringseed_peer_downloaded_bytes_total",
+        Unit::Bytes,
+        "Payload bytes received from the peer."
+    );
+    describe_gauge!(
+        "ringseed_peer_upload_rate_bytes_per_second",
+        Unit::Bytes,
+        "Payload upload rate to the peer over the last second."
+    );
+    describe_gauge!(
+        "ringseed_peer_request_queue_length",
+        Unit::Count,
+        "Requests the peer has queued with us."
+    );
+    describe_gauge!("ringseed_peer_am_choking", "1 when we choke the peer.");
+    describe_gauge!("ringseed_peer_interested", "1 when the peer is interested.");
+    describe_gauge!(
+        "ringseed_peer_rtt_seconds",
+        Unit::Seconds,
+        "Smoothed round-trip time from the kernel (TCP_INFO)."
+    );
+    describe_gauge!(
+        "ringseed_peer_connection_age_seconds",
+        Unit::Seconds,
+        "Time since the handshake completed."
+    );
+    describe_gauge!(
+        "ringseed_peer_misbehaviour_score",
+        Unit::Count,
+        "Invalid or excess requests, weighted."
+    );
+    describe_gauge!(
+        "ringseed_peer_info",
+        "Facts about a peer in labels: client, peer id prefix, direction, source."
+    );
+    describe_gauge!(
+        "ringseed_peers",
+        Unit::Count,
+        "Connected peers (handshake done)."
+    );
+    describe_gauge!(
+        "ringseed_peers_not_shown",
+        Unit::Count,
+        "Connected peers without per-peer series (over --metrics-max-peers)."
+    );
+    describe_gauge!(
+        "ringseed_torrents",
+        Unit::Count,
+        "Torrents known to the daemon."
+    );
+    describe_gauge!(
+        "ringseed_torrent_info",
+        "Facts about a torrent in labels: name and state (checking, seeding)."
+    );
+    describe_gauge!(
+        "ringseed_torrent_peers_connected",
+        Unit::Count,
+        "Connected peers of the torrent."
+    );
+    describe_gauge!(
+        "ringseed_torrent_peers_interested",
+        Unit::Count,
+        "Interested peers of the torrent."
+    );
+    describe_gauge!(
+        "ringseed_torrent_peers_unchoked",
+        Unit::Count,
+        "Unchoked peers of the torrent."
+    );
+    describe_counter!(
+        "ringseed_torrent_uploaded_bytes_total",
+        Unit::Bytes,
+        "Payload bytes sent for the torrent."
+    );
+    describe_gauge!(
+        "ringseed_torrent_pieces_verified",
+        Unit::Count,
+        "Verified pieces of the torrent."
+    );
+    describe_gauge!(
+        "ringseed_torrent_pieces",
+        Unit::Count,
+        "Pieces of the torrent."
+    );
+    describe_gauge!(
+        "ringseed_shard_connections",
+        Unit::Count,
+        "Connections owned by the shard (handshaking included)."
+    );
+    describe_counter!(
+        "ringseed_shard_sent_bytes_total",
+        Unit::Bytes,
+        "Bytes of piece messages the shard sent."
+    );
+    describe_counter!(
+        "ringseed_shard_blocks_sent_total",
+        Unit::Count,
+        "Blocks the shard sent."
+    );
+    describe_gauge!(
+        "ringseed_shard_registered_buffers",
+        Unit::Count,
+        "Buffers registered with the shard's io_uring."
+    );
+    describe_gauge!(
+        "ringseed_shard_registered_buffers_in_use",
+        Unit::Count,
+        "Registered buffers holding a block."
+    );
+    describe_counter!(
+        "ringseed_shard_plain_buffer_blocks_total",
+        Unit::Count,
+        "Blocks read into plain buffers (registered pool empty or unregistered)."
+    );
+    describe_counter!(
+        "ringseed_shard_uring_submissions_total",
+        Unit::Count,
+        "io_uring operations the shard submitted for peers and disk."
+    );
+    describe_counter!(
+        "ringseed_disconnects_total",
+        Unit::Count,
+        "Closed connections by reason (stable reason enum)."
+    );
+    describe_counter!(
+        "ringseed_hash_check_bytes_total",
+        Unit::Bytes,
+        "Bytes read and hashed by piece verification."
+    );
+    describe_histogram!(
+        "ringseed_choke_round_duration_seconds",
+        Unit::Seconds,
+        "Time of one choking round over all torrents."
+    );
+    describe_histogram!(
+        "ringseed_block_serve_duration_seconds",
+        Unit::Seconds,
+        "Request received to the block's last byte handed to the kernel."
+    );
+}
+
+/// Labels of one peer's series, built once per peer.
+#[derive(Clone)]
+pub(super) struct PeerLabels {
+    pub base: Vec<Label>,
+}
+
+fn peer_id_prefix(id: &[u8; 20]) -> String {
+    // Azureus-style `-XX1234-`; anything else is shown as hex of 4 bytes.
+    if id[0] == b'-' && id[7] == b'-' && id[1..7].iter().all(|b| b.is_ascii_alphanumeric()) {
+        String::from_utf8_lossy(&id[..8]).into_owned()
+    } else {
+        hex::encode(&id[..4])
+    }
+}
+
+fn bool_gauge(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl Coordinator {
+    /// Publishes every series; called once a second when metrics are on.
+    pub(super) fn publish(&mut self, now: Instant) {
+        let Some(max_peers) = self.metrics_max_peers else {
+            return;
+        };
+        // Series of a peer that is no longer refreshed linger in the exporter
+        // for IDLE_TIMEOUT (+ 1 s: the control thread renders once a second,
+        // which is when idle series are dropped): count them against the cap
+        // until they are surely gone, so /metrics never holds more than
+        // `max_peers` peers.
+        let linger = IDLE_TIMEOUT + std::time::Duration::from_secs(3);
+        self.exposed
+            .retain(|_, t| now.saturating_duration_since(*t) < linger);
+        // Busiest peers first; ties by key so the shown set is stable.
+        let mut order: Vec<(u64, PeerKey)> = self
+            .peers
+            .values()
+            .map(|p| (p.upload_rate, p.hello.key))
+            .collect();
+        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut shown = Vec::with_capacity(order.len().min(max_peers));
+        for &(_, key) in order.iter().take(max_peers) {
+            if self.exposed.contains_key(&key) || self.exposed.len() < max_peers {
+                self.exposed.insert(key, now);
+                shown.push(key);
+            }
+        }
+        gauge!("ringseed_peers").set(order.len() as f64);
+        gauge!("ringseed_peers_not_shown").set((order.len() - shown.len()) as f64);
+        for key in shown {
+            let Some(p) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            let labels = p.labels.get_or_insert_with(|| PeerLabels {
+                base: vec![
+                    Label::new("info_hash", p.hello.info_hash.to_hex()),
+                    Label::new("peer", p.hello.addr.to_string()),
+                ],
+            });
+            let l = &labels.base;
+            counter!("ringseed_peer_uploaded_bytes_total", l.iter()).absolute(p.snap.uploaded);
+            counter!("ringseed_peer_downloaded_bytes_total", l.iter()).absolute(p.snap.downloaded);
+            gauge!("ringseed_peer_upload_rate_bytes_per_second", l.iter())
+                .set(p.upload_rate as f64);
+            gauge!("ringseed_peer_request_queue_length", l.iter()).set(p.snap.queue_len as f64);
+            gauge!("ringseed_peer_am_choking", l.iter()).set(bool_gauge(p.snap.am_choking));
+            gauge!("ringseed_peer_interested", l.iter()).set(bool_gauge(p.interested));
+            gauge!("ringseed_peer_rtt_seconds", l.iter()).set(p.snap.rtt_us as f64 / 1e6);
+            gauge!("ringseed_peer_connection_age_seconds", l.iter())
+                .set(now.saturating_duration_since(p.connected_at).as_secs_f64());
+            gauge!("ringseed_peer_misbehaviour_score", l.iter()).set(p.snap.score as f64);
+            let mut info = l.clone();
+            info.push(Label::new(
+                "client",
+                p.snap.client.as_deref().unwrap_or("unknown").to_owned(),
+            ));
+            info.push(Label::new(
+                "peer_id_prefix",
+                peer_id_prefix(&p.hello.peer_id),
+            ));
+            info.push(Label::new("direction", "incoming"));
+            info.push(Label::new("source", "incoming"));
+            gauge!("ringseed_peer_info", info).set(1.0);
+        }
+
+        // Per torrent: from the registry (every torrent, peers or not) and the peer table.
+        #[derive(Default)]
+        struct T {
+            connected: u32,
+            interested: u32,
+            unchoked: u32,
+            uploaded: u64,
+        }
+        let mut per: HashMap<ringseed_proto::metainfo::InfoHash, T> = HashMap::new();
+        for p in self.peers.values() {
+            let t = per.entry(p.hello.info_hash).or_default();
+            t.connected += 1;
+            t.interested += p.interested as u32;
+            t.unchoked += p.unchoked as u32;
+            t.uploaded += p.snap.uploaded;
+        }
+        if let Some(reg) = &self.registry {
+            let reg = reg.read();
+            gauge!("ringseed_torrents").set(reg.len() as f64);
+            for (ih, entry) in reg.iter() {
+                let hex = ih.to_hex();
+                let t = per.remove(ih).unwrap_or_default();
+                let closed = self.closed_uploaded.get(ih).copied().unwrap_or(0);
+                let l = [Label::new("info_hash", hex.clone())];
+                gauge!("ringseed_torrent_peers_connected", l.iter()).set(t.connected as f64);
+                gauge!("ringseed_torrent_peers_interested", l.iter()).set(t.interested as f64);
+                gauge!("ringseed_torrent_peers_unchoked", l.iter()).set(t.unchoked as f64);
+                counter!("ringseed_torrent_uploaded_bytes_total", l.iter())
+                    .absolute(closed + t.uploaded);
+                let (name, state, verified, pieces) = match entry {
+                    TorrentEntry::Checking => (String::new(), "checking", 0, 0),
+                    TorrentEntry::Ready(t) => (
+                        t.meta.name.clone(),
+                        "seeding",
+                        t.have_count,
+                        t.meta.lengths.num_pieces(),
+                    ),
+                };
+                gauge!("ringseed_torrent_pieces_verified", l.iter()).set(verified as f64);
+                gauge!("ringseed_torrent_pieces", l.iter()).set(pieces as f64);
+                gauge!(
+                    "ringseed_torrent_info",
+                    vec![
+                        Label::new("info_hash", hex),
+                        Label::new("name", name),
+                        Label::new("state", state)
+                    ]
+                )
+                .set(1.0);
+            }
+        }
+
+        for s in &self.shard_stats {
+            let l = [Label::new("shard", s.shard.to_string())];
+            gauge!("ringseed_shard_connections", l.iter()).set(s.connections as f64);
+            counter!("ringseed_shard_sent_bytes_total", l.iter()).absolute(s.bytes_sent);
+            counter!("ringseed_shard_blocks_sent_total", l.iter()).absolute(s.blocks_sent);
+            gauge!("ringseed_shard_registered_buffers", l.iter()).set(s.registered_buffers as f64);
+            gauge!("ringseed_shard_registered_buffers_in_use", l.iter())
+                .set(s.registered_buffers_in_use as f64);
+            counter!("ringseed_shard_plain_buffer_blocks_total", l.iter())
+                .absolute(s.plain_buffer_blocks);
+            counter!("ringseed_shard_uring_submissions_total", l.iter()).absolute(s.uring_ops);
+        }
+        for r in DisconnectReason::ALL {
+            let n = self.totals.disconnects.get(&r).copied().unwrap_or(0);
+            counter!("ringseed_disconnects_total", "reason" => r.name(), "code" => r.code().to_string()).absolute(n);
+        }
+        if let Some(h) = &self.hashed_bytes {
+            counter!("ringseed_hash_check_bytes_total").absolute(h.load(Ordering::Relaxed));
+        }
+        let serve = histogram!("ringseed_block_serve_duration_seconds");
+        for s in &mut self.shard_stats {
+            for us in s.serve_time_us.drain(..) {
+                serve.record(us as f64 / 1e6);
+            }
+        }
+    }
+}

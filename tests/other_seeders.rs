@@ -81,6 +81,8 @@ fn download_once(
         .unwrap();
     let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
     cfg.peers = peers;
+    // Transmission accepts one connection per IP address: one loopback address per peer.
+    cfg.spread_sources = true;
     rt.block_on(ringseed_loadtest::run_swarm(meta, cfg, |_| {}))
 }
 
@@ -106,8 +108,7 @@ fn loadtest_downloads_verified_pieces_from_transmission() {
     let dir = tempfile::tempdir().unwrap();
     let (data, torrent, meta) = payload(dir.path(), 2 * 1024 * 1024);
     let (_tr, addr) = serve("transmission", &torrent, &data, dir.path());
-    // Transmission accepts one connection per IP address.
-    let r = download_once(meta.clone(), addr, 1);
+    let r = download_once(meta.clone(), addr, 4);
     assert!(r.complete, "{r:?}");
     assert_eq!(r.pieces_failed, 0);
     assert_eq!(r.pieces_verified, meta.lengths.num_pieces() as u64);

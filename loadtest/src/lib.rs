@@ -97,6 +97,10 @@ pub struct SwarmConfig {
     pub connect_timeout: Duration,
     /// Limit on receiving the seeder's 68-byte handshake after connecting, default 10 s.
     pub handshake_timeout: Duration,
+    /// Give each peer its own loopback source address (127.0.0.2, 127.0.0.3, …)
+    /// when the target is on loopback, for seeders that accept one
+    /// connection per IP address (Transmission).
+    pub spread_sources: bool,
 }
 
 impl SwarmConfig {
@@ -115,6 +119,7 @@ impl SwarmConfig {
             verify: true,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            spread_sources: false,
         }
     }
 

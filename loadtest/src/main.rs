@@ -75,6 +75,10 @@ struct Cli {
     /// Timeout for the seeder's handshake, seconds.
     #[arg(long, env = "RINGSEED_LOADTEST_HANDSHAKE_TIMEOUT", value_parser = parse_duration, default_value = "10")]
     handshake_timeout: Duration,
+    /// Give each peer its own source address 127.0.0.2, 127.0.0.3, … when the
+    /// target is on loopback (for seeders that accept one connection per IP).
+    #[arg(long, env = "RINGSEED_LOADTEST_SPREAD_SOURCES")]
+    spread_sources: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -270,6 +274,7 @@ fn main() -> ExitCode {
     cfg.verify = !cli.no_verify;
     cfg.connect_timeout = cli.connect_timeout;
     cfg.handshake_timeout = cli.handshake_timeout;
+    cfg.spread_sources = cli.spread_sources;
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -276,6 +276,23 @@ struct Peer {
     rejects: usize,
 }
 
+/// Connects to `target`; with `spread` and a loopback IPv4 target, peer
+/// number `no` binds its own source address 127.0.0.2 + `no` first, so a
+/// seeder that accepts one connection per IP address (Transmission) sees
+/// every peer as a distinct host. The whole 127.0.0.0/8 range is local.
+async fn connect(target: std::net::SocketAddr, no: usize, spread: bool) -> io::Result<TcpStream> {
+    match target {
+        std::net::SocketAddr::V4(t) if spread && t.ip().is_loopback() => {
+            let base = u32::from(std::net::Ipv4Addr::new(127, 0, 0, 2));
+            let src = std::net::Ipv4Addr::from(base + (no as u32 % 0x00FF_FFF0));
+            let sock = tokio::net::TcpSocket::new_v4()?;
+            sock.bind(std::net::SocketAddr::from((src, 0)))?;
+            sock.connect(target).await
+        }
+        _ => TcpStream::connect(target).await,
+    }
+}
+
 impl Peer {
     fn new(sh: Arc<Shared>, no: usize) -> Self {
         let num_pieces = sh.meta.lengths.num_pieces();
@@ -325,7 +342,7 @@ impl Peer {
         let sh = self.sh.clone();
         let cfg = &sh.cfg;
         let target = cfg.target;
-        let mut stream = match timeout(cfg.connect_timeout, TcpStream::connect(target)).await {
+        let mut stream = match timeout(cfg.connect_timeout, connect(target, self.no, cfg.spread_sources)).await {
             Err(_) => {
                 return Err(err(
                     "connect timeout",

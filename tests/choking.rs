@@ -27,17 +27,12 @@ fn seed_and_swarm(slots: &str, peers: usize) -> ringseed_loadtest::Report {
         slots,
         torrent.to_str().unwrap(),
     ]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let mut cfg = ringseed_loadtest::SwarmConfig::new(seeder.addr);
     cfg.peers = peers;
     cfg.queue_depth = 8;
     cfg.pattern = ringseed_loadtest::Pattern::Random;
     cfg.duration = Some(Duration::from_secs(4));
-    rt.block_on(ringseed_loadtest::run_swarm(meta, cfg, |_| {}))
+    run_swarm(meta, cfg)
 }
 
 #[test]

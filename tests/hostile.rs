@@ -126,20 +126,7 @@ fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {
 
     // The well-behaved swarm: 4 verifying leechers for the whole test.
     let target = seeder.addr;
-    let meta_arc = Arc::new(meta.clone());
-    let swarm = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
-        cfg.peers = 4;
-        cfg.queue_depth = 16;
-        cfg.pattern = ringseed_loadtest::Pattern::Random;
-        cfg.duration = Some(Duration::from_secs(12));
-        rt.block_on(ringseed_loadtest::run_swarm(meta_arc, cfg, |_| {}))
-    });
+    let swarm = spawn_random_swarm(Arc::new(meta.clone()), target, 4, 16, 12);
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = seeder.rss_bytes();
 

@@ -5,8 +5,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -57,35 +58,65 @@ fn lt_make(py: &Path, torrent: &Path, root: &Path, hybrid: bool, piece_size: u32
     );
 }
 
+/// One interop case: the AWKWARD tree written as `data/NAME` in a temp dir.
+struct Case {
+    dir: tempfile::TempDir,
+    name: &'static str,
+    torrent: PathBuf,
+}
+
+impl Case {
+    fn new(name: &'static str) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(&dir.path().join("data").join(name), AWKWARD);
+        let torrent = dir.path().join(format!("{name}.torrent"));
+        Case { dir, name, torrent }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `ringseed seed` on this case's data with `extra` flags, through `wrapper` if any.
+    fn seed(&self, wrapper: &[&str], extra: &[&str]) -> Seeder {
+        let (data, state) = (self.data(), self.dir.path().join("state"));
+        let mut args = vec![
+            "--data",
+            data.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args.push(self.torrent.to_str().unwrap());
+        Seeder::start_wrapped(wrapper, &args)
+    }
+
+    /// libtorrent downloads into `save-TAG`; every file must equal the original.
+    fn download_and_compare(&self, py: &Path, seeder: &Seeder, tag: &str) {
+        let save = self.dir.path().join(format!("save-{tag}"));
+        lt_download(py, &self.torrent, &save, seeder);
+        assert_trees_equal(&self.data().join(self.name), &save.join(self.name));
+    }
+}
+
 #[test]
 fn libtorrent_downloads_an_awkward_multi_file_torrent_byte_identical() {
     let Some(py) = libtorrent_python() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_tree(&data.join("awkward"), AWKWARD);
-    let torrent = dir.path().join("awkward.torrent");
-    lt_make(&py, &torrent, &data.join("awkward"), false, 32 * 1024);
-    let state = dir.path().join("state");
-    let seeder = Seeder::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--shards",
-        "2",
-        torrent.to_str().unwrap(),
-    ]);
-    let line = seeder.wait_log(
-        &["torrent awkward", "verified"],
-        std::time::Duration::from_secs(5),
+    let case = Case::new("awkward");
+    lt_make(
+        &py,
+        &case.torrent,
+        &case.data().join("awkward"),
+        false,
+        32 * 1024,
     );
+    let seeder = case.seed(&[], &["--shards", "2"]);
+    let line = seeder.wait_log(&["torrent awkward", "verified"], Duration::from_secs(5));
     let n = 416_393usize.div_ceil(32 * 1024);
     assert!(line.contains(&format!("verified {n}/{n} pieces")), "{line}");
-    let save = dir.path().join("save");
-    lt_download(&py, &torrent, &save, &seeder);
-    assert_trees_equal(&data.join("awkward"), &save.join("awkward"));
+    case.download_and_compare(&py, &seeder, "lt");
 }
 
 #[test]
@@ -93,33 +124,28 @@ fn libtorrent_downloads_a_hybrid_torrent_with_pad_files_through_its_v1_info_hash
     let Some(py) = libtorrent_python() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_tree(&data.join("hybrid"), AWKWARD);
-    let torrent = dir.path().join("hybrid.torrent");
-    lt_make(&py, &torrent, &data.join("hybrid"), true, 16 * 1024);
-    let meta = ringseed::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let case = Case::new("hybrid");
+    lt_make(
+        &py,
+        &case.torrent,
+        &case.data().join("hybrid"),
+        true,
+        16 * 1024,
+    );
+    let meta =
+        ringseed::metainfo::Metainfo::from_bytes(&std::fs::read(&case.torrent).unwrap()).unwrap();
     assert!(meta.hybrid, "libtorrent made a hybrid torrent");
     assert!(
         meta.files.iter().any(|f| f.pad),
         "libtorrent added pad files"
     );
-    let state = dir.path().join("state");
-    let seeder = Seeder::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        torrent.to_str().unwrap(),
-    ]);
+    let seeder = case.seed(&[], &[]);
     let n = meta.lengths.num_pieces();
     seeder.wait_log(
         &["torrent hybrid", &format!("verified {n}/{n} pieces")],
-        std::time::Duration::from_secs(5),
+        Duration::from_secs(5),
     );
-    let save = dir.path().join("save");
-    lt_download(&py, &torrent, &save, &seeder);
-    assert_trees_equal(&data.join("hybrid"), &save.join("hybrid"));
+    case.download_and_compare(&py, &seeder, "lt");
 }
 
 #[test]
@@ -133,14 +159,11 @@ fn libtorrent_downloads_a_mktorrent_torrent() {
         }
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_tree(&data.join("mk"), AWKWARD);
-    let torrent = dir.path().join("mk.torrent");
+    let case = Case::new("mk");
     let st = Command::new("mktorrent")
         .args(["-l", "15", "-a", "http://127.0.0.1:1/announce", "-o"])
-        .arg(&torrent)
-        .arg(data.join("mk"))
+        .arg(&case.torrent)
+        .arg(case.data().join("mk"))
         .output()
         .unwrap();
     assert!(
@@ -148,17 +171,8 @@ fn libtorrent_downloads_a_mktorrent_torrent() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let state = dir.path().join("state");
-    let seeder = Seeder::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        torrent.to_str().unwrap(),
-    ]);
-    let save = dir.path().join("save");
-    lt_download(&py, &torrent, &save, &seeder);
-    assert_trees_equal(&data.join("mk"), &save.join("mk"));
+    let seeder = case.seed(&[], &[]);
+    case.download_and_compare(&py, &seeder, "lt");
 }
 
 #[test]
@@ -166,23 +180,16 @@ fn libtorrent_downloads_with_direct_io() {
     let Some(py) = libtorrent_python() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_tree(&data.join("direct"), AWKWARD);
-    let torrent = dir.path().join("direct.torrent");
-    lt_make(&py, &torrent, &data.join("direct"), false, 32 * 1024);
-    let state = dir.path().join("state");
-    let seeder = Seeder::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--direct-io",
-        torrent.to_str().unwrap(),
-    ]);
-    let save = dir.path().join("save");
-    lt_download(&py, &torrent, &save, &seeder);
-    assert_trees_equal(&data.join("direct"), &save.join("direct"));
+    let case = Case::new("direct");
+    lt_make(
+        &py,
+        &case.torrent,
+        &case.data().join("direct"),
+        false,
+        32 * 1024,
+    );
+    let seeder = case.seed(&[], &["--direct-io"]);
+    case.download_and_compare(&py, &seeder, "lt");
     assert!(
         !seeder.log_text().contains("cannot open file"),
         "O_DIRECT open failed:\n{}",
@@ -198,11 +205,14 @@ fn registration_beyond_memlock_falls_back_to_plain_buffers() {
     let Some(py) = libtorrent_python() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_tree(&data.join("memlock"), AWKWARD);
-    let torrent = dir.path().join("memlock.torrent");
-    lt_make(&py, &torrent, &data.join("memlock"), false, 32 * 1024);
+    let case = Case::new("memlock");
+    lt_make(
+        &py,
+        &case.torrent,
+        &case.data().join("memlock"),
+        false,
+        32 * 1024,
+    );
     let wrapper = [
         "prlimit",
         "--memlock=4194304:4194304",
@@ -211,25 +221,12 @@ fn registration_beyond_memlock_falls_back_to_plain_buffers() {
         "--bounding-set=-ipc_lock",
     ];
     for (buffers, expect_fallback) in [(Some("512"), true), (None, false)] {
-        let state = dir.path().join("state");
-        let mut args = vec![
-            "--data",
-            data.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--shards",
-            "2",
-        ];
+        let mut extra = vec!["--shards", "2"];
         if let Some(b) = buffers {
-            args.extend(["--buffers", b]);
+            extra.extend(["--buffers", b]);
         }
-        args.push(torrent.to_str().unwrap());
-        let seeder = Seeder::start_wrapped(&wrapper, &args);
-        let save = dir
-            .path()
-            .join(format!("save-{}", buffers.unwrap_or("auto")));
-        lt_download(&py, &torrent, &save, &seeder);
-        assert_trees_equal(&data.join("memlock"), &save.join("memlock"));
+        let seeder = case.seed(&wrapper, &extra);
+        case.download_and_compare(&py, &seeder, buffers.unwrap_or("auto"));
         let log = seeder.log_text();
         assert_eq!(
             log.contains("registering block buffers failed"),
@@ -237,10 +234,7 @@ fn registration_beyond_memlock_falls_back_to_plain_buffers() {
             "{log}"
         );
         if !expect_fallback {
-            let line = seeder.wait_log(
-                &["shard started", "registered="],
-                std::time::Duration::from_secs(1),
-            );
+            let line = seeder.wait_log(&["shard started", "registered="], Duration::from_secs(1));
             assert!(!line.contains("registered=0"), "{line}");
         }
     }

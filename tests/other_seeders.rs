@@ -74,16 +74,11 @@ fn download_once(
     target: std::net::SocketAddr,
     peers: usize,
 ) -> ringseed_loadtest::Report {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
     cfg.peers = peers;
     // Transmission accepts one connection per IP address: one loopback address per peer.
     cfg.spread_sources = true;
-    rt.block_on(ringseed_loadtest::run_swarm(meta, cfg, |_| {}))
+    run_swarm(meta, cfg)
 }
 
 #[test]

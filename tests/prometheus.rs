@@ -117,27 +117,6 @@ fn setup(dir: &Path, extra: &[&str]) -> (Seeder, SocketAddr, Arc<Metainfo>) {
     (Seeder::start(&a), metrics, meta)
 }
 
-fn swarm(
-    meta: Arc<Metainfo>,
-    target: SocketAddr,
-    peers: usize,
-    secs: u64,
-) -> std::thread::JoinHandle<ringseed_loadtest::Report> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
-        cfg.peers = peers;
-        cfg.queue_depth = 16;
-        cfg.pattern = ringseed_loadtest::Pattern::Random;
-        cfg.duration = Some(Duration::from_secs(secs));
-        rt.block_on(ringseed_loadtest::run_swarm(meta, cfg, |_| {}))
-    })
-}
-
 fn dashboard_queries() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
     let mut out = Vec::new();
@@ -167,7 +146,7 @@ fn prometheus_sees_every_peer_and_every_dashboard_query_returns_data() {
         return;
     };
     let peers = 6;
-    let load = swarm(meta.clone(), seeder.addr, peers, 14);
+    let load = spawn_random_swarm(meta.clone(), seeder.addr, peers, 16, 14);
 
     // Per-peer series for each peer.
     let deadline = Instant::now() + Duration::from_secs(12);
@@ -253,7 +232,7 @@ fn per_peer_series_stay_capped_with_thousands_of_connections() {
             .unwrap();
         idle.push(s);
     }
-    let load = swarm(meta.clone(), seeder.addr, 4, 20);
+    let load = spawn_random_swarm(meta.clone(), seeder.addr, 4, 16, 20);
     // Idle peers shown first make room for busier ones once their series
     // expire (exporter idle timeout 10 s + 3 s): the cap is never exceeded.
     std::thread::sleep(Duration::from_secs(17));

@@ -342,7 +342,12 @@ impl Peer {
         let sh = self.sh.clone();
         let cfg = &sh.cfg;
         let target = cfg.target;
-        let mut stream = match timeout(cfg.connect_timeout, connect(target, self.no, cfg.spread_sources)).await {
+        let mut stream = match timeout(
+            cfg.connect_timeout,
+            connect(target, self.no, cfg.spread_sources),
+        )
+        .await
+        {
             Err(_) => {
                 return Err(err(
                     "connect timeout",

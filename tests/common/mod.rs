@@ -257,3 +257,35 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs a ringseed-loadtest swarm to its end on a one-worker tokio runtime.
+pub fn run_swarm(
+    meta: Arc<ringseed::metainfo::Metainfo>,
+    cfg: ringseed_loadtest::SwarmConfig,
+) -> ringseed_loadtest::Report {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(ringseed_loadtest::run_swarm(meta, cfg, |_| {}))
+}
+
+/// A verifying swarm of `peers` leechers choosing pieces at random for `secs`
+/// seconds with `queue_depth` requests in flight each, run in its own thread.
+pub fn spawn_random_swarm(
+    meta: Arc<ringseed::metainfo::Metainfo>,
+    target: SocketAddr,
+    peers: usize,
+    queue_depth: usize,
+    secs: u64,
+) -> std::thread::JoinHandle<ringseed_loadtest::Report> {
+    std::thread::spawn(move || {
+        let mut cfg = ringseed_loadtest::SwarmConfig::new(target);
+        cfg.peers = peers;
+        cfg.queue_depth = queue_depth;
+        cfg.pattern = ringseed_loadtest::Pattern::Random;
+        cfg.duration = Some(Duration::from_secs(secs));
+        run_swarm(meta, cfg)
+    })
+}

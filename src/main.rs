@@ -74,6 +74,9 @@ struct SeedArgs {
     /// Prometheus /metrics address (off by default).
     #[arg(long, env = "RINGSEED_METRICS")]
     metrics: Option<SocketAddr>,
+    /// Set TCP_NODELAY on peer sockets (off: let the kernel coalesce blocks).
+    #[arg(long, env = "RINGSEED_TCP_NODELAY")]
+    tcp_nodelay: bool,
     /// Most peers with per-peer series on /metrics (the busiest by upload rate).
     #[arg(long, default_value_t = 1000, env = "RINGSEED_METRICS_MAX_PEERS")]
     metrics_max_peers: usize,
@@ -112,6 +115,7 @@ fn seed(a: SeedArgs) -> anyhow::Result<ExitCode> {
     c.shards = a.shards;
     c.metrics = a.metrics;
     c.metrics_max_peers = a.metrics_max_peers;
+    c.tcp_nodelay = a.tcp_nodelay;
     if let Some(s) = a.state_dir {
         c.state_dir = s;
     }

@@ -70,6 +70,8 @@ pub struct PeerState {
     pub fast: bool,
     pub peer_id: [u8; 20],
     pub client: Option<Arc<str>>,
+    /// The peer's `reqq` from its BEP 10 handshake: requests it lets us queue.
+    pub peer_reqq: Option<u32>,
     pub am_choking: bool,
     pub peer_interested: bool,
     pub interest_changed_at: Instant,
@@ -109,6 +111,7 @@ impl Peer {
                 fast: false,
                 peer_id: [0; 20],
                 client: None,
+                peer_reqq: None,
                 am_choking: true,
                 peer_interested: false,
                 interest_changed_at: now,
@@ -560,6 +563,7 @@ fn handle_message(
                         if let Some(v) = h.client {
                             st.client = Some(Arc::from(v.as_str()));
                         }
+                        st.peer_reqq = h.reqq;
                         if h.upload_only && torrent.is_complete() {
                             return Err(DisconnectReason::BothSeeds);
                         }

@@ -258,7 +258,9 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
             });
             continue;
         }
-        let _ = stream.set_nodelay(true);
+        if shard.config.tcp_nodelay {
+            let _ = stream.set_nodelay(true);
+        }
         let key = ((shard.id as u64) << 48) | shard.next_key.get();
         shard.next_key.set(shard.next_key.get() + 1);
         let peer = Rc::new(Peer::new(key, addr, stream));

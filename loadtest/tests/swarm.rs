@@ -279,58 +279,33 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringseed-loadtest"))
 }
 
+/// Runs the binary on `torrent` and `target`; it must exit 2 saying `reason`.
+fn assert_bad_input(torrent: &std::path::Path, target: &str, reason: &str) {
+    let out = bin()
+        .args(["--torrent", torrent.to_str().unwrap(), "--target", target])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(reason),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn binary_exits_2_for_a_garbage_torrent_or_target() {
     let garbage = temp_path("garbage.torrent");
     std::fs::write(&garbage, b"this is not a torrent").unwrap();
-    let out = bin()
-        .args([
-            "--torrent",
-            garbage.to_str().unwrap(),
-            "--target",
-            "127.0.0.1:1",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("invalid torrent"),
-        "{out:?}"
+    assert_bad_input(&garbage, "127.0.0.1:1", "invalid torrent");
+    assert_bad_input(
+        &temp_path("missing.torrent"),
+        "127.0.0.1:1",
+        "cannot read torrent",
     );
-
-    let missing = temp_path("missing.torrent");
-    let out = bin()
-        .args([
-            "--torrent",
-            missing.to_str().unwrap(),
-            "--target",
-            "127.0.0.1:1",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot read torrent"),
-        "{out:?}"
-    );
-
     let (bytes, _, _) = sample();
     let good = temp_path("good.torrent");
     std::fs::write(&good, bytes).unwrap();
-    let out = bin()
-        .args([
-            "--torrent",
-            good.to_str().unwrap(),
-            "--target",
-            "not an address",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("bad target"),
-        "{out:?}"
-    );
+    assert_bad_input(&good, "not an address", "bad target");
     for p in [garbage, good] {
         let _ = std::fs::remove_file(p);
     }

@@ -105,7 +105,7 @@ pub fn prepare(
         Some(have) => (have, CheckSource::Resume),
         None => {
             let r = check::verify_all(&meta, &files, hash_threads, progress);
-            for (i, f) in files.iter().enumerate() {
+            for f in files.iter() {
                 if let Some(path) = &f.path {
                     match f.stat {
                         None => {
@@ -117,7 +117,6 @@ pub fn prepare(
                         _ => {}
                     }
                 }
-                let _ = i;
             }
             if r.corrupt > 0 {
                 tracing::warn!(torrent = %meta.name, pieces = r.corrupt, "pieces failed the hash check; they are not seeded");

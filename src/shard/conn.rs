@@ -277,7 +277,7 @@ async fn run(shard: &Rc<ShardState>, peer: &Rc<Peer>) -> DisconnectReason {
     let num_pieces = torrent.meta.lengths.num_pieces();
     {
         let mut st = peer.st.borrow_mut();
-        st.handshake_done = true;
+        shard.handshake_done(&mut st);
         st.fast = theirs.supports_fast();
         st.peer_id = theirs.peer_id;
         st.torrent = Some(torrent.clone());

@@ -71,6 +71,9 @@ pub struct ShardState {
     /// Open files per (torrent, file index, O_DIRECT); `None` remembers a failed open.
     files: RefCell<HashMap<FileKey, Option<Rc<tokio_uring::fs::File>>>>,
     next_key: Cell<u64>,
+    /// Connections still in the handshake (kept as a count: the accept
+    /// loop checks it per connection).
+    pending_handshakes: Cell<usize>,
     pub stats: RefCell<ShardStats>,
 }
 
@@ -97,6 +100,10 @@ impl ShardState {
     fn remove_peer(&self, key: PeerKey) {
         if let Some(p) = self.peers.borrow_mut().remove(&key) {
             let st = p.st.borrow();
+            if !st.handshake_done {
+                self.pending_handshakes
+                    .set(self.pending_handshakes.get() - 1);
+            }
             if let Some(t) = &st.torrent {
                 self.peer_ids
                     .borrow_mut()
@@ -145,12 +152,13 @@ impl ShardState {
         f
     }
 
-    fn pending_handshakes(&self) -> usize {
-        self.peers
-            .borrow()
-            .values()
-            .filter(|p| !p.st.borrow().handshake_done)
-            .count()
+    /// Marks a peer's handshake as done and takes it off the pending count.
+    fn handshake_done(&self, st: &mut conn::PeerState) {
+        if !st.handshake_done {
+            st.handshake_done = true;
+            self.pending_handshakes
+                .set(self.pending_handshakes.get() - 1);
+        }
     }
 }
 
@@ -196,6 +204,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             peer_ids: RefCell::new(HashSet::new()),
             files: RefCell::new(HashMap::new()),
             next_key: Cell::new(0),
+            pending_handshakes: Cell::new(0),
         });
         let listener = tokio_uring::net::TcpListener::from_std(ctx.listener);
         tokio_uring::spawn(accept_loop(shard.clone(), listener));
@@ -249,7 +258,7 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
         };
         let n = shard.peers.borrow().len();
         if n >= shard.config.max_peers_per_shard
-            || shard.pending_handshakes() >= shard.config.max_pending_handshakes
+            || shard.pending_handshakes.get() >= shard.config.max_pending_handshakes
         {
             drop(stream);
             let _ = shard.events.send(ShardEvent::Closed {
@@ -265,6 +274,9 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
         shard.next_key.set(shard.next_key.get() + 1);
         let peer = Rc::new(Peer::new(key, addr, stream));
         shard.peers.borrow_mut().insert(key, peer.clone());
+        shard
+            .pending_handshakes
+            .set(shard.pending_handshakes.get() + 1);
         shard.stats.borrow_mut().connections += 1;
         tokio_uring::spawn(conn::serve(shard.clone(), peer));
     }
@@ -342,7 +354,12 @@ async fn housekeeping(shard: Rc<ShardState>) {
                     downloaded: st.downloaded,
                     queue_len: st.requests.len() as u32,
                     have_count: st.have_count,
-                    rtt_us: tcp_rtt_us(p.stream.as_raw_fd()),
+                    // Only the metrics use the RTT: no syscall per peer otherwise.
+                    rtt_us: if shard.config.metrics.is_some() {
+                        tcp_rtt_us(p.stream.as_raw_fd())
+                    } else {
+                        0
+                    },
                     score: st.score,
                     client: st.client.clone(),
                 });

@@ -17,7 +17,12 @@ pub const RINGSEED: &str = env!("CARGO_BIN_EXE_ringseed");
 pub struct Seeder {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The JSON-RPC address (`--rpc 127.0.0.1:0` unless the args say otherwise).
+    pub rpc: Option<SocketAddr>,
+    /// The state directory (a private temp dir unless the args name one).
+    pub state_dir: PathBuf,
     pub log: Arc<Mutex<Vec<String>>>,
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Seeder {
@@ -38,9 +43,26 @@ impl Seeder {
             }
             None => Command::new(RINGSEED),
         };
+        // Parallel tests must not share the default RPC port or state directory.
+        let mut extra: Vec<String> = Vec::new();
+        if !args.contains(&"--rpc") {
+            extra.extend(["--rpc".into(), "127.0.0.1:0".into()]);
+        }
+        let mut temp_state = None;
+        let state_dir = match args.iter().position(|a| *a == "--state-dir") {
+            Some(i) => PathBuf::from(args[i + 1]),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_owned();
+                extra.extend(["--state-dir".into(), p.display().to_string()]);
+                temp_state = Some(t);
+                p
+            }
+        };
         let mut child = cmd
             .arg("seed")
             .args(["--listen", "127.0.0.1:0"])
+            .args(&extra)
             .args(args)
             .env("RUST_LOG", "info,ringseed::shard=debug")
             .env("NO_COLOR", "1")
@@ -63,6 +85,7 @@ impl Seeder {
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut addr = None;
+        let mut rpc = None;
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -76,6 +99,10 @@ impl Seeder {
                 let rest = &line[i + "listening on ".len()..];
                 addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
             }
+            if let Some(i) = line.find("rpc on http://") {
+                let rest = &line[i + "rpc on http://".len()..];
+                rpc = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
             if line.contains("ready:") {
                 break;
             }
@@ -83,7 +110,10 @@ impl Seeder {
         Seeder {
             child,
             addr: addr.expect("listening line"),
+            rpc,
+            state_dir,
             log,
+            _state: temp_state,
         }
     }
 

@@ -319,7 +319,11 @@ pub async fn dispatch(rpc: &Rpc, method: &str, params: &Value) -> R {
             let peers: Vec<Value> = view
                 .peers
                 .get(&t.info_hash)
-                .map(|v| v.iter().map(|p| porla_peer(p, view.built_unix)).collect())
+                .map(|v| {
+                    v.iter()
+                        .map(|p| json!(porla_peer(p, view.built_unix)))
+                        .collect()
+                })
                 .unwrap_or_default();
             Ok(json!({"peers": peers}))
         }
@@ -729,37 +733,59 @@ pub fn peer_flags(p: &PeerView) -> u32 {
     f
 }
 
-fn endpoint(a: SocketAddr) -> Value {
-    json!([a.ip().to_string(), a.port()])
+/// One peer of `torrents.peers.list`: porla's 17 keys in their sorted
+/// order, libtorrent 2.x meanings (reference §1.4).
+#[derive(Debug, serde::Serialize)]
+pub struct PorlaPeer {
+    pub busy_requests: u32,
+    pub client: String,
+    pub connection_type: u8,
+    pub down_speed: u64,
+    pub download_queue_length: u32,
+    pub download_queue_time: u64,
+    pub flags: u32,
+    pub ip: (String, u16),
+    pub last_active: u64,
+    pub last_request: u64,
+    pub local_endpoint: (String, u16),
+    pub progress: f64,
+    pub rtt: u32,
+    pub source: u8,
+    pub total_download: u64,
+    pub total_upload: u64,
+    pub up_speed: u64,
 }
 
-/// One peer of `torrents.peers.list`: porla's 17 keys, libtorrent 2.x meanings.
-fn porla_peer(p: &PeerView, now: u64) -> Value {
-    let last_active = now.saturating_sub(p.last_send_unix.max(p.last_recv_unix));
-    json!({
-        "busy_requests": 0,
-        "client": &*p.client,
+fn endpoint_pair(a: Option<SocketAddr>) -> (String, u16) {
+    a.map_or((String::new(), 0), |a| (a.ip().to_string(), a.port()))
+}
+
+/// A connected peer as porla shows it; `now` is the view's Unix time.
+pub fn porla_peer(p: &PeerView, now: u64) -> PorlaPeer {
+    PorlaPeer {
+        busy_requests: 0,
+        client: p.client.to_string(),
         // libtorrent 2.x connection_type_t: standard_bittorrent = 1.
-        "connection_type": 1,
-        "down_speed": p.down_speed,
+        connection_type: 1,
+        down_speed: p.down_speed,
         // A seed requests nothing, so its download queue is always empty.
-        "download_queue_length": 0,
-        "download_queue_time": 0,
-        "flags": peer_flags(p),
-        "ip": endpoint(p.addr),
-        "last_active": last_active,
+        download_queue_length: 0,
+        download_queue_time: 0,
+        flags: peer_flags(p),
+        ip: endpoint_pair(Some(p.addr)),
+        last_active: now.saturating_sub(p.last_send_unix.max(p.last_recv_unix)),
         // Seconds since we last sent a request; a seed never does, and
         // libtorrent counts from the connection then.
-        "last_request": now.saturating_sub(p.connected_unix),
-        "local_endpoint": p.local_addr.map(endpoint).unwrap_or(json!(["", 0])),
-        "progress": progress(p.have_count, p.num_pieces),
+        last_request: now.saturating_sub(p.connected_unix),
+        local_endpoint: endpoint_pair(p.local_addr),
+        progress: progress(p.have_count, p.num_pieces),
         // libtorrent 2.0 reports the mean request → block time, ms.
-        "rtt": p.serve_ms,
-        "source": p.source,
-        "total_download": p.downloaded,
-        "total_upload": p.uploaded,
-        "up_speed": p.up_speed,
-    })
+        rtt: p.serve_ms,
+        source: p.source,
+        total_download: p.downloaded,
+        total_upload: p.uploaded,
+        up_speed: p.up_speed,
+    }
 }
 
 fn per_msg(counts: &[u64]) -> Value {
@@ -830,6 +856,41 @@ fn getpeerinfo(p: &PeerView) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Vector P3: the seed document's peer, byte for byte.
+    #[test]
+    fn porla_peer_serialises_like_vector_p3() {
+        let peer = PorlaPeer {
+            busy_requests: 0,
+            client: "Transmission 2.94".into(),
+            connection_type: 1,
+            down_speed: 41856,
+            download_queue_length: 25,
+            download_queue_time: 0,
+            flags: 668689,
+            ip: ("1.2.3.4".into(), 51415),
+            last_active: 0,
+            last_request: 3,
+            local_endpoint: ("192.168.1.16".into(), 6881),
+            progress: 1.0,
+            rtt: 336,
+            source: 6,
+            total_download: 395821,
+            total_upload: 0,
+            up_speed: 3093,
+        };
+        let body = json!({"id": 1, "jsonrpc": "2.0", "result": {"peers": [peer]}}).to_string();
+        assert_eq!(
+            body,
+            r#"{"id":1,"jsonrpc":"2.0","result":{"peers":[{"busy_requests":0,"client":"Transmission 2.94","connection_type":1,"down_speed":41856,"download_queue_length":25,"download_queue_time":0,"flags":668689,"ip":["1.2.3.4",51415],"last_active":0,"last_request":3,"local_endpoint":["192.168.1.16",6881],"progress":1.0,"rtt":336,"source":6,"total_download":395821,"total_upload":0,"up_speed":3093}]}}"#
+        );
+    }
+
+    #[test]
+    fn progress_is_a_float_widened_to_double() {
+        assert_eq!(json!(progress(1, 3)).to_string(), "0.3333333432674408");
+        assert_eq!(json!(progress(3, 3)).to_string(), "1.0");
+    }
 
     #[test]
     fn info_hash_shapes_follow_porla() {

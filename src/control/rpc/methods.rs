@@ -507,17 +507,45 @@ fn torrent_json(t: &TorrentView) -> Value {
     })
 }
 
+/// A sortable value of a `torrents.list` field.
+#[derive(PartialEq, PartialOrd)]
+enum SortVal {
+    Num(f64),
+    Text(String),
+}
+
+/// The value `torrents.list` shows for `field`, for sorting without
+/// building every row's JSON (only the page is built). `None`: not a
+/// sortable field.
+fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
+    use SortVal::{Num, Text};
+    let size = t.meta.lengths.total_length() as f64;
+    Some(match field {
+        "active_duration" => Num(t.active_secs as f64),
+        "all_time_download" | "download_rate" => Num(0.0),
+        "all_time_upload" => Num(t.uploaded_total as f64),
+        "eta" | "last_download" => Num(-1.0),
+        "finished_duration" | "seeding_duration" => Num(t.seeding_secs as f64),
+        "last_upload" => Num(if t.upload_rate > 0 { 0.0 } else { -1.0 }),
+        "list_peers" | "num_peers" => Num(t.peers as f64),
+        "list_seeds" | "num_seeds" => Num(t.seeds as f64),
+        "name" => Text(t.meta.name.clone()),
+        "progress" => Num(progress(t.pieces_have, t.pieces)),
+        "queue_position" => Num(t.queue_position as f64),
+        "ratio" => Num(if size == 0.0 { 0.0 } else { t.uploaded_total as f64 / size }),
+        "save_path" => Text(t.save_path.display().to_string()),
+        "size" | "total" => Num(size),
+        "state" => Num(state_code(t) as f64),
+        "total_done" => Num(t.bytes_have as f64),
+        "upload_rate" => Num(t.wire_upload_rate as f64),
+        "info_hash" => Text(t.info_hash.to_hex()),
+        _ => return None,
+    })
+}
+
 fn list(view: &View, params: &Value) -> R {
-    let page = opt(params, "page")
-        .map(int)
-        .transpose()?
-        .unwrap_or(0)
-        .max(0) as usize;
-    let page_size = opt(params, "page_size")
-        .map(int)
-        .transpose()?
-        .unwrap_or(50)
-        .max(1) as usize;
+    let page = opt(params, "page").map(int).transpose()?.unwrap_or(0).max(0) as usize;
+    let page_size = opt(params, "page_size").map(int).transpose()?.unwrap_or(50).max(1) as usize;
     let order_by = opt(params, "order_by")
         .map(string)
         .transpose()?
@@ -528,8 +556,6 @@ fn list(view: &View, params: &Value) -> R {
         .transpose()?
         .unwrap_or("asc")
         .to_string();
-    let mut rows: Vec<Value> = Vec::with_capacity(view.torrents.len());
-    let total_unfiltered = view.torrents.len();
     let filters = opt(params, "filters");
     if let Some(f) = filters {
         if opt(f, "query").is_some() {
@@ -540,39 +566,33 @@ fn list(view: &View, params: &Value) -> R {
             ));
         }
     }
+    let save_path = match filters {
+        Some(f) => opt(f, "save_path").map(string).transpose()?.map(str::to_string),
+        None => None,
+    };
+    // ringseed has no categories or tags: such a filter matches nothing.
+    let nothing = filters.is_some_and(|f| {
+        opt(f, "category").is_some()
+            || opt(f, "tags").is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    let mut rows: Vec<(SortVal, &Arc<TorrentView>)> = Vec::with_capacity(view.torrents.len());
     for t in view.torrents.values() {
-        if let Some(f) = filters {
-            if let Some(sp) = opt(f, "save_path").map(string).transpose()? {
-                if t.save_path.display().to_string() != sp {
-                    continue;
-                }
-            }
-            // ringseed has no categories or tags: such a filter matches nothing.
-            if opt(f, "category").is_some()
-                || opt(f, "tags").is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
-            {
-                continue;
-            }
+        if nothing || save_path.as_ref().is_some_and(|sp| t.save_path.display().to_string() != *sp) {
+            continue;
         }
-        rows.push(torrent_json(t));
+        let key = sort_val(t, &order_by)
+            .ok_or_else(|| MethodError::rpc(-1, "Invalid field in 'order_by'"))?;
+        rows.push((key, t));
     }
-    if !rows.first().map_or(true, |r| r.get(&order_by).is_some())
-        || (rows.is_empty() && !torrent_keys().contains(&order_by.as_str()))
-    {
+    if sort_val_field_ok(&order_by).is_none() {
         return Err(MethodError::rpc(-1, "Invalid field in 'order_by'"));
     }
-    let cmp = |a: &Value, b: &Value| -> std::cmp::Ordering {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x
-                .as_f64()
-                .partial_cmp(&y.as_f64())
-                .unwrap_or(std::cmp::Ordering::Equal),
-            (Value::String(x), Value::String(y)) => x.cmp(y),
-            _ => a.to_string().cmp(&b.to_string()),
-        }
-    };
     rows.sort_by(|a, b| {
-        let o = cmp(&a[&order_by], &b[&order_by]);
+        let o = a
+            .0
+            .partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.queue_position.cmp(&b.1.queue_position));
         if dir == "desc" {
             o.reverse()
         } else {
@@ -584,9 +604,10 @@ fn list(view: &View, params: &Value) -> R {
         return Err(MethodError::rpc(-2, "Invalid page - too large."));
     }
     let torrents: Vec<Value> = rows
-        .into_iter()
+        .iter()
         .skip(page * page_size)
         .take(page_size)
+        .map(|(_, t)| torrent_json(t))
         .collect();
     Ok(json!({
         "order_by": order_by,
@@ -595,36 +616,20 @@ fn list(view: &View, params: &Value) -> R {
         "page_size": page_size,
         "torrents": torrents,
         "torrents_total": total,
-        "torrents_total_unfiltered": total_unfiltered,
+        "torrents_total_unfiltered": view.torrents.len(),
     }))
 }
 
-fn torrent_keys() -> &'static [&'static str] {
-    &[
-        "active_duration",
-        "all_time_download",
-        "all_time_upload",
-        "download_rate",
-        "eta",
-        "finished_duration",
-        "last_download",
-        "last_upload",
-        "list_peers",
-        "list_seeds",
-        "name",
-        "num_peers",
-        "num_seeds",
-        "progress",
-        "queue_position",
-        "ratio",
-        "save_path",
-        "seeding_duration",
-        "size",
-        "state",
-        "total",
-        "total_done",
-        "upload_rate",
-    ]
+/// `Some` when `field` is a sortable `torrents.list` field (checked even
+/// when there are no torrents).
+fn sort_val_field_ok(field: &str) -> Option<()> {
+    const FIELDS: &[&str] = &[
+        "active_duration", "all_time_download", "download_rate", "all_time_upload", "eta",
+        "last_download", "finished_duration", "seeding_duration", "last_upload", "list_peers",
+        "num_peers", "list_seeds", "num_seeds", "name", "progress", "queue_position", "ratio",
+        "save_path", "size", "total", "state", "total_done", "upload_rate", "info_hash",
+    ];
+    FIELDS.contains(&field).then_some(())
 }
 
 fn files(t: &TorrentView) -> Vec<Value> {

@@ -150,6 +150,42 @@ fn random_peer_id() -> [u8; 20] {
     id
 }
 
+/// Descriptors kept for everything but peers and data files: listeners,
+/// rings, eventfds, the control servers and their clients, the state
+/// directory, the hash check's workers.
+const RESERVED_FDS: u64 = 128;
+
+/// Fits peers and data files into RLIMIT_NOFILE: data files get at most a
+/// quarter of it (`storage.max_open_files` is lowered to fit), peers the
+/// rest after [`RESERVED_FDS`], split across shards
+/// (`network.max_peers_per_shard` is lowered to fit). Past that a shard
+/// refuses new peers (−17) while descriptors remain for storage, instead of
+/// failing opens and accepts.
+fn fit_descriptors(c: &mut Config, shards: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return;
+    }
+    let nofile = lim.rlim_cur;
+    let files = (c.storage.max_open_files as u64).min(nofile / 4).max(shards as u64 * 8);
+    let peers = nofile.saturating_sub(RESERVED_FDS + files).max(shards as u64);
+    let per_shard = (peers / shards.max(1) as u64) as usize;
+    if files < c.storage.max_open_files as u64 || per_shard < c.network.max_peers_per_shard {
+        tracing::info!(
+            nofile,
+            max_open_files = files,
+            max_peers = per_shard * shards,
+            "fitting peers and data files into the descriptor limit (RLIMIT_NOFILE)"
+        );
+    }
+    c.storage.max_open_files = files as usize;
+    c.network.max_peers_per_shard = c.network.max_peers_per_shard.min(per_shard);
+}
+
 impl Daemon {
     /// Starts the daemon: the saved session, plus `torrents` (path, parsed
     /// metainfo, its bytes) added to it with the configured data directory
@@ -165,6 +201,9 @@ impl Daemon {
         let whitelist = config
             .whitelist()
             .map_err(|e| DaemonError::Config(e.to_string()))?;
+        let mut config = config;
+        let shards = config.shard_count();
+        fit_descriptors(&mut config, shards);
         let config = Arc::new(config);
         let state_dir = config.state_dir();
         let state_err = |source| DaemonError::State {

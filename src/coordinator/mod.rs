@@ -167,6 +167,9 @@ pub struct Coordinator {
     /// answered command is visible in the view).
     store_jobs: Vec<StoreJob>,
     whitelist: Vec<crate::config::Cidr>,
+    /// (torrent, peer id) of every connected peer, all shards: a second
+    /// connection with the same peer id for a torrent is closed (−16).
+    peer_ids: HashMap<(InfoHash, [u8; 20]), PeerKey>,
 }
 
 fn reply<T>(r: crate::messages::Reply<T>, v: T) {
@@ -211,6 +214,7 @@ impl Coordinator {
             dirty: Vec::new(),
             store_jobs: Vec::new(),
             whitelist,
+            peer_ids: HashMap::new(),
         }
     }
 
@@ -468,6 +472,9 @@ impl Coordinator {
 
     fn peer_gone(&mut self, key: PeerKey, p: PeerEntry, now: Instant) {
         let ih = p.hello.info_hash;
+        if self.peer_ids.get(&(ih, p.hello.peer_id)) == Some(&key) {
+            self.peer_ids.remove(&(ih, p.hello.peer_id));
+        }
         if let Some(t) = self.torrents.get_mut(&ih) {
             t.uploaded_closed += p.snap.uploaded;
             t.peers.retain(|k| *k != key);
@@ -518,7 +525,9 @@ impl Coordinator {
                     self.torrent_views.remove(&ih);
                     self.torrent_use.remove(&ih);
                     for k in &t.peers {
-                        self.peers.remove(k);
+                        if let Some(p) = self.peers.remove(k) {
+                            self.peer_ids.remove(&(ih, p.hello.peer_id));
+                        }
                     }
                     self.broadcast(ShardCommand::CloseTorrent(
                         ih,

@@ -211,7 +211,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
     let rt = loop {
         match tokio_uring::Runtime::new(tokio_uring::builder().entries(entries)) {
             Ok(rt) => break rt,
-            Err(e) if entries > 256 => {
+            Err(e) if entries > 16 => {
                 tracing::warn!(shard = ctx.id, entries, error = %e, "cannot create io_uring ring; trying a smaller one");
                 entries /= 4;
             }
@@ -354,13 +354,28 @@ async fn close_all(shard: &ShardState, pred: impl Fn(&Peer) -> bool, reason: Dis
 
 async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListener) {
     // No timeout or select! around accept: a cancelled accept can leak its descriptor.
+    let mut backoff = Duration::from_millis(5);
+    let mut last_log: Option<Instant> = None;
+    let mut suppressed = 0u64;
     loop {
         let (stream, addr) = match listener.accept().await {
-            Ok(x) => x,
+            Ok(x) => {
+                backoff = Duration::from_millis(5);
+                x
+            }
             Err(e) => {
-                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                // Descriptor exhaustion fails every accept: back off, and log
+                // once per 10 s with the count of the ones not logged.
                 metrics::counter!("ringseed_accept_errors_total").increment(1);
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(shard = shard.id, error = %e, suppressed, "accept failed; backing off");
+                    last_log = Some(Instant::now());
+                    suppressed = 0;
+                } else {
+                    suppressed += 1;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };

@@ -93,9 +93,22 @@ pub fn verify_all(
             std::thread::Builder::new()
                 .name(format!("hash-check-{w:02}"))
                 .spawn_scoped(s, move || {
-                    tokio_uring::builder()
-                        .entries(WORKER_RING_ENTRIES)
-                        .start(worker(meta, root, slots, layout, states, next, progress));
+                    match tokio_uring::Runtime::new(
+                        tokio_uring::builder().entries(WORKER_RING_ENTRIES),
+                    ) {
+                        Ok(rt) => rt.block_on(worker(
+                            meta, root, slots, layout, states, next, progress,
+                        )),
+                        Err(e) => {
+                            // No ring (RLIMIT_MEMLOCK too small, io_uring
+                            // disabled): hash with ordinary reads instead.
+                            static WARNED: std::sync::Once = std::sync::Once::new();
+                            WARNED.call_once(|| {
+                                tracing::warn!(error = %e, "cannot create an io_uring ring for the hash check; hashing with ordinary reads")
+                            });
+                            worker_sync(&meta, &root, &slots, &layout, &states, &next, &progress)
+                        }
+                    }
                 })
                 .expect("spawn hash-check thread");
         }
@@ -161,6 +174,59 @@ async fn worker(
     }
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// The hash check without io_uring: the same pieces, ordinary `pread`s.
+fn worker_sync(
+    meta: &Metainfo,
+    root: &Path,
+    slots: &[FileSlot],
+    layout: &Layout,
+    states: &[AtomicU8],
+    next: &AtomicU32,
+    progress: &AtomicU64,
+) {
+    let t = TorrentFiles {
+        info_hash: meta.info_hash,
+        root,
+        slots,
+        layout,
+    };
+    let mut files = super::read::SyncFiles::default();
+    let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= meta.lengths.num_pieces() {
+            break;
+        }
+        let mut hasher = Sha1::new();
+        let start = meta.lengths.piece_offset(index);
+        let len = meta.lengths.piece_len(index) as u64;
+        let mut done = 0u64;
+        let mut state = OK;
+        while done < len {
+            let want = (len - done).min(buf.len() as u64) as u32;
+            if files.read_range(t, start + done, &mut buf[..want as usize]).is_err() {
+                state = UNREADABLE;
+                break;
+            }
+            hasher.update(&buf[..want as usize]);
+            let pad: u64 = layout
+                .extents(start + done, want)
+                .filter(|e| e.pad)
+                .map(|e| e.len as u64)
+                .sum();
+            progress.fetch_add(want as u64 - pad, Ordering::Relaxed);
+            done += want as u64;
+        }
+        if state == OK {
+            let digest: [u8; 20] = hasher.finalize().into();
+            if digest != meta.piece_hashes[index as usize] {
+                state = CORRUPT;
+            }
+        }
+        states[index as usize].store(state, Ordering::Relaxed);
     }
 }
 

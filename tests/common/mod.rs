@@ -322,3 +322,75 @@ pub fn spawn_random_swarm(
         run_swarm(meta, cfg)
     })
 }
+
+/// Runs `ringseed seed` with exactly `args` (nothing added: no `--listen`,
+/// `--rpc` or `--state-dir`, so a `--config` file decides them) and waits
+/// for `ready:`. `state_dir` is the one the args or the file name.
+pub fn start_seed_exact(args: &[&str], state_dir: &Path) -> Seeder {
+    let mut child = Command::new(RINGSEED)
+        .arg("seed")
+        .args(args)
+        .env("RUST_LOG", "info,ringseed::shard=debug")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringseed");
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(strip_ansi(&line));
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let after = |needle: &str| -> Option<String> {
+        let log = log.lock().unwrap();
+        log.iter()
+            .find_map(|l| l.find(needle).map(|i| l[i + needle.len()..].to_string()))
+    };
+    while after("ready:").is_none() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            panic!(
+                "ringseed did not become ready; log:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addr = after("listening on ")
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .expect("listening line");
+    let rpc = after("rpc on http://").and_then(|r| r.split('/').next()?.parse().ok());
+    Seeder {
+        child,
+        addr,
+        rpc,
+        state_dir: state_dir.to_owned(),
+        log,
+        _state: None,
+    }
+}
+
+/// Makes a torrent of `root` with libtorrent (`lt_client.py make`): v1 only,
+/// or hybrid v1+v2 with BEP 47 pad files.
+pub fn lt_make(py: &Path, torrent: &Path, root: &Path, hybrid: bool, piece_size: u32) {
+    let mut cmd = Command::new(py);
+    cmd.arg(lt_client())
+        .arg("make")
+        .arg(torrent)
+        .arg(root)
+        .args(["--piece-size", &piece_size.to_string()]);
+    if hybrid {
+        cmd.arg("--hybrid");
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "libtorrent make failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,8 +4,11 @@
 //! `x-porla-token` header, the `Authorization` header (both with their first
 //! 7 characters — "Bearer " — dropped, as porla does, and absent when 7
 //! characters or fewer), then the `porla-auth-token` cookie. Tokens carry no
-//! expiry (`porla auth:token` issues none). Signature checks compare in
-//! constant time (the `jsonwebtoken` crate verifies with `ring`'s HMAC).
+//! expiry (`porla auth:token` issues none), but like porla's verifier
+//! (jwt-cpp's defaults, leeway 0) a token that carries `exp`, `nbf` or `iat`
+//! is refused once expired, before its `nbf`, or when issued in the future;
+//! only `iss` is required. Signature checks compare in constant time (the
+//! `jsonwebtoken` crate verifies with `ring`'s HMAC).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -20,7 +23,9 @@ pub const SECRET_FILE: &str = "rpc.secret";
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: String,
-    iat: u64,
+    /// Optional, as in porla (a token of `iss` alone verifies there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
 }
 
 /// Keys to sign and verify tokens.
@@ -73,7 +78,11 @@ impl Auth {
     /// Keys for a given secret.
     pub fn from_secret(secret: &[u8]) -> Auth {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
+        // jwt-cpp checks `exp` and `nbf` when present, with no leeway; only
+        // `iss` is required.
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = 0;
         validation.set_required_spec_claims(&["iss"]);
         validation.set_issuer(&["porla"]);
         Auth {
@@ -90,14 +99,20 @@ impl Auth {
         header.typ = Some("JWS".into());
         let claims = Claims {
             iss: "porla".into(),
-            iat: crate::messages::unix_now(),
+            iat: Some(crate::messages::unix_now()),
         };
         jsonwebtoken::encode(&header, &claims, &self.encoding).expect("HS256 signing")
     }
 
-    /// True when `token` is signed with our secret and says `iss` "porla".
+    /// True when `token` is signed with our secret, says `iss` "porla", and
+    /// its `exp`, `nbf` and `iat`, where present, hold now.
     pub fn verify(&self, token: &str) -> bool {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).is_ok()
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).is_ok_and(|d| {
+            // jwt-cpp: a token issued in the future is refused.
+            d.claims
+                .iat
+                .is_none_or(|iat| iat <= crate::messages::unix_now())
+        })
     }
 
     /// Finds the token of a request (see the module docs) and verifies it.
@@ -143,12 +158,35 @@ mod tests {
             &Header::new(Algorithm::HS256),
             &Claims {
                 iss: "someone".into(),
-                iat: 0,
+                iat: Some(0),
             },
             &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
         )
         .unwrap();
         assert!(!a.verify(&other));
+    }
+
+    #[test]
+    fn time_claims_are_checked_when_present_as_porla_does() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let a = Auth::from_secret(secret);
+        let now = crate::messages::unix_now() as i64;
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        assert!(!a.verify(&sign(serde_json::json!({"iss": "porla", "exp": now - 10}))));
+        assert!(!a.verify(&sign(serde_json::json!({"iss": "porla", "nbf": now + 600}))));
+        assert!(!a.verify(&sign(serde_json::json!({"iss": "porla", "iat": now + 600}))));
+        assert!(a.verify(&sign(serde_json::json!({"iss": "porla", "exp": now + 600}))));
+        assert!(a.verify(&sign(serde_json::json!({"iss": "porla"}))));
+        assert!(a.verify(&sign(
+            serde_json::json!({"iss": "porla", "iat": now, "nbf": now})
+        )));
     }
 
     #[test]

@@ -98,8 +98,12 @@ fn string(v: &Value) -> Result<&str, MethodError> {
     v.as_str().ok_or_else(|| type_error("string", v))
 }
 
+/// An integer, as nlohmann's `get<int64_t>()` reads any JSON number: a
+/// float is truncated toward zero (out-of-range values saturate here).
 fn int(v: &Value) -> Result<i64, MethodError> {
-    v.as_i64().ok_or_else(|| type_error("number", v))
+    v.as_i64()
+        .or_else(|| v.as_f64().map(|f| f as i64))
+        .ok_or_else(|| type_error("number", v))
 }
 
 fn boolean(v: &Value) -> Result<bool, MethodError> {
@@ -895,6 +899,23 @@ mod tests {
     fn progress_is_a_float_widened_to_double() {
         assert_eq!(json!(progress(1, 3)).to_string(), "0.3333333432674408");
         assert_eq!(json!(progress(3, 3)).to_string(), "1.0");
+    }
+
+    #[test]
+    fn integers_are_read_from_any_json_number() {
+        assert_eq!(int(&json!(7)).unwrap(), 7);
+        assert_eq!(int(&json!(1_500_000.9)).unwrap(), 1_500_000);
+        assert_eq!(int(&json!(-2.5)).unwrap(), -2);
+        assert_eq!(int(&json!(u64::MAX)).unwrap(), i64::MAX);
+        match int(&json!("7")) {
+            Err(MethodError::Internal(m)) => {
+                assert_eq!(
+                    m,
+                    "[json.exception.type_error.302] type must be number, but is string"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

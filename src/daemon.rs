@@ -167,12 +167,18 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills a struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
         return;
     }
     let nofile = lim.rlim_cur;
-    let files = (c.storage.max_open_files as u64).min(nofile / 4).max(shards as u64 * 8);
-    let peers = nofile.saturating_sub(RESERVED_FDS + files).max(shards as u64);
+    let files = (c.storage.max_open_files as u64)
+        .min(nofile / 4)
+        .max(shards as u64 * 8);
+    let peers = nofile
+        .saturating_sub(RESERVED_FDS + files)
+        .max(shards as u64);
     let per_shard = (peers / shards.max(1) as u64) as usize;
     if files < c.storage.max_open_files as u64 || per_shard < c.network.max_peers_per_shard {
         tracing::info!(

@@ -175,6 +175,10 @@ pub struct ShardStats {
     pub plain_buffer_blocks: u64,
     /// io_uring operations submitted by the shard (reads, writes; accepts excluded).
     pub uring_ops: u64,
+    /// Failed accepts (descriptor exhaustion and the like).
+    pub accept_errors: u64,
+    /// Registering the block buffers failed: plain buffers only.
+    pub registration_failed: bool,
     /// Block serve times since the last snapshot, microseconds (request
     /// received → last byte handed to the kernel; a bounded sample).
     pub serve_time_us: Vec<u32>,

@@ -52,8 +52,10 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>>
 }
 
 fn count(server: &'static str, kind: &'static str) {
-    metrics::counter!("ringseed_http_errors_total", "server" => server, "kind" => kind)
-        .increment(1);
+    crate::control::metrics::tally(
+        "ringseed_http_errors_total",
+        [("server", server), ("kind", kind)],
+    );
 }
 
 /// True for `localhost`, `127.x.x.x`, `[::1]`, with or without a port.
@@ -77,11 +79,17 @@ fn loopback_host(host: &str) -> bool {
         .is_ok_and(|ip| crate::shard::reader::is_loopback(ip))
 }
 
-/// Serves `handler` on `listener` until the runtime stops.
+/// Answers a request from its head alone (wrong path, method, no token)
+/// before any of its body is read; `None` lets it through.
+pub type Check = std::rc::Rc<dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>>;
+
+/// Serves `handler` on `listener` until the runtime stops; `check` sees
+/// each request's head first.
 pub async fn serve<H, F>(
     server: &'static str,
     listener: tokio::net::TcpListener,
     limits: Limits,
+    check: Check,
     handler: H,
 ) where
     H: Fn(HttpRequest, SocketAddr) -> F + Clone + 'static,
@@ -116,6 +124,7 @@ pub async fn serve<H, F>(
         };
         let handler = handler.clone();
         let limits = limits.clone();
+        let check = check.clone();
         let (header_timeout, deadline) = (
             limits.header_timeout,
             limits.header_timeout + limits.body_timeout + Duration::from_secs(30),
@@ -125,9 +134,10 @@ pub async fn serve<H, F>(
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let handler = handler.clone();
                 let limits = limits.clone();
+                let check = check.clone();
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        respond(server, req, peer, &limits, guard_host, handler).await,
+                        respond(server, req, peer, &limits, guard_host, &*check, handler).await,
                     )
                 }
             });
@@ -162,6 +172,7 @@ async fn respond<H, F>(
     peer: SocketAddr,
     limits: &Limits,
     guard_host: bool,
+    check: &dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>,
     handler: H,
 ) -> Response<Full<Bytes>>
 where
@@ -182,6 +193,11 @@ where
                 "Forbidden: Host is not a loopback name",
             );
         }
+    }
+    // Refusals that need no body (no token above all) happen before a byte
+    // of it is read: an unauthenticated client cannot make us buffer bodies.
+    if let Some(r) = check(&head) {
+        return r;
     }
     let collected = tokio::time::timeout(
         limits.body_timeout,

@@ -197,10 +197,48 @@ pub fn describe() {
         "Refused or failed control requests, by kind."
     );
     describe_counter!(
+        "ringseed_accept_errors_total",
+        Unit::Count,
+        "Failed accepts of peer connections (descriptor exhaustion), all shards."
+    );
+    describe_gauge!(
+        "ringseed_buffer_registration_failed_shards",
+        Unit::Count,
+        "Shards whose block buffers could not be registered (RLIMIT_MEMLOCK): they use plain buffers."
+    );
+    describe_counter!(
         "ringseed_http_errors_total",
         Unit::Count,
         "Refused HTTP connections and requests of the control servers, by kind."
     );
+}
+
+thread_local! {
+    /// Counters of the control thread's own events (RPC and HTTP refusals,
+    /// requests), kept here and republished every second: the exporter
+    /// drops any series not touched for [`IDLE_TIMEOUT`], which is right
+    /// for a departed peer but would reset a rare event's total.
+    static TALLY: std::cell::RefCell<std::collections::BTreeMap<(&'static str, [(&'static str, &'static str); 2]), u64>> =
+        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
+}
+
+/// Counts one control-thread event of counter `name` with up to two labels
+/// (an empty label name is left out).
+pub fn tally(name: &'static str, labels: [(&'static str, &'static str); 2]) {
+    TALLY.with(|t| *t.borrow_mut().entry((name, labels)).or_default() += 1);
+}
+
+fn publish_tally() {
+    TALLY.with(|t| {
+        for ((name, labels), n) in t.borrow().iter() {
+            let l: Vec<Label> = labels
+                .iter()
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| Label::new(*k, *v))
+                .collect();
+            counter!(*name, l).absolute(*n);
+        }
+    });
 }
 
 /// Publishes the view's series once a second, keeping per-peer series to
@@ -345,6 +383,11 @@ impl Publisher {
         counter!("ringseed_disconnects_total", "reason" => "os_error", "code" => "errno")
             .absolute(os_errors);
         counter!("ringseed_hash_check_bytes_total").absolute(view.session.hashed_bytes);
+        let accept_errors: u64 = view.shards.iter().map(|s| s.accept_errors).sum();
+        counter!("ringseed_accept_errors_total").absolute(accept_errors);
+        let failed = view.shards.iter().filter(|s| s.registration_failed).count();
+        gauge!("ringseed_buffer_registration_failed_shards").set(failed as f64);
+        publish_tally();
     }
 }
 

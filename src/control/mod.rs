@@ -63,7 +63,11 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 auth: ctx.auth.clone(),
                 state_dir: ctx.state_dir.clone(),
             });
-            tokio::task::spawn_local(http::serve("rpc", l, limits, move |req, _peer| {
+            let check: http::Check = {
+                let server = server.clone();
+                std::rc::Rc::new(move |head| server.check(head))
+            };
+            tokio::task::spawn_local(http::serve("rpc", l, limits, check, move |req, _peer| {
                 server.clone().handle(req)
             }));
         }
@@ -114,20 +118,27 @@ fn start_metrics(
     }
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let l = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-    tokio::task::spawn_local(http::serve("metrics", l, limits, move |req, _peer| {
-        let body = rendered.borrow().clone();
-        async move {
-            if req.head.uri.path() != "/metrics" {
-                return http::text(hyper::StatusCode::NOT_FOUND, "Not Found");
+    let check: http::Check = std::rc::Rc::new(|head| {
+        (head.uri.path() != "/metrics")
+            .then(|| http::text(hyper::StatusCode::NOT_FOUND, "Not Found"))
+    });
+    tokio::task::spawn_local(http::serve(
+        "metrics",
+        l,
+        limits,
+        check,
+        move |_req, _peer| {
+            let body = rendered.borrow().clone();
+            async move {
+                hyper::Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .body(http_body_util::Full::new(hyper::body::Bytes::from(
+                        body.as_bytes().to_vec(),
+                    )))
+                    .expect("static response")
             }
-            hyper::Response::builder()
-                .header("content-type", "text/plain; version=0.0.4")
-                .body(http_body_util::Full::new(hyper::body::Bytes::from(
-                    body.as_bytes().to_vec(),
-                )))
-                .expect("static response")
-        }
-    }));
+        },
+    ));
     if let Some(a) = addr {
         tracing::info!("metrics on http://{a}/metrics");
     }

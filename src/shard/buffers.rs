@@ -157,7 +157,6 @@ impl BlockBuffers {
                 }
                 Err(e) => {
                     tracing::warn!(shard, count, error = %e, "registering block buffers failed (RLIMIT_MEMLOCK?); using plain buffers");
-                    metrics::counter!("ringseed_buffer_registration_failures_total").increment(1);
                 }
             }
         }

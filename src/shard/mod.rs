@@ -239,6 +239,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             stats: RefCell::new(ShardStats {
                 shard: ctx.id,
                 registered_buffers: buffers.registered() as u64,
+                registration_failed: ctx.buffers > 0 && buffers.registered() == 0,
                 ..Default::default()
             }),
             buffers,
@@ -366,7 +367,7 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
             Err(e) => {
                 // Descriptor exhaustion fails every accept: back off, and log
                 // once per 10 s with the count of the ones not logged.
-                metrics::counter!("ringseed_accept_errors_total").increment(1);
+                shard.stats.borrow_mut().accept_errors += 1;
                 if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     tracing::warn!(shard = shard.id, error = %e, suppressed, "accept failed; backing off");
                     last_log = Some(Instant::now());

@@ -83,6 +83,8 @@ pub struct PeerState {
     pub connected_at: Instant,
     pub handshake_done: bool,
     pub torrent: Option<Arc<Torrent>>,
+    /// The info hash the peer's handshake named (known even when refused).
+    pub asked_info_hash: Option<ringseed_proto::metainfo::InfoHash>,
     pub fast: bool,
     pub peer_id: [u8; 20],
     pub client: Option<Arc<str>>,
@@ -159,6 +161,7 @@ impl Peer {
                 connected_at: now,
                 handshake_done: false,
                 torrent: None,
+                asked_info_hash: None,
                 fast: false,
                 peer_id: [0; 20],
                 client: None,

@@ -44,7 +44,11 @@ pub async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>, outgoing: Option<InfoH
         let reason = *st.close.get_or_insert(result);
         (
             reason,
-            st.torrent.as_ref().map(|t| t.meta.info_hash).or(outgoing),
+            st.torrent
+                .as_ref()
+                .map(|t| t.meta.info_hash)
+                .or(st.asked_info_hash)
+                .or(outgoing),
             st.client.clone(),
         )
     };
@@ -138,6 +142,7 @@ async fn handshake(
     let prefix: &[u8; 48] = buf[..48].try_into().expect("48 bytes");
     let (reserved, info_hash) =
         Handshake::decode_prefix(prefix).map_err(|_| DisconnectReason::BadHandshake)?;
+    peer.st.borrow_mut().asked_info_hash = Some(info_hash);
     let torrent = match torrent {
         Some(t) if t.meta.info_hash == info_hash => t,
         Some(_) => return Err(DisconnectReason::UnknownInfoHash),

@@ -207,7 +207,10 @@ fn worker_sync(
         let mut state = OK;
         while done < len {
             let want = (len - done).min(buf.len() as u64) as u32;
-            if files.read_range(t, start + done, &mut buf[..want as usize]).is_err() {
+            if files
+                .read_range(t, start + done, &mut buf[..want as usize])
+                .is_err()
+            {
                 state = UNREADABLE;
                 break;
             }

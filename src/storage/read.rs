@@ -122,7 +122,12 @@ impl SyncFiles {
     /// Reads the torrent-wide range starting at `offset` into all of `buf`.
     ///
     /// Errors: a file cannot be opened or read, or is short.
-    pub fn read_range(&mut self, t: TorrentFiles<'_>, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    pub fn read_range(
+        &mut self,
+        t: TorrentFiles<'_>,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), ReadError> {
         use std::os::unix::fs::FileExt;
         let mut pos = 0usize;
         for e in t.layout.extents(offset, buf.len() as u32) {
@@ -135,18 +140,23 @@ impl SyncFiles {
             let file = match self.open.entry(e.file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    let rel = t.slots.get(e.file).and_then(|s| s.rel.as_ref()).ok_or(OpenError::NoFile)?;
+                    let rel = t
+                        .slots
+                        .get(e.file)
+                        .and_then(|s| s.rel.as_ref())
+                        .ok_or(OpenError::NoFile)?;
                     let fd = super::files::open_fd_beneath(t.root, rel, false)?;
                     v.insert(std::fs::File::from(fd))
                 }
             };
-            file.read_exact_at(&mut buf[pos..end], e.file_offset).map_err(|err| {
-                if err.kind() == std::io::ErrorKind::UnexpectedEof {
-                    ReadError::Short
-                } else {
-                    ReadError::Io(err)
-                }
-            })?;
+            file.read_exact_at(&mut buf[pos..end], e.file_offset)
+                .map_err(|err| {
+                    if err.kind() == std::io::ErrorKind::UnexpectedEof {
+                        ReadError::Short
+                    } else {
+                        ReadError::Io(err)
+                    }
+                })?;
             pos = end;
         }
         Ok(())

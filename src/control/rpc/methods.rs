@@ -536,7 +536,11 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
         "name" => Text(t.meta.name.clone()),
         "progress" => Num(progress(t.pieces_have, t.pieces)),
         "queue_position" => Num(t.queue_position as f64),
-        "ratio" => Num(if size == 0.0 { 0.0 } else { t.uploaded_total as f64 / size }),
+        "ratio" => Num(if size == 0.0 {
+            0.0
+        } else {
+            t.uploaded_total as f64 / size
+        }),
         "save_path" => Text(t.save_path.display().to_string()),
         "size" | "total" => Num(size),
         "state" => Num(state_code(t) as f64),
@@ -548,8 +552,16 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
 }
 
 fn list(view: &View, params: &Value) -> R {
-    let page = opt(params, "page").map(int).transpose()?.unwrap_or(0).max(0) as usize;
-    let page_size = opt(params, "page_size").map(int).transpose()?.unwrap_or(50).max(1) as usize;
+    let page = opt(params, "page")
+        .map(int)
+        .transpose()?
+        .unwrap_or(0)
+        .max(0) as usize;
+    let page_size = opt(params, "page_size")
+        .map(int)
+        .transpose()?
+        .unwrap_or(50)
+        .max(1) as usize;
     let order_by = opt(params, "order_by")
         .map(string)
         .transpose()?
@@ -571,7 +583,10 @@ fn list(view: &View, params: &Value) -> R {
         }
     }
     let save_path = match filters {
-        Some(f) => opt(f, "save_path").map(string).transpose()?.map(str::to_string),
+        Some(f) => opt(f, "save_path")
+            .map(string)
+            .transpose()?
+            .map(str::to_string),
         None => None,
     };
     // ringseed has no categories or tags: such a filter matches nothing.
@@ -581,7 +596,11 @@ fn list(view: &View, params: &Value) -> R {
     });
     let mut rows: Vec<(SortVal, &Arc<TorrentView>)> = Vec::with_capacity(view.torrents.len());
     for t in view.torrents.values() {
-        if nothing || save_path.as_ref().is_some_and(|sp| t.save_path.display().to_string() != *sp) {
+        if nothing
+            || save_path
+                .as_ref()
+                .is_some_and(|sp| t.save_path.display().to_string() != *sp)
+        {
             continue;
         }
         let key = sort_val(t, &order_by)
@@ -592,11 +611,10 @@ fn list(view: &View, params: &Value) -> R {
         return Err(MethodError::rpc(-1, "Invalid field in 'order_by'"));
     }
     rows.sort_by(|a, b| {
-        let o = a
-            .0
-            .partial_cmp(&b.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.1.queue_position.cmp(&b.1.queue_position));
+        let o =
+            a.0.partial_cmp(&b.0)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.1.queue_position.cmp(&b.1.queue_position));
         if dir == "desc" {
             o.reverse()
         } else {
@@ -628,10 +646,30 @@ fn list(view: &View, params: &Value) -> R {
 /// when there are no torrents).
 fn sort_val_field_ok(field: &str) -> Option<()> {
     const FIELDS: &[&str] = &[
-        "active_duration", "all_time_download", "download_rate", "all_time_upload", "eta",
-        "last_download", "finished_duration", "seeding_duration", "last_upload", "list_peers",
-        "num_peers", "list_seeds", "num_seeds", "name", "progress", "queue_position", "ratio",
-        "save_path", "size", "total", "state", "total_done", "upload_rate", "info_hash",
+        "active_duration",
+        "all_time_download",
+        "download_rate",
+        "all_time_upload",
+        "eta",
+        "last_download",
+        "finished_duration",
+        "seeding_duration",
+        "last_upload",
+        "list_peers",
+        "num_peers",
+        "list_seeds",
+        "num_seeds",
+        "name",
+        "progress",
+        "queue_position",
+        "ratio",
+        "save_path",
+        "size",
+        "total",
+        "state",
+        "total_done",
+        "upload_rate",
+        "info_hash",
     ];
     FIELDS.contains(&field).then_some(())
 }

@@ -83,7 +83,7 @@ impl MethodError {
 }
 
 fn count_error(kind: &'static str) {
-    metrics::counter!("ringseed_rpc_errors_total", "kind" => kind).increment(1);
+    crate::control::metrics::tally("ringseed_rpc_errors_total", [("kind", kind), ("", "")]);
 }
 
 fn json_response(v: &Value) -> Response<Full<Bytes>> {
@@ -95,22 +95,28 @@ fn json_response(v: &Value) -> Response<Full<Bytes>> {
 }
 
 impl Rpc {
-    /// The HTTP handler: route, authenticate, then [`Rpc::call`].
-    pub async fn handle(self: Arc<Self>, req: HttpRequest) -> Response<Full<Bytes>> {
-        if req.head.uri.path() != PATH {
+    /// Refuses, from the head alone, a request for another path, another
+    /// method, or without a valid token (before its body is read).
+    pub fn check(&self, head: &hyper::http::request::Parts) -> Option<Response<Full<Bytes>>> {
+        if head.uri.path() != PATH {
             count_error("not_found");
-            return text(StatusCode::NOT_FOUND, "Not Found");
+            return Some(text(StatusCode::NOT_FOUND, "Not Found"));
         }
-        if req.head.method != hyper::Method::POST {
+        if head.method != hyper::Method::POST {
             count_error("method");
-            return text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            return Some(text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
         }
         if let Some(a) = &self.auth {
-            if !a.check(&req.head.headers) {
+            if !a.check(&head.headers) {
                 count_error("unauthorized");
-                return text(StatusCode::UNAUTHORIZED, "Unauthorized");
+                return Some(text(StatusCode::UNAUTHORIZED, "Unauthorized"));
             }
         }
+        None
+    }
+
+    /// The HTTP handler (after [`Rpc::check`]): [`Rpc::call`] on the body.
+    pub async fn handle(self: Arc<Self>, req: HttpRequest) -> Response<Full<Bytes>> {
         json_response(&self.call(&req.body).await)
     }
 
@@ -140,8 +146,10 @@ impl Rpc {
             count_error("internal");
             return json!({"error": {"code": -32603, "data": "[json.exception.out_of_range.403] key 'params' not found", "message": "Internal error"}});
         };
-        metrics::counter!("ringseed_rpc_requests_total", "method" => methods::canonical(method))
-            .increment(1);
+        crate::control::metrics::tally(
+            "ringseed_rpc_requests_total",
+            [("method", methods::canonical(method)), ("", "")],
+        );
         match methods::dispatch(self, method, params).await {
             Ok(result) => json!({"id": id, "jsonrpc": "2.0", "result": result}),
             Err(MethodError::Rpc {

@@ -67,21 +67,38 @@ pub fn verify_all(
     threads: usize,
     progress: &Arc<AtomicU64>,
 ) -> CheckResult {
+    verify_pieces(meta, root, slots, None, threads, progress)
+}
+
+/// Verifies the pieces in `only` (all pieces when `None`); pieces not in
+/// `only` come back unverified. See [`verify_all`].
+pub fn verify_pieces(
+    meta: &Arc<Metainfo>,
+    root: &Path,
+    slots: &Arc<Vec<FileSlot>>,
+    only: Option<&[u32]>,
+    threads: usize,
+    progress: &Arc<AtomicU64>,
+) -> CheckResult {
     let root: Arc<PathBuf> = Arc::new(root.to_owned());
     let n = meta.lengths.num_pieces();
+    let list: Arc<Vec<u32>> = Arc::new(match only {
+        Some(l) => l.iter().copied().filter(|i| *i < n).collect(),
+        None => (0..n).collect(),
+    });
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         threads
     };
-    let threads = threads.min(n.max(1) as usize);
+    let threads = threads.min(list.len().max(1));
     let states: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(UNKNOWN)).collect());
     let next = Arc::new(AtomicU32::new(0));
     let layout = Arc::new(Layout::new(meta));
     let before = progress.load(Ordering::Relaxed);
     std::thread::scope(|s| {
         for w in 0..threads {
-            let (meta, root, slots, states, next, layout, progress) = (
+            let (meta, root, slots, states, next, layout, progress, list) = (
                 meta.clone(),
                 root.clone(),
                 slots.clone(),
@@ -89,6 +106,7 @@ pub fn verify_all(
                 next.clone(),
                 layout.clone(),
                 progress.clone(),
+                list.clone(),
             );
             std::thread::Builder::new()
                 .name(format!("hash-check-{w:02}"))
@@ -97,7 +115,7 @@ pub fn verify_all(
                         tokio_uring::builder().entries(WORKER_RING_ENTRIES),
                     ) {
                         Ok(rt) => rt.block_on(worker(
-                            meta, root, slots, layout, states, next, progress,
+                            meta, root, slots, layout, states, next, progress, list,
                         )),
                         Err(e) => {
                             // No ring (RLIMIT_MEMLOCK too small, io_uring
@@ -106,7 +124,9 @@ pub fn verify_all(
                             WARNED.call_once(|| {
                                 tracing::warn!(error = %e, "cannot create an io_uring ring for the hash check; hashing with ordinary reads")
                             });
-                            worker_sync(&meta, &root, &slots, &layout, &states, &next, &progress)
+                            worker_sync(
+                                &meta, &root, &slots, &layout, &states, &next, &progress, &list,
+                            )
                         }
                     }
                 })
@@ -119,12 +139,16 @@ pub fn verify_all(
         unreadable: 0,
         corrupt: 0,
     };
-    for s in states.iter() {
+    let mut listed = vec![only.is_none(); n as usize];
+    for &i in list.iter() {
+        listed[i as usize] = true;
+    }
+    for (s, listed) in states.iter().zip(listed) {
         let s = s.load(Ordering::Relaxed);
         r.verified.push(s == OK);
         match s {
             CORRUPT => r.corrupt += 1,
-            UNREADABLE | UNKNOWN => r.unreadable += 1,
+            UNREADABLE | UNKNOWN if listed => r.unreadable += 1,
             _ => {}
         }
     }
@@ -139,11 +163,12 @@ async fn worker(
     states: Arc<Vec<AtomicU8>>,
     next: Arc<AtomicU32>,
     progress: Arc<AtomicU64>,
+    list: Arc<Vec<u32>>,
 ) {
     let files = Rc::new(FileCache::new(FILES_PER_WORKER));
     let mut tasks = Vec::new();
     for _ in 0..TASKS_PER_WORKER {
-        let (meta, root, slots, layout, states, next, progress, files) = (
+        let (meta, root, slots, layout, states, next, progress, files, list) = (
             meta.clone(),
             root.clone(),
             slots.clone(),
@@ -152,6 +177,7 @@ async fn worker(
             next.clone(),
             progress.clone(),
             files.clone(),
+            list.clone(),
         );
         tasks.push(tokio_uring::spawn(async move {
             let t = TorrentFiles {
@@ -162,10 +188,9 @@ async fn worker(
             };
             let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
             loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= meta.lengths.num_pieces() {
+                let Some(&index) = list.get(next.fetch_add(1, Ordering::Relaxed) as usize) else {
                     break;
-                }
+                };
                 let (state, b) = hash_piece(&meta, t, &files, index, buf, &progress).await;
                 buf = b;
                 states[index as usize].store(state, Ordering::Relaxed);
@@ -186,6 +211,7 @@ fn worker_sync(
     states: &[AtomicU8],
     next: &AtomicU32,
     progress: &AtomicU64,
+    list: &[u32],
 ) {
     let t = TorrentFiles {
         info_hash: meta.info_hash,
@@ -196,10 +222,9 @@ fn worker_sync(
     let mut files = super::read::SyncFiles::default();
     let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
     loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= meta.lengths.num_pieces() {
+        let Some(&index) = list.get(next.fetch_add(1, Ordering::Relaxed) as usize) else {
             break;
-        }
+        };
         let mut hasher = Sha1::new();
         let start = meta.lengths.piece_offset(index);
         let len = meta.lengths.piece_len(index) as u64;

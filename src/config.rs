@@ -78,7 +78,7 @@ impl Config {
             choker: ChokerAlgorithm::RoundRobin,
             unchoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
-            reqq: 250,
+            reqq: DEFAULT_REQQ,
             max_peers_per_shard: 20_000,
             max_pending_handshakes: 512,
             hash_threads: 0,
@@ -95,6 +95,18 @@ impl Config {
         }
     }
 }
+
+/// Default `reqq`: requests a peer may queue with us (advertised in the
+/// BEP 10 handshake; past it a Fast peer gets `reject`, a peer without BEP 6
+/// an overflow choke).
+///
+/// Why 2000: it is libtorrent's default `max_allowed_in_request_queue`, and
+/// peers that refill their pipeline in batches (Transmission, once a
+/// second, capped at our `reqq`) get at most `reqq` blocks a second: 250
+/// held Transmission at 2–3 MB/s. A queued request is 32 bytes and holds no
+/// block buffer, and a queue shrinks back when it empties, so a deep queue
+/// costs memory only while a peer really has that many requests waiting.
+pub const DEFAULT_REQQ: usize = 2000;
 
 /// Default upload slots per torrent: 8.
 ///

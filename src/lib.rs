@@ -40,8 +40,28 @@ use session::{CheckSource, Registry, TorrentEntry};
 
 /// Client name and version sent in the BEP 10 handshake `v`.
 pub const CLIENT_NAME: &str = concat!("ringseed ", env!("CARGO_PKG_VERSION"));
-/// Azureus-style peer id prefix (`-RS0100-`), followed by 12 random bytes.
-pub const PEER_ID_PREFIX: &[u8; 8] = b"-RS0100-";
+/// Azureus-style peer id prefix (BEP 20): `-RG` and the version as four
+/// digits (`-RG0100-` for 0.1.0), followed by 12 random bytes.
+///
+/// `RG` is in none of the client lists that decode peer ids (BEP 20's,
+/// libtorrent's `identify_client`, Transmission's `clients.cc`); the `-RS`
+/// used before is Rufus's, so Transmission showed ringseed as "Rufus".
+/// libtorrent also matches `RS` at offset 2 of any peer id, which `-RG…`
+/// avoids. Clients that read the BEP 10 `v` show [`CLIENT_NAME`].
+pub const PEER_ID_PREFIX: &[u8; 8] = {
+    const S: &str = concat!(
+        "-RG",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        "0-"
+    );
+    // Each version part must be one digit for the prefix to stay 8 bytes.
+    match S.as_bytes().first_chunk::<8>() {
+        Some(p) if S.len() == 8 => p,
+        _ => panic!("peer id prefix must be 8 bytes"),
+    }
+};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringseed::config::{Config, DEFAULT_UPLOAD_SLOTS};
+use ringseed::config::{Config, DEFAULT_REQQ, DEFAULT_UPLOAD_SLOTS};
 use ringseed::coordinator::choker::ChokerAlgorithm;
 use ringseed::session;
 use ringseed::storage;
@@ -99,7 +99,7 @@ struct SeedArgs {
     #[arg(long, default_value_t = 180, env = "RINGSEED_IDLE_TIMEOUT")]
     idle_timeout: u64,
     /// Requests a peer may queue (reqq advertised in BEP 10).
-    #[arg(long, default_value_t = 250, env = "RINGSEED_REQQ")]
+    #[arg(long, default_value_t = DEFAULT_REQQ, env = "RINGSEED_REQQ")]
     reqq: usize,
     /// Registered buffers per shard (default: sized from RLIMIT_MEMLOCK, at most 1024).
     #[arg(long, env = "RINGSEED_BUFFERS")]

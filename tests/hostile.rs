@@ -5,94 +5,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::wire::*;
 use common::*;
 use ringseed::metainfo::{InfoHash, Metainfo};
 use ringseed::wire::{Handshake, Message};
 
 const PIECE: u32 = 64 * 1024;
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// Handshake as a peer with or without BEP 6; returns the stream after the seeder's
-/// handshake and its first message (bitfield / have_all) were read.
-fn handshake(addr: SocketAddr, ih: InfoHash, fast: bool) -> TcpStream {
-    let mut s = connect(addr);
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let mut id = *b"-XX0001-hostile00000";
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    id[15..].copy_from_slice(format!("{n:05}").as_bytes());
-    let mut hs = Handshake::new(ih, id);
-    hs.reserved = [0; 8];
-    if fast {
-        hs.reserved[7] |= 0x04;
-    }
-    s.write_all(&hs.encode()).unwrap();
-    let mut theirs = [0u8; 68];
-    s.read_exact(&mut theirs).unwrap();
-    let first = read_msg(&mut s).expect("first message");
-    assert!(
-        first[0] == 5 || first[0] == 0x0E,
-        "bitfield or have_all first, got id {}",
-        first[0]
-    );
-    s
-}
-
-/// One message payload (id + body); `None` when the connection closed.
-fn read_msg(s: &mut TcpStream) -> Option<Vec<u8>> {
-    loop {
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len).ok()?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len == 0 {
-            continue;
-        }
-        assert!(len < 1 << 20);
-        let mut body = vec![0u8; len];
-        s.read_exact(&mut body).ok()?;
-        return Some(body);
-    }
-}
-
-fn send(s: &mut TcpStream, m: Message<'_>) {
-    let mut out = Vec::new();
-    m.encode(&mut out);
-    s.write_all(&out).unwrap();
-}
-
-/// True once the seeder closed the connection (EOF or reset) within 10 s.
-fn closed_by_seeder(s: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 65536];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
-    false
-}
-
-fn assert_reason(seeder: &Seeder, s: &TcpStream, reason: &str) {
-    let me = s.local_addr().unwrap().to_string();
-    seeder.wait_log(
-        &[
-            "peer closed",
-            &format!("peer={me} "),
-            &format!("reason={reason}"),
-        ],
-        Duration::from_secs(10),
-    );
-}
 
 #[test]
 fn hostile_peers_are_refused_while_a_real_peer_keeps_downloading() {

@@ -41,6 +41,9 @@ const ALLOWED_FAST: usize = 10;
 const SCORE_LIMIT: u32 = 100;
 /// Control bytes we may have queued for a peer that does not read, bytes.
 const OUTBOX_LIMIT: usize = 64 * 1024;
+/// Request-queue capacity kept by a peer whose queue emptied (entries);
+/// a queue that grew past it for a burst gives the rest back.
+const QUEUE_KEEP: usize = 64;
 
 /// One connection, owned by exactly one shard.
 pub struct Peer {
@@ -61,6 +64,29 @@ pub struct QueuedRequest {
     /// When it arrived (for the block serve time).
     pub at: Instant,
 }
+
+/// The overflow choke of a peer without BEP 6 (it cannot get `reject`).
+///
+/// A request that finds the queue full is not dropped in silence: the
+/// queued blocks are served, then a `choke` follows them, which under BEP 3
+/// tells the peer that every request still outstanding (the ones we could
+/// not queue) is discarded; a moment later an `unchoke` invites it to ask
+/// again. Every cycle serves a full queue, so even a peer that always asks
+/// for more than `reqq` makes progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    None,
+    /// The queue overflowed: later requests are not queued; once the queue
+    /// is served, the writer sends the choke.
+    Draining,
+    /// The choke went out; the unchoke follows after [`OVERFLOW_PAUSE`].
+    Choked,
+}
+
+/// How long an overflow choke lasts before the unchoke: long enough for
+/// requests the peer sent before it saw the choke to arrive (and be
+/// discarded) rather than be served twice.
+pub const OVERFLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Mutable state of a peer; never borrowed across an `.await`.
 pub struct PeerState {
@@ -88,9 +114,15 @@ pub struct PeerState {
     pub downloaded: u64,
     pub have_count: u32,
     peer_bitfield: Vec<u8>,
-    got_first_message: bool,
     pub score: u32,
-    overflow: u32,
+    /// The coordinator wants the peer unchoked (the wire state is
+    /// `am_choking`; the two differ while an overflow choke lasts).
+    pub want_unchoked: bool,
+    /// Where a peer without BEP 6 stands after overflowing its queue.
+    pub overflow: Overflow,
+    /// Requests we could not queue (queue full, or sent while choked):
+    /// decays by `reqq` each second; past 4 × `reqq` the peer is a flood.
+    pub flood: u32,
     /// When the current block write started (for the write timeout).
     pub write_started: Option<Instant>,
     pub last_send: Instant,
@@ -123,9 +155,10 @@ impl Peer {
                 downloaded: 0,
                 have_count: 0,
                 peer_bitfield: Vec::new(),
-                got_first_message: false,
                 score: 0,
-                overflow: 0,
+                want_unchoked: false,
+                overflow: Overflow::None,
+                flood: 0,
                 write_started: None,
                 last_send: now,
             }),
@@ -151,45 +184,110 @@ impl Peer {
         self.wake.notify_one();
     }
 
-    /// Coordinator decision: choke. Fast peers get a `reject` for every queued
-    /// request that is not allowed-fast (BEP 6); others lose them silently (BEP 3).
+    /// Coordinator decision: choke.
     pub fn choke(&self) {
         {
-            let mut guard = self.st.borrow_mut();
-            let st = &mut *guard;
+            let mut st = self.st.borrow_mut();
+            st.want_unchoked = false;
+            // Our choke covers whatever the overflow was waiting to cancel.
+            st.overflow = Overflow::None;
             if st.am_choking || st.close.is_some() {
                 return;
             }
-            st.am_choking = true;
-            Message::Choke.encode(&mut st.outbox);
-            let (fast, allowed, outbox) = (st.fast, &st.allowed_fast, &mut st.outbox);
-            st.requests.retain(|r| {
-                let (index, begin, length) = (r.index, r.begin, r.length);
-                let keep = allowed.contains(&index);
-                if !keep && fast {
-                    Message::Reject {
-                        index,
-                        begin,
-                        length,
-                    }
-                    .encode(outbox);
-                }
-                keep
-            });
+            st.choke_wire();
         }
         self.wake.notify_one();
     }
 
-    /// Coordinator decision: unchoke.
+    /// Coordinator decision: unchoke (deferred while an overflow choke lasts).
     pub fn unchoke(&self) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.want_unchoked = true;
+            if !st.am_choking || st.close.is_some() || st.overflow == Overflow::Choked {
+                return;
+            }
+            st.am_choking = false;
+            Message::Unchoke.encode(&mut st.outbox);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Ends an overflow choke: unchoke again if the coordinator still wants
+    /// the peer unchoked.
+    fn end_overflow_choke(&self) {
         let mut st = self.st.borrow_mut();
-        if !st.am_choking || st.close.is_some() {
+        if st.overflow != Overflow::Choked {
             return;
         }
-        st.am_choking = false;
-        Message::Unchoke.encode(&mut st.outbox);
-        drop(st);
-        self.wake.notify_one();
+        st.overflow = Overflow::None;
+        if st.want_unchoked && st.am_choking && st.close.is_none() {
+            st.am_choking = false;
+            Message::Unchoke.encode(&mut st.outbox);
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Housekeeping, once a second: the flood counter decays by `reqq`.
+    pub fn tick(&self, reqq: u32) {
+        let mut st = self.st.borrow_mut();
+        st.flood = st.flood.saturating_sub(reqq);
+    }
+}
+
+impl PeerState {
+    /// Sends `choke` and drops the queued requests: BEP 3 says a choke
+    /// discards them, and a Fast peer gets a `reject` for each one that is
+    /// not allowed-fast (BEP 6); allowed-fast requests stay queued.
+    fn choke_wire(&mut self) {
+        self.am_choking = true;
+        Message::Choke.encode(&mut self.outbox);
+        let (fast, allowed, outbox) = (self.fast, &self.allowed_fast, &mut self.outbox);
+        self.requests.retain(|r| {
+            let keep = allowed.contains(&r.index);
+            if !keep && fast {
+                Message::Reject {
+                    index: r.index,
+                    begin: r.begin,
+                    length: r.length,
+                }
+                .encode(outbox);
+            }
+            keep
+        });
+        if self.requests.is_empty() {
+            // A queue that once held thousands of requests gives its memory back.
+            self.requests.shrink_to(QUEUE_KEEP);
+        }
+    }
+
+    /// Counts a request we could not queue; `Err` once the peer floods.
+    fn note_unqueued(&mut self, reqq: u32) -> Result<(), DisconnectReason> {
+        self.flood = self.flood.saturating_add(1);
+        if self.flood > 4 * reqq {
+            return Err(DisconnectReason::RequestFlood);
+        }
+        Ok(())
+    }
+
+    /// Merges what the peer says it has (a bitfield, possibly late) into
+    /// what we know: pieces are never lost, so the result is the union.
+    fn merge_bitfield(&mut self, bits: &[u8]) {
+        for (a, b) in self.peer_bitfield.iter_mut().zip(bits) {
+            *a |= b;
+        }
+        self.have_count = self.peer_bitfield.iter().map(|b| b.count_ones()).sum();
+    }
+
+    /// The peer has every piece (`have_all`, BEP 6): spare bits stay zero.
+    fn set_all(&mut self, num_pieces: u32) {
+        self.peer_bitfield.iter_mut().for_each(|b| *b = 0xff);
+        let spare = (self.peer_bitfield.len() * 8) as u32 - num_pieces;
+        if let Some(last) = self.peer_bitfield.last_mut() {
+            *last &= 0xffu8 << spare;
+        }
+        self.have_count = num_pieces;
     }
 }
 
@@ -389,17 +487,6 @@ fn handle_message(
     msg: Message<'_>,
 ) -> Result<bool, DisconnectReason> {
     let mut st = peer.st.borrow_mut();
-    // The bitfield / have_all / have_none must be the first message that says
-    // something about pieces or interest; the BEP 10 handshake, keep-alives
-    // and other informational messages may come before it (libtorrent sends
-    // its extension handshake first).
-    let first = !st.got_first_message;
-    if !matches!(
-        msg,
-        Message::Extended { .. } | Message::KeepAlive | Message::Port(_) | Message::Unknown { .. }
-    ) {
-        st.got_first_message = true;
-    }
     let n = torrent.meta.lengths.num_pieces();
     match msg {
         Message::KeepAlive
@@ -419,8 +506,12 @@ fn handle_message(
                 });
             }
         }
+        // A bitfield, have_all or have_none may come late, and more than once
+        // (aria2 sends a second bitfield, then have_all on completion):
+        // libtorrent and Transmission merge them, and so do we. A bitfield of
+        // the wrong length, and have_all/have_none without BEP 6, are refused.
         Message::Bitfield(bits) => {
-            if !first || bits.len() != st.peer_bitfield.len() {
+            if bits.len() != st.peer_bitfield.len() {
                 return Err(DisconnectReason::MalformedMessage);
             }
             // Spare bits past the last piece must be zero (BEP 3).
@@ -428,24 +519,22 @@ fn handle_message(
             if spare > 0 && bits[bits.len() - 1] & ((1u8 << spare) - 1) != 0 {
                 return Err(DisconnectReason::MalformedMessage);
             }
-            st.peer_bitfield.copy_from_slice(bits);
-            st.have_count = bits.iter().map(|b| b.count_ones()).sum();
+            st.merge_bitfield(bits);
             if st.have_count == n && torrent.is_complete() {
                 return Err(DisconnectReason::BothSeeds);
             }
         }
         Message::HaveAll => {
-            if !first || !st.fast {
+            if !st.fast {
                 return Err(DisconnectReason::MalformedMessage);
             }
-            st.have_count = n;
-            st.peer_bitfield.iter_mut().for_each(|b| *b = 0xff);
+            st.set_all(n);
             if torrent.is_complete() {
                 return Err(DisconnectReason::BothSeeds);
             }
         }
         Message::HaveNone => {
-            if !first || !st.fast {
+            if !st.fast {
                 return Err(DisconnectReason::MalformedMessage);
             }
         }
@@ -491,34 +580,41 @@ fn handle_message(
                 .encode(&mut st.outbox);
                 return Ok(true);
             }
+            let reqq = shard.config.reqq as u32;
+            let reject = Message::Reject {
+                index,
+                begin,
+                length,
+            };
             if st.am_choking && !st.allowed_fast.contains(&index) {
-                // BEP 3: requests while choked are dropped; BEP 6: rejected.
+                // BEP 3: requests while choked are discarded (the peer knows
+                // from our choke); BEP 6: rejected. Either way they count
+                // towards the flood limit: a peer keeps asking after a choke
+                // only for what was already in flight.
+                st.note_unqueued(reqq)?;
                 if st.fast {
-                    Message::Reject {
-                        index,
-                        begin,
-                        length,
-                    }
-                    .encode(&mut st.outbox);
+                    reject.encode(&mut st.outbox);
                     return Ok(true);
                 }
                 return Ok(false);
             }
-            if st.requests.len() >= shard.config.reqq {
-                st.overflow += 1;
+            if st.overflow == Overflow::Draining {
+                // The choke that follows the queued blocks cancels it (BEP 3).
+                st.note_unqueued(reqq)?;
+                return Ok(false);
+            }
+            if st.requests.len() >= reqq as usize {
                 st.score += 1;
-                if st.overflow as usize > 4 * shard.config.reqq {
-                    return Err(DisconnectReason::RequestFlood);
-                }
+                st.note_unqueued(reqq)?;
                 if st.fast {
-                    Message::Reject {
-                        index,
-                        begin,
-                        length,
-                    }
-                    .encode(&mut st.outbox);
+                    // BEP 6: a request we will not serve gets a reject.
+                    reject.encode(&mut st.outbox);
                     return Ok(true);
                 }
+                // A peer without BEP 6 cannot be told "no" for one request,
+                // and a silently dropped request leaves it waiting forever:
+                // serve the queue, then choke and unchoke (see `Overflow`).
+                st.overflow = Overflow::Draining;
                 return Ok(false);
             }
             st.requests.push_back(QueuedRequest {
@@ -632,6 +728,9 @@ async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
             None => {
                 let next = peer.st.borrow_mut().requests.pop_front();
                 let Some(req) = next else {
+                    if overflow_choke_due(&peer) {
+                        continue;
+                    }
                     peer.wake.notified().await;
                     continue;
                 };
@@ -672,6 +771,26 @@ async fn writer(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
     if let Some(b) = ahead {
         shard.buffers.put(b.buf);
     }
+}
+
+/// The queue of a peer that overflowed it has been served: choke now (every
+/// request it still has outstanding was one we did not queue), and unchoke
+/// after [`OVERFLOW_PAUSE`]. True when the choke was queued.
+fn overflow_choke_due(peer: &Rc<Peer>) -> bool {
+    {
+        let mut st = peer.st.borrow_mut();
+        if st.overflow != Overflow::Draining || st.close.is_some() {
+            return false;
+        }
+        st.overflow = Overflow::Choked;
+        st.choke_wire();
+    }
+    let peer = peer.clone();
+    tokio_uring::spawn(async move {
+        tokio::time::sleep(OVERFLOW_PAUSE).await;
+        peer.end_overflow_choke();
+    });
+    true
 }
 
 /// A block read ahead may have lost its request to a choke meanwhile: then

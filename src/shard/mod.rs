@@ -345,6 +345,7 @@ async fn housekeeping(shard: Rc<ShardState>) {
             if keepalive {
                 p.send(Message::KeepAlive);
             }
+            p.tick(shard.config.reqq as u32);
             let st = p.st.borrow();
             if st.handshake_done {
                 snaps.push(PeerSnapshot {

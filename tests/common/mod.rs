@@ -2,6 +2,8 @@
 //! 127.0.0.1, its log lines, payload and torrent builders, and real peers.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

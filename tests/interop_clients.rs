@@ -1129,7 +1129,10 @@ fn deluge(ctx: &mut Ctx) -> Result<Duration, String> {
             "--password",
             "interop",
         ])
-        .args(["--timeout", &ctx.kind.timeout().as_secs().to_string()])
+        .args([
+            "--timeout",
+            &(ctx.kind.timeout().as_secs() + 30).to_string(),
+        ])
         .arg(&ctx.torrent)
         .arg(&ctx.save)
         .arg(format!("{SEEDER_IP}:{SEED_PORT}"));

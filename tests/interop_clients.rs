@@ -791,6 +791,9 @@ protocol.pex.set = no
 trackers.use_udp.set = no
 log.open_file = "main", "{log}"
 log.add_output = "info", "main"
+log.add_output = "connection_info", "main"
+log.add_output = "peer_info", "main"
+log.add_output = "tracker_info", "main"
 method.set_key = event.download.finished, interop_done, "execute.nothrow = touch, \"{done}\""
 load.start_verbose = "{torrent}"
 "#,

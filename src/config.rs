@@ -1,104 +1,212 @@
-//! The daemon's configuration: one typed struct with documented defaults.
+//! The daemon's configuration: one typed [`Config`] with nested sections,
+//! read from a TOML file (`--config FILE`) and overridden by command-line
+//! flags. Defaults live here and nowhere else; `ringseed config` prints them
+//! as a commented TOML file, the comments taken from these doc comments.
+//!
+//! Units are in the key names (`_secs`, `_bytes`) or the docs; rates are
+//! bytes/s. Unknown keys are refused, so a typo never goes unnoticed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::coordinator::choker::ChokerAlgorithm;
 
-/// Everything `ringseed seed` can be told. Units are in the field names or docs.
-#[derive(Clone, Debug)]
+/// Everything the daemon can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Peer connections: the listener, timeouts and connection limits.
+    pub network: Network,
+    /// Choking: who gets an upload slot.
+    pub choking: Choking,
+    /// Upload rate limits.
+    pub limits: Limits,
+    /// Where data, state and open files live.
+    pub storage: Storage,
+    /// The Prometheus exporter.
+    pub metrics: Metrics,
+    /// porla's JSON-RPC over HTTP (the control API).
+    pub rpc: Rpc,
+}
+
+/// Peer connections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Network {
     /// Address every shard listens on (one SO_REUSEPORT listener per shard).
     /// Port 0 picks a free port once, shared by all shards.
+    #[schemars(with = "String")]
     pub listen: SocketAddr,
-    /// Number of shards (threads with their own io_uring); 0 = one per core.
+    /// Shards: threads with their own io_uring ring and listener; 0 = one per core.
     pub shards: usize,
-    /// Directory holding each torrent's content (its `name` is a file or folder here).
-    pub data_dir: PathBuf,
-    /// Directory for resume data.
-    pub state_dir: PathBuf,
-    /// Prometheus exporter address (`/metrics`), off when `None`.
-    pub metrics: Option<SocketAddr>,
-    /// Set TCP_NODELAY on peer sockets (default off). Off, the kernel may
-    /// coalesce a block with the next one still being written (Nagle only
-    /// holds back a short segment while data is unacknowledged), which
-    /// measured 7–14 % more throughput and 10 % less CPU per GiB on loopback;
-    /// tiny control messages can then wait for an ACK (well under a
-    /// millisecond on a LAN).
+    /// Set TCP_NODELAY on peer sockets. Off, the kernel may coalesce a block
+    /// with the next one (Nagle), measured 7–14 % faster with leechers that
+    /// keep requests in flight across pieces.
     pub tcp_nodelay: bool,
-    /// Most peers with per-peer series on `/metrics` (the busiest by upload rate).
-    pub metrics_max_peers: usize,
-    /// Read blocks with O_DIRECT straight into the registered buffers.
-    pub direct_io: bool,
-    /// Handshake must complete within this long (default 30 s).
-    pub handshake_timeout: Duration,
-    /// A peer that is not interested for this long is closed (default 180 s);
-    /// a seed is never interested, so this is "neither side interested".
-    pub idle_timeout: Duration,
-    /// A block write that makes no progress for this long closes the peer (default 60 s).
-    pub write_timeout: Duration,
-    /// Upload slots per torrent (peers unchoked by the choker, optimistic
-    /// unchoke excluded); 0 = every interested peer is unchoked.
-    pub upload_slots: usize,
-    /// Seed choking algorithm.
-    pub choker: ChokerAlgorithm,
-    /// Rechoke interval (default 10 s).
-    pub unchoke_interval: Duration,
-    /// Optimistic unchoke interval (default 30 s).
-    pub optimistic_interval: Duration,
-    /// Requests a peer may have queued with us (`reqq` we advertise, BEP 10).
+    /// Requests a peer may queue with us (`reqq`, advertised in the BEP 10
+    /// handshake). Past it a BEP 6 peer gets `reject`, a peer without BEP 6
+    /// is choked once its queue is served, then unchoked (it asks again).
     pub reqq: usize,
+    /// A connection must finish the BEP 3 handshake within this long, seconds.
+    pub handshake_timeout_secs: u64,
+    /// A peer that stays not interested this long is closed (useless peer), seconds.
+    pub idle_timeout_secs: u64,
+    /// A peer from which nothing (not even a keep-alive) arrives this long is
+    /// closed, seconds. BEP 3 peers send a keep-alive about every 2 minutes.
+    pub receive_timeout_secs: u64,
+    /// A write that makes no progress this long closes the peer, seconds.
+    pub write_timeout_secs: u64,
     /// Connected peers per shard before new ones are refused.
     pub max_peers_per_shard: usize,
     /// Connections per shard still in the handshake before new ones are refused.
     pub max_pending_handshakes: usize,
+    /// Networks (CIDR, e.g. "10.0.0.0/8") whose peers are never disconnected
+    /// or banned for misbehaviour (getpeerinfo's `whitelisted`).
+    pub whitelist: Vec<String>,
+    /// A peer whose misbehaviour score reaches 100 is disconnected and its
+    /// address refused for this long, seconds (loopback and whitelisted
+    /// addresses are never banned).
+    pub ban_time_secs: u64,
+}
+
+/// Choking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Choking {
+    /// Seed choking algorithm: "round_robin", "fastest_upload" or "anti_leech".
+    #[schemars(with = "String")]
+    pub algorithm: ChokerAlgorithm,
+    /// Upload slots per torrent: peers unchoked by the choker, optimistic
+    /// unchoke excluded; 0 = every interested peer is unchoked.
+    pub upload_slots: usize,
+    /// Rechoke interval, seconds.
+    pub unchoke_interval_secs: u64,
+    /// Optimistic unchoke interval, seconds.
+    pub optimistic_interval_secs: u64,
+}
+
+/// Upload rate limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Global upload limit, bytes/s of piece payload; 0 or -1 = unlimited.
+    /// Per-torrent limits are set through the RPC (`upload_limit`).
+    pub upload_limit: i64,
+}
+
+/// Storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// Default save path of new torrents: the folder holding each torrent's
+    /// content (its `name` is a file or folder there). Empty = none: every
+    /// added torrent must name its save path.
+    pub data_dir: PathBuf,
+    /// State directory: the session (each torrent's metainfo, save path,
+    /// paused flag, limits), resume data and the RPC secret.
+    /// Empty = $XDG_STATE_HOME/ringseed (or ~/.local/state/ringseed).
+    pub state_dir: PathBuf,
+    /// Read blocks with O_DIRECT straight into the registered buffers
+    /// (bypasses the page cache).
+    pub direct_io: bool,
+    /// Registered block buffers per shard; 0 = sized from RLIMIT_MEMLOCK (max 1024).
+    pub buffers_per_shard: usize,
     /// Hash-check threads; 0 = one per core.
     pub hash_threads: usize,
-    /// Registered buffers per shard; `None` = sized from RLIMIT_MEMLOCK (max 1024).
-    pub buffers_per_shard: Option<usize>,
+    /// Data files kept open at once, all shards together (a per-shard LRU
+    /// cache closes the least recently used beyond its share).
+    pub max_open_files: usize,
 }
 
-impl Config {
-    /// Defaults for a data directory; see each field for the value and why.
-    pub fn new(data_dir: PathBuf) -> Self {
-        Config {
-            listen: "0.0.0.0:6881".parse().expect("literal"),
-            shards: 0,
-            data_dir,
-            state_dir: default_state_dir(),
-            metrics: None,
-            metrics_max_peers: 1000,
-            tcp_nodelay: false,
-            direct_io: false,
-            handshake_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(180),
-            write_timeout: Duration::from_secs(60),
-            upload_slots: DEFAULT_UPLOAD_SLOTS,
-            choker: ChokerAlgorithm::RoundRobin,
-            unchoke_interval: Duration::from_secs(10),
-            optimistic_interval: Duration::from_secs(30),
-            reqq: DEFAULT_REQQ,
-            max_peers_per_shard: 20_000,
-            max_pending_handshakes: 512,
-            hash_threads: 0,
-            buffers_per_shard: None,
-        }
-    }
+/// The Prometheus exporter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// Address of `/metrics` ("ADDR:PORT"), or "off". Bind it to loopback or a
+    /// private interface.
+    #[schemars(with = "String")]
+    pub listen: Endpoint,
+    /// Peers with per-peer series (the busiest by upload rate); the rest are
+    /// counted in `ringseed_peers_not_shown`.
+    pub max_peers: usize,
+}
 
-    /// The shard count with 0 resolved to the number of cores.
-    pub fn shard_count(&self) -> usize {
-        if self.shards == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.shards
+/// porla's JSON-RPC (`POST /api/v1/jsonrpc`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rpc {
+    /// Address ("ADDR:PORT", porla's default 127.0.0.1:1337), or "off".
+    #[schemars(with = "String")]
+    pub listen: Endpoint,
+    /// Require a token (HS256 JWT with `iss` "porla", signed with the secret
+    /// in the state directory; `ringseed token` prints one).
+    pub auth: bool,
+    /// Largest request body, bytes (a base64 `ti` of a 100,000-piece torrent
+    /// is about 2.7 MB).
+    pub max_body_bytes: usize,
+    /// Open HTTP connections at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this long, seconds.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this long, seconds.
+    pub body_timeout_secs: u64,
+}
+
+/// A listen address or "off".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Off,
+    On(SocketAddr),
+}
+
+impl Endpoint {
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Endpoint::Off => None,
+            Endpoint::On(a) => Some(a),
         }
     }
 }
 
-/// Default `reqq`: requests a peer may queue with us (advertised in the
-/// BEP 10 handshake; past it a Fast peer gets `reject`, a peer without BEP 6
-/// an overflow choke).
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Endpoint::Off);
+        }
+        s.parse()
+            .map(Endpoint::On)
+            .map_err(|e| format!("{s:?}: expected ADDR:PORT or \"off\" ({e})"))
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Off => f.write_str("off"),
+            Endpoint::On(a) => a.fmt(f),
+        }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Default `reqq`: requests a peer may queue with us.
 ///
 /// Why 2000: it is libtorrent's default `max_allowed_in_request_queue`, and
 /// peers that refill their pipeline in batches (Transmission, once a
@@ -117,6 +225,304 @@ pub const DEFAULT_REQQ: usize = 2000;
 /// Operators with fast uplinks and many leechers raise it (`--upload-slots`).
 pub const DEFAULT_UPLOAD_SLOTS: usize = 8;
 
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            listen: "0.0.0.0:6881".parse().expect("literal"),
+            shards: 0,
+            tcp_nodelay: false,
+            reqq: DEFAULT_REQQ,
+            handshake_timeout_secs: 30,
+            idle_timeout_secs: 180,
+            receive_timeout_secs: 300,
+            write_timeout_secs: 60,
+            max_peers_per_shard: 20_000,
+            max_pending_handshakes: 512,
+            whitelist: Vec::new(),
+            // getpeerinfo's default -bantime.
+            ban_time_secs: 86_400,
+        }
+    }
+}
+
+impl Default for Choking {
+    fn default() -> Self {
+        Choking {
+            algorithm: ChokerAlgorithm::RoundRobin,
+            upload_slots: DEFAULT_UPLOAD_SLOTS,
+            unchoke_interval_secs: 10,
+            optimistic_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { upload_limit: -1 }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: PathBuf::new(),
+            state_dir: PathBuf::new(),
+            direct_io: false,
+            buffers_per_shard: 0,
+            hash_threads: 0,
+            max_open_files: 512,
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            listen: Endpoint::Off,
+            max_peers: 1000,
+        }
+    }
+}
+
+impl Default for Rpc {
+    fn default() -> Self {
+        Rpc {
+            listen: Endpoint::On("127.0.0.1:1337".parse().expect("literal")),
+            auth: true,
+            max_body_bytes: 8 << 20,
+            max_connections: 64,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            network: Network::default(),
+            choking: Choking::default(),
+            limits: Limits::default(),
+            storage: Storage::default(),
+            metrics: Metrics::default(),
+            rpc: Rpc::default(),
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("network.whitelist: {0:?} is not a CIDR network (ADDR/BITS)")]
+    Whitelist(String),
+}
+
+impl Config {
+    /// A configuration for tests and the demo: defaults with a data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        let mut c = Config::default();
+        c.storage.data_dir = data_dir;
+        c
+    }
+
+    /// Reads a TOML file (missing keys take their defaults).
+    ///
+    /// Errors: unreadable file, bad TOML, unknown key, wrong type.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let c: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        c.whitelist()?;
+        Ok(c)
+    }
+
+    /// The shard count with 0 resolved to the number of cores.
+    pub fn shard_count(&self) -> usize {
+        if self.network.shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.network.shards
+        }
+    }
+
+    /// The state directory with "" resolved to the default.
+    pub fn state_dir(&self) -> PathBuf {
+        if self.storage.state_dir.as_os_str().is_empty() {
+            default_state_dir()
+        } else {
+            self.storage.state_dir.clone()
+        }
+    }
+
+    /// The parsed whitelist. Errors: an entry is not ADDR/BITS.
+    pub fn whitelist(&self) -> Result<Vec<Cidr>, ConfigError> {
+        self.network
+            .whitelist
+            .iter()
+            .map(|s| s.parse().map_err(|_| ConfigError::Whitelist(s.clone())))
+            .collect()
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.network.handshake_timeout_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.network.idle_timeout_secs)
+    }
+    pub fn receive_timeout(&self) -> Duration {
+        Duration::from_secs(self.network.receive_timeout_secs)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.network.write_timeout_secs)
+    }
+
+    /// The default configuration as TOML with every key commented from its
+    /// doc comment (`ringseed config`). Parsing it gives [`Config::default`].
+    pub fn commented_default() -> String {
+        let schema = schemars::schema_for!(Config);
+        let values = toml::Value::try_from(Config::default()).expect("serialisable");
+        let mut out = String::from(
+            "# ringseed configuration (TOML): `ringseed seed --config FILE`.\n\
+             # Every key is optional; these are the defaults. Command-line flags\n\
+             # override the file (`ringseed seed --help` names the key of each flag).\n",
+        );
+        let root = &schema.schema;
+        let props = &root.object.as_ref().expect("object").properties;
+        for (section, table) in values.as_table().expect("table") {
+            let sec_schema = props.get(section).map(|s| s.clone().into_object());
+            out.push('\n');
+            if let Some(d) = sec_schema.as_ref().and_then(description) {
+                push_comment(&mut out, &d);
+            }
+            out.push_str(&format!("[{section}]\n"));
+            // The section's own struct schema is a definition behind a $ref.
+            // (schemars puts the $ref of a documented field under `allOf`.)
+            let def = sec_schema
+                .as_ref()
+                .and_then(|s| {
+                    s.reference.clone().or_else(|| {
+                        s.subschemas
+                            .as_ref()?
+                            .all_of
+                            .as_ref()?
+                            .iter()
+                            .find_map(|x| x.clone().into_object().reference)
+                    })
+                })
+                .as_deref()
+                .and_then(|r| r.rsplit('/').next())
+                .and_then(|name| schema.definitions.get(name))
+                .map(|s| s.clone().into_object());
+            let fields = def.as_ref().and_then(|d| d.object.as_ref());
+            for (key, value) in table.as_table().expect("section table") {
+                if let Some(d) = fields
+                    .and_then(|f| f.properties.get(key))
+                    .map(|s| s.clone().into_object())
+                    .as_ref()
+                    .and_then(description)
+                {
+                    push_comment(&mut out, &d);
+                }
+                out.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        out
+    }
+}
+
+fn description(s: &schemars::schema::SchemaObject) -> Option<String> {
+    s.metadata.as_ref().and_then(|m| m.description.clone())
+}
+
+/// Writes `text` as `# ` comment lines wrapped at 78 columns.
+fn push_comment(out: &mut String, text: &str) {
+    for para in text.lines() {
+        let mut line = String::from("#");
+        for word in para.split_whitespace() {
+            if line.len() > 1 && line.len() + 1 + word.len() > 78 {
+                out.push_str(&line);
+                out.push('\n');
+                line = String::from("#");
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub bits: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (a, b) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = match b {
+            Some(b) => b.trim().parse::<u8>().map_err(|_| ())?,
+            None => max,
+        };
+        if bits > max {
+            return Err(());
+        }
+        Ok(Cidr { addr, bits })
+    }
+}
+
+impl Cidr {
+    /// True when `ip` is inside the network (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.bits)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.bits)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `$XDG_STATE_HOME/ringseed`, else `~/.local/state/ringseed`, else `./ringseed-state`.
 pub fn default_state_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
@@ -126,4 +532,58 @@ pub fn default_state_dir() -> PathBuf {
         return PathBuf::from(h).join(".local/state/ringseed");
     }
     PathBuf::from("ringseed-state")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_default_parses_back_to_the_default() {
+        let text = Config::commented_default();
+        let parsed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, Config::default());
+        // Every key carries its doc comment.
+        assert!(
+            text.contains("# Requests a peer may queue with us"),
+            "{text}"
+        );
+        assert!(text.contains("[network]\n") && text.contains("[rpc]\n"));
+        let keys = text
+            .lines()
+            .filter(|l| l.contains(" = ") && !l.starts_with('#'))
+            .count();
+        let comments_before_keys = text
+            .lines()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].contains(" = ") && !w[1].starts_with('#') && w[0].starts_with('#'))
+            .count();
+        assert_eq!(
+            keys, comments_before_keys,
+            "a key without a comment:\n{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("[network]\nlisten_port = 1\n").is_err());
+        assert!(toml::from_str::<Config>("[rpc]\nlisten = \"nowhere\"\n").is_err());
+        let c: Config = toml::from_str("[rpc]\nlisten = \"off\"\n[network]\nreqq = 9\n").unwrap();
+        assert_eq!(c.rpc.listen, Endpoint::Off);
+        assert_eq!(c.network.reqq, 9);
+        assert_eq!(c.choking, Choking::default());
+    }
+
+    #[test]
+    fn cidr_membership() {
+        let n: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: Cidr = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("x/8".parse::<Cidr>().is_err());
+    }
 }

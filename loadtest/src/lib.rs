@@ -170,6 +170,8 @@ pub struct Percentiles {
 pub struct UnchokePercentiles {
     pub p50: f64,
     pub p99: f64,
+    /// The slowest peer.
+    pub max: f64,
 }
 
 /// The result of a run (serialised as the `--json` report).
@@ -206,6 +208,9 @@ pub struct Report {
     pub latency_samples: u64,
     /// TCP connected → first unchoke, milliseconds.
     pub time_to_unchoke_ms: UnchokePercentiles,
+    /// First unchoke → first block received, milliseconds (how long an
+    /// unchoked peer waits for data, e.g. under a rate limit).
+    pub time_to_first_block_ms: UnchokePercentiles,
     /// Payload bytes received in each second of the run (the last entry may
     /// cover a partial second).
     pub timeline: Vec<u64>,

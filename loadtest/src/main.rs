@@ -205,8 +205,11 @@ fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
     );
     let _ = writeln!(
         s,
-        "  unchoke    after p50 {:.1} ms, p99 {:.1} ms",
-        r.time_to_unchoke_ms.p50, r.time_to_unchoke_ms.p99
+        "  unchoke    after p50 {:.1} ms, p99 {:.1} ms; first block after unchoke p50 {:.1} ms, max {:.1} ms",
+        r.time_to_unchoke_ms.p50,
+        r.time_to_unchoke_ms.p99,
+        r.time_to_first_block_ms.p50,
+        r.time_to_first_block_ms.max
     );
     let _ = writeln!(
         s,

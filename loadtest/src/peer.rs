@@ -264,6 +264,8 @@ struct Peer {
     counted_connected: bool,
     counted_unchoked: bool,
     got_unchoke: bool,
+    /// First unchoke, until the first block arrives.
+    waiting_first_block: Option<Instant>,
     connected_at: Instant,
     last_send: Instant,
     last_recv: Instant,
@@ -319,6 +321,7 @@ impl Peer {
             counted_connected: false,
             counted_unchoked: false,
             got_unchoke: false,
+            waiting_first_block: None,
             connected_at: now,
             last_send: now,
             last_recv: now,
@@ -513,7 +516,14 @@ impl Peer {
                 index,
                 begin,
                 block,
-            } => return self.on_block(index, begin, block, now),
+            } => {
+                if let Some(t) = self.waiting_first_block.take() {
+                    self.sh
+                        .stats
+                        .add_first_block(now.saturating_duration_since(t));
+                }
+                return self.on_block(index, begin, block, now);
+            }
             Message::Choke if !self.choked => {
                 self.choked = true;
                 if self.counted_unchoked {
@@ -537,6 +547,7 @@ impl Peer {
                 }
                 if !self.got_unchoke {
                     self.got_unchoke = true;
+                    self.waiting_first_block = Some(now);
                     self.sh
                         .stats
                         .add_unchoke(now.saturating_duration_since(self.connected_at));

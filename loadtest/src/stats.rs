@@ -39,6 +39,8 @@ pub(crate) struct Stats {
     latency: Vec<Mutex<Histogram<u64>>>,
     /// Connect → first unchoke in µs.
     unchoke: Mutex<Histogram<u64>>,
+    /// First unchoke → first block in µs.
+    first_block: Mutex<Histogram<u64>>,
 }
 
 impl Stats {
@@ -56,6 +58,7 @@ impl Stats {
             kinds: Mutex::new(BTreeMap::new()),
             latency: (0..SHARDS).map(|_| Mutex::new(new_hist())).collect(),
             unchoke: Mutex::new(new_hist()),
+            first_block: Mutex::new(new_hist()),
         }
     }
 
@@ -94,6 +97,14 @@ impl Stats {
     pub fn add_unchoke(&self, d: Duration) {
         let us = (d.as_micros() as u64).max(1);
         self.unchoke
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(us);
+    }
+
+    pub fn add_first_block(&self, d: Duration) {
+        let us = (d.as_micros() as u64).max(1);
+        self.first_block
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .saturating_record(us);
@@ -155,6 +166,15 @@ impl Stats {
             time_to_unchoke_ms: UnchokePercentiles {
                 p50: ms(&unchoke, 0.5),
                 p99: ms(&unchoke, 0.99),
+                max: unchoke.max() as f64 / 1000.0,
+            },
+            time_to_first_block_ms: {
+                let h = self.first_block.lock().unwrap_or_else(|e| e.into_inner());
+                UnchokePercentiles {
+                    p50: ms(&h, 0.5),
+                    p99: ms(&h, 0.99),
+                    max: h.max() as f64 / 1000.0,
+                }
             },
             ..Report::default()
         }

@@ -371,6 +371,9 @@ pub struct Metainfo {
     /// The info dict has both v1 (`pieces`) and v2 (`meta version` == 2 or
     /// `file tree`) keys (BEP 52 hybrid).
     pub hybrid: bool,
+    /// BEP 52 v2 info hash of a hybrid torrent: SHA-256 over the same raw
+    /// `info` bytes (`None` for v1-only torrents).
+    pub info_hash_v2: Option<[u8; 32]>,
     /// The `announce` tracker URL; `None` when absent or empty.
     pub announce: Option<String>,
     /// BEP 12 tracker tiers; empty when absent or malformed. Empty tiers and
@@ -770,6 +773,7 @@ impl Metainfo {
             multi_file,
             private: info.private,
             hybrid: has_v2,
+            info_hash_v2: has_v2.then(|| sha2::Sha256::digest(info_raw).into()),
             announce,
             announce_list,
         })

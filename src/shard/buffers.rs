@@ -81,6 +81,30 @@ impl BlockBuf {
     }
 }
 
+impl crate::storage::read::ReadTarget for BlockBuf {
+    async fn read_at(
+        self,
+        file: &tokio_uring::fs::File,
+        range: std::ops::Range<usize>,
+        offset: u64,
+    ) -> (std::io::Result<usize>, Self) {
+        use tokio_uring::buf::BoundedBuf;
+        match self {
+            BlockBuf::Fixed(b) => {
+                let (r, s) = file.read_fixed_at(b.slice(range), offset).await;
+                (r, BlockBuf::Fixed(s.into_inner()))
+            }
+            BlockBuf::Plain(v) => {
+                let (r, s) = file.read_at(v.slice(range), offset).await;
+                (r, BlockBuf::Plain(s.into_inner()))
+            }
+        }
+    }
+    fn zero(&mut self, range: std::ops::Range<usize>) {
+        self.as_mut_slice()[range].fill(0);
+    }
+}
+
 /// The shard's buffers: registered pool (if registration worked) and a free
 /// list of plain buffers used when the pool is empty or unregistered.
 pub struct BlockBuffers {
@@ -89,6 +113,8 @@ pub struct BlockBuffers {
     plain: RefCell<Vec<Vec<u8>>>,
     size: usize,
     in_use: std::cell::Cell<usize>,
+    /// Plain buffers handed out (blocks that did not get a registered one).
+    plain_given: std::cell::Cell<u64>,
 }
 
 /// How many buffers a shard may register: the memlock budget shared by
@@ -141,12 +167,18 @@ impl BlockBuffers {
             plain: RefCell::new(Vec::new()),
             size,
             in_use: std::cell::Cell::new(0),
+            plain_given: std::cell::Cell::new(0),
         }
     }
 
     /// Number of registered buffers (0 when registration failed).
     pub fn registered(&self) -> usize {
         self.registered
+    }
+
+    /// Plain buffers handed out so far.
+    pub fn plain_given(&self) -> u64 {
+        self.plain_given.get()
     }
 
     /// Registered buffers currently checked out.
@@ -160,6 +192,7 @@ impl BlockBuffers {
             self.in_use.set(self.in_use.get() + 1);
             return BlockBuf::Fixed(b);
         }
+        self.plain_given.set(self.plain_given.get() + 1);
         BlockBuf::Plain(
             self.plain
                 .borrow_mut()

@@ -1,34 +1,44 @@
 //! A shard: one thread, one `tokio_uring` runtime (its own ring), its own
-//! SO_REUSEPORT listener on the shared port, its own peers and registered
-//! buffers. A peer lives on exactly one shard; nothing here is shared with
-//! other shards except the read-mostly torrent registry (read at handshake).
+//! SO_REUSEPORT listener on the shared port, its own peers, registered
+//! buffers and open-file cache. A peer lives on exactly one shard; nothing
+//! here is shared with other shards except the read-mostly torrent registry
+//! (read at handshake) and the ban list (read at accept).
 //!
-//! Tasks on a shard: the accept loop, one reader and one writer per peer,
-//! housekeeping (timeouts, keep-alives, the per-second snapshot to the
-//! coordinator), and the command loop (choke/unchoke/shutdown from the
-//! coordinator, woken through a `Notify`; never a blocking `recv`).
+//! Tasks on a shard: the accept loop, one reader ([`reader`]) and one writer
+//! ([`writer`]) per peer, housekeeping (timeouts, keep-alives, the
+//! per-second snapshot to the coordinator), and the command loop
+//! (choke/unchoke, close, connect, budgets, shutdown from the coordinator,
+//! woken through a `Notify`; never a blocking `recv`).
 
+pub mod budget;
 pub mod buffers;
-pub mod conn;
+pub mod peer;
+pub mod reader;
+pub mod writer;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::RwLock;
 use ringseed_proto::metainfo::InfoHash;
 use ringseed_proto::wire::Message;
 use tokio::sync::Notify;
 
-use crate::config::Config;
-use crate::coordinator::{PeerKey, PeerSnapshot, ShardCommand, ShardEvent, ShardStats};
+use crate::config::{Cidr, Config};
 use crate::disconnect::DisconnectReason;
-use crate::session::{Registry, Torrent};
+use crate::messages::{ClosedPeer, PeerKey, ShardCommand, ShardEvent, ShardStats};
+use crate::session::Registry;
+use crate::storage::files::FileCache;
+use budget::Budget;
 use buffers::BlockBuffers;
-use conn::Peer;
+use peer::Peer;
 
 /// Submission queue entries per ring: generous, since a full queue whose
 /// submit fails panics in tokio-uring 0.5, and every idle peer keeps a read
@@ -37,19 +47,26 @@ const RING_ENTRIES: u32 = 4096;
 /// A keep-alive goes out when nothing was sent for this long (BEP 3 peers
 /// drop connections silent for ~2 minutes).
 const KEEPALIVE: Duration = Duration::from_secs(90);
+/// Block serve times kept per shard per second at most (a sample, enough
+/// for the histogram's quantiles; the rest are counted but not timed).
+const SERVE_SAMPLES: usize = 2048;
 
-/// A cached open file: (torrent, file index, opened with O_DIRECT).
-type FileKey = (InfoHash, usize, bool);
+/// Banned addresses and until when, shared by all shards (written by the
+/// coordinator, read at accept).
+pub type BanList = Arc<RwLock<HashMap<IpAddr, Instant>>>;
 
 /// What a shard thread is handed at start.
 pub struct ShardContext {
     pub id: usize,
     pub config: Arc<Config>,
     pub registry: Registry,
+    pub bans: BanList,
     pub listener: std::net::TcpListener,
     pub listen_port: u16,
     pub peer_id: [u8; 20],
     pub client_name: String,
+    /// The peer key counter shared by every shard.
+    pub next_key: Arc<AtomicU64>,
     pub events: Sender<ShardEvent>,
     pub commands: Receiver<ShardCommand>,
     pub wake: Arc<Notify>,
@@ -66,20 +83,18 @@ pub struct ShardState {
     pub listen_port: u16,
     pub events: Sender<ShardEvent>,
     pub buffers: BlockBuffers,
+    pub files: FileCache,
+    pub budget: Budget,
+    bans: BanList,
+    whitelist: Vec<Cidr>,
+    next_key: Arc<AtomicU64>,
     peers: RefCell<HashMap<PeerKey, Rc<Peer>>>,
     peer_ids: RefCell<HashSet<(InfoHash, [u8; 20])>>,
-    /// Open files per (torrent, file index, O_DIRECT); `None` remembers a failed open.
-    files: RefCell<HashMap<FileKey, Option<Rc<tokio_uring::fs::File>>>>,
-    next_key: Cell<u64>,
     /// Connections still in the handshake (kept as a count: the accept
     /// loop checks it per connection).
     pending_handshakes: Cell<usize>,
     pub stats: RefCell<ShardStats>,
 }
-
-/// Block serve times kept per shard per second at most (a sample, enough
-/// for the histogram's quantiles; the rest are counted but not timed).
-const SERVE_SAMPLES: usize = 2048;
 
 impl ShardStats {
     fn note_block(&mut self, bytes: u64, serve_time: Duration) {
@@ -120,45 +135,69 @@ impl ShardState {
         self.peer_ids.borrow_mut().insert((ih, id));
     }
 
-    /// An open file of a torrent, cached per shard (`direct`: opened with O_DIRECT).
-    fn file(
-        &self,
-        torrent: &Torrent,
-        index: usize,
-        direct: bool,
-    ) -> Option<Rc<tokio_uring::fs::File>> {
-        let key = (torrent.meta.info_hash, index, direct);
-        if let Some(f) = self.files.borrow().get(&key) {
-            return f.clone();
-        }
-        let path = torrent.files.get(index)?.path.as_ref()?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.read(true);
-        if direct {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.custom_flags(libc::O_DIRECT);
-        }
-        let f = match opts.open(path) {
-            Ok(f) => Some(Rc::new(tokio_uring::fs::File::from_std(f))),
-            Err(e) => {
-                // Logged once per shard and file: the failure is remembered. For
-                // O_DIRECT (unsupported by some filesystems, tmpfs among them)
-                // blocks of this file are read through the page cache instead.
-                tracing::warn!(shard = self.id, file = %path.display(), error = %e, direct, "cannot open file");
-                None
-            }
-        };
-        self.files.borrow_mut().insert(key, f.clone());
-        f
-    }
-
     /// Marks a peer's handshake as done and takes it off the pending count.
-    fn handshake_done(&self, st: &mut conn::PeerState) {
+    fn handshake_done(&self, st: &mut peer::PeerState) {
         if !st.handshake_done {
             st.handshake_done = true;
             self.pending_handshakes
                 .set(self.pending_handshakes.get() - 1);
         }
+    }
+
+    fn whitelisted(&self, ip: IpAddr) -> bool {
+        self.whitelist.iter().any(|c| c.contains(ip))
+    }
+
+    fn banned(&self, ip: IpAddr) -> bool {
+        self.bans
+            .read()
+            .get(&ip)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    /// Tells the coordinator about a connection refused before it got a key.
+    fn refused(&self, addr: SocketAddr, reason: DisconnectReason) {
+        let _ = self.events.send(ShardEvent::Closed {
+            key: None,
+            reason,
+            peer: Some(Box::new(ClosedPeer {
+                addr,
+                info_hash: None,
+                client: None,
+            })),
+        });
+    }
+
+    /// Registers a new connection and starts its task.
+    fn adopt(
+        self: &Rc<Self>,
+        stream: tokio_uring::net::TcpStream,
+        addr: SocketAddr,
+        outgoing: Option<(InfoHash, u8)>,
+    ) {
+        if self.config.network.tcp_nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let key = PeerKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+        let source = outgoing.map_or(crate::messages::source::INCOMING, |o| o.1);
+        let peer = Rc::new(Peer::new(
+            key,
+            addr,
+            stream,
+            outgoing.is_some(),
+            source,
+            self.whitelisted(addr.ip()),
+        ));
+        self.peers.borrow_mut().insert(key, peer.clone());
+        self.pending_handshakes
+            .set(self.pending_handshakes.get() + 1);
+        self.stats.borrow_mut().connections += 1;
+        tokio_uring::spawn(reader::serve(self.clone(), peer, outgoing.map(|o| o.0)));
+    }
+
+    fn at_capacity(&self) -> bool {
+        self.peers.borrow().len() >= self.config.network.max_peers_per_shard
+            || self.pending_handshakes.get() >= self.config.network.max_pending_handshakes
     }
 }
 
@@ -180,14 +219,17 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
         }
     };
     rt.block_on(async move {
-        let buffers = BlockBuffers::new(ctx.id, ctx.buffers, ctx.config.direct_io);
+        let buffers = BlockBuffers::new(ctx.id, ctx.buffers, ctx.config.storage.direct_io);
         tracing::debug!(
             shard = ctx.id,
             registered = buffers.registered(),
             "shard started"
         );
+        let shards = ctx.config.shard_count().max(1);
+        let whitelist = ctx.config.whitelist().unwrap_or_default();
         let shard = Rc::new(ShardState {
             id: ctx.id,
+            files: FileCache::new((ctx.config.storage.max_open_files / shards).max(8)),
             config: ctx.config,
             registry: ctx.registry,
             peer_id: ctx.peer_id,
@@ -200,10 +242,12 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
                 ..Default::default()
             }),
             buffers,
+            budget: Budget::default(),
+            bans: ctx.bans,
+            whitelist,
+            next_key: ctx.next_key,
             peers: RefCell::new(HashMap::new()),
             peer_ids: RefCell::new(HashSet::new()),
-            files: RefCell::new(HashMap::new()),
-            next_key: Cell::new(0),
             pending_handshakes: Cell::new(0),
         });
         let listener = tokio_uring::net::TcpListener::from_std(ctx.listener);
@@ -213,35 +257,99 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
         loop {
             ctx.wake.notified().await;
             while let Ok(cmd) = ctx.commands.try_recv() {
-                match cmd {
-                    ShardCommand::Choke(k) | ShardCommand::Unchoke(k) => {
-                        let peer = shard.peers.borrow().get(&k).cloned();
-                        if let Some(p) = peer {
-                            if matches!(cmd, ShardCommand::Choke(_)) {
-                                p.choke()
-                            } else {
-                                p.unchoke()
-                            }
-                        }
-                    }
-                    ShardCommand::Shutdown => {
-                        let all: Vec<Rc<Peer>> = shard.peers.borrow().values().cloned().collect();
-                        for p in &all {
-                            p.close(DisconnectReason::Shutdown);
-                        }
-                        // Let the peer tasks see their sockets close and report.
-                        for _ in 0..50 {
-                            if shard.peers.borrow().is_empty() {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                        return Ok(());
-                    }
+                if let ShardCommand::Shutdown = cmd {
+                    close_all(&shard, |_| true, DisconnectReason::Shutdown).await;
+                    return Ok(());
                 }
+                command(&shard, cmd).await;
             }
         }
     })
+}
+
+fn peer_of(shard: &ShardState, key: PeerKey) -> Option<Rc<Peer>> {
+    shard.peers.borrow().get(&key).cloned()
+}
+
+async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
+    match cmd {
+        ShardCommand::Choke(k) => {
+            if let Some(p) = peer_of(shard, k) {
+                p.choke();
+            }
+        }
+        ShardCommand::Unchoke(k) => {
+            if let Some(p) = peer_of(shard, k) {
+                p.unchoke();
+            }
+        }
+        ShardCommand::Close(k, reason) => {
+            if let Some(p) = peer_of(shard, k) {
+                p.close(reason);
+            }
+        }
+        ShardCommand::CloseTorrent(ih, reason) => {
+            let all: Vec<Rc<Peer>> = shard.peers.borrow().values().cloned().collect();
+            for p in all {
+                let of_torrent =
+                    p.st.borrow()
+                        .torrent
+                        .as_ref()
+                        .is_some_and(|t| t.meta.info_hash == ih);
+                if of_torrent {
+                    p.close(reason);
+                }
+            }
+            shard.files.forget(&ih);
+        }
+        ShardCommand::Connect {
+            info_hash,
+            addr,
+            source,
+        } => {
+            if shard.at_capacity() {
+                shard.refused(addr, DisconnectReason::TooManyPeers);
+                return;
+            }
+            let shard = shard.clone();
+            tokio_uring::spawn(async move {
+                match tokio_uring::net::TcpStream::connect(addr).await {
+                    Ok(stream) => shard.adopt(stream, addr, Some((info_hash, source))),
+                    Err(e) => {
+                        tracing::debug!(peer = %addr, error = %e, "connect failed");
+                        let _ = shard.events.send(ShardEvent::Closed {
+                            key: None,
+                            reason: DisconnectReason::ConnectFailed,
+                            peer: Some(Box::new(ClosedPeer {
+                                addr,
+                                info_hash: Some(info_hash),
+                                client: None,
+                            })),
+                        });
+                    }
+                }
+            });
+        }
+        ShardCommand::Budget(grant) => {
+            let used = shard.budget.apply(shard.id, grant);
+            let _ = shard.events.send(ShardEvent::Budget(used));
+        }
+        ShardCommand::Shutdown => {}
+    }
+}
+
+/// Closes every peer matching `pred` and lets their tasks report (≤ 0.5 s).
+async fn close_all(shard: &ShardState, pred: impl Fn(&Peer) -> bool, reason: DisconnectReason) {
+    let all: Vec<Rc<Peer>> = shard.peers.borrow().values().cloned().collect();
+    for p in all.iter().filter(|p| pred(p)) {
+        p.close(reason);
+    }
+    for _ in 0..50 {
+        if shard.peers.borrow().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListener) {
@@ -256,34 +364,23 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
                 continue;
             }
         };
-        let n = shard.peers.borrow().len();
-        if n >= shard.config.max_peers_per_shard
-            || shard.pending_handshakes.get() >= shard.config.max_pending_handshakes
-        {
+        if shard.at_capacity() {
             drop(stream);
-            let _ = shard.events.send(ShardEvent::Closed {
-                key: u64::MAX,
-                reason: DisconnectReason::TooManyPeers,
-            });
+            shard.refused(addr, DisconnectReason::TooManyPeers);
             continue;
         }
-        if shard.config.tcp_nodelay {
-            let _ = stream.set_nodelay(true);
+        if shard.banned(addr.ip()) {
+            drop(stream);
+            shard.refused(addr, DisconnectReason::Banned);
+            continue;
         }
-        let key = ((shard.id as u64) << 48) | shard.next_key.get();
-        shard.next_key.set(shard.next_key.get() + 1);
-        let peer = Rc::new(Peer::new(key, addr, stream));
-        shard.peers.borrow_mut().insert(key, peer.clone());
-        shard
-            .pending_handshakes
-            .set(shard.pending_handshakes.get() + 1);
-        shard.stats.borrow_mut().connections += 1;
-        tokio_uring::spawn(conn::serve(shard.clone(), peer));
+        shard.adopt(stream, addr, None);
     }
 }
 
-/// Smoothed RTT of a socket in microseconds from the kernel (`TCP_INFO`).
-pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> u32 {
+/// Smoothed and minimum RTT of a socket in microseconds from the kernel
+/// (`TCP_INFO`); (0, 0) when unknown.
+pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> (u32, u32) {
     // SAFETY: TCP_INFO fills a `tcp_info` we own; len tells the kernel its size.
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
@@ -296,9 +393,9 @@ pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> u32 {
             &mut len,
         );
         if r == 0 {
-            info.tcpi_rtt
+            (info.tcpi_rtt, info.tcpi_min_rtt)
         } else {
-            0
+            (0, 0)
         }
     }
 }
@@ -306,29 +403,35 @@ pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> u32 {
 /// Every second: timeouts, keep-alives, and the snapshot to the coordinator.
 async fn housekeeping(shard: Rc<ShardState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let cfg = shard.config.clone();
+    let (handshake_timeout, idle_timeout, receive_timeout, write_timeout) = (
+        cfg.handshake_timeout(),
+        cfg.idle_timeout(),
+        cfg.receive_timeout(),
+        cfg.write_timeout(),
+    );
+    let reqq = cfg.network.reqq as u32;
     loop {
         tick.tick().await;
         let now = Instant::now();
+        let now_unix = crate::messages::unix_now();
         let peers: Vec<Rc<Peer>> = shard.peers.borrow().values().cloned().collect();
         let mut snaps = Vec::with_capacity(peers.len());
         for p in &peers {
-            let (reason, keepalive) = {
+            let (reason, keepalive, done) = {
                 let st = p.st.borrow();
                 let reason = if st.close.is_some() {
                     None
-                } else if !st.handshake_done
-                    && now - st.connected_at > shard.config.handshake_timeout
-                {
+                } else if !st.handshake_done && now - st.connected_at > handshake_timeout {
                     Some(DisconnectReason::HandshakeTimeout)
                 } else if st.handshake_done
                     && !st.peer_interested
-                    && now - st.interest_changed_at > shard.config.idle_timeout
+                    && now - st.interest_changed_at > idle_timeout
                 {
+                    Some(DisconnectReason::UselessPeer)
+                } else if st.handshake_done && now - st.last_recv > receive_timeout {
                     Some(DisconnectReason::Idle)
-                } else if st
-                    .write_started
-                    .is_some_and(|t| now - t > shard.config.write_timeout)
-                {
+                } else if st.write_started.is_some_and(|t| now - t > write_timeout) {
                     Some(DisconnectReason::WriteTimeout)
                 } else {
                     None
@@ -336,6 +439,7 @@ async fn housekeeping(shard: Rc<ShardState>) {
                 (
                     reason,
                     st.handshake_done && now - st.last_send > KEEPALIVE && st.outbox.is_empty(),
+                    st.handshake_done,
                 )
             };
             if let Some(r) = reason {
@@ -345,30 +449,15 @@ async fn housekeeping(shard: Rc<ShardState>) {
             if keepalive {
                 p.send(Message::KeepAlive);
             }
-            p.tick(shard.config.reqq as u32);
-            let st = p.st.borrow();
-            if st.handshake_done {
-                snaps.push(PeerSnapshot {
-                    key: p.key,
-                    am_choking: st.am_choking,
-                    uploaded: st.uploaded,
-                    downloaded: st.downloaded,
-                    queue_len: st.requests.len() as u32,
-                    have_count: st.have_count,
-                    // Only the metrics use the RTT: no syscall per peer otherwise.
-                    rtt_us: if shard.config.metrics.is_some() {
-                        tcp_rtt_us(p.stream.as_raw_fd())
-                    } else {
-                        0
-                    },
-                    score: st.score,
-                    client: st.client.clone(),
-                });
+            p.tick(reqq);
+            if done {
+                snaps.push(p.snapshot(tcp_rtt_us(p.stream.as_raw_fd()), now, now_unix));
             }
         }
         let stats = {
             let mut s = shard.stats.borrow_mut();
             s.registered_buffers_in_use = shard.buffers.in_use() as u64;
+            s.plain_buffer_blocks = shard.buffers.plain_given();
             s.connections = peers.len() as u64;
             let samples = std::mem::take(&mut s.serve_time_us);
             ShardStats {

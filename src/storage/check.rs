@@ -3,20 +3,27 @@
 //! Each worker thread runs its own `tokio_uring` runtime with two tasks, so
 //! one task's read is in the kernel while the other hashes. Pieces are handed
 //! out through one atomic counter; a piece is read in chunks of at most
-//! [`CHUNK`] bytes so memory does not grow with the piece length. SHA-1 comes
+//! [`CHUNK`] bytes so memory does not grow with the piece length. Reads go
+//! through the same path as block serving ([`super::read::read_range`], files
+//! opened beneath the save path from a bounded [`FileCache`]). SHA-1 comes
 //! from the `sha1` crate, which uses the CPU's SHA extensions when present.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use ringseed_proto::metainfo::Metainfo;
 use sha1::{Digest, Sha1};
-use tokio_uring::buf::BoundedBuf;
 
+use super::files::FileCache;
+use super::read::{read_range, TorrentFiles};
 use super::{FileSlot, Layout};
+
+/// Files each hash-check worker keeps open.
+const FILES_PER_WORKER: usize = 16;
+/// Submission queue entries of a worker's ring: two reads in flight need few.
+const WORKER_RING_ENTRIES: u32 = 16;
 
 /// Largest single read of the hash check, in bytes.
 pub const CHUNK: usize = 1 << 20;
@@ -55,10 +62,12 @@ const UNREADABLE: u8 = 3;
 /// unverified.
 pub fn verify_all(
     meta: &Arc<Metainfo>,
+    root: &Path,
     slots: &Arc<Vec<FileSlot>>,
     threads: usize,
     progress: &Arc<AtomicU64>,
 ) -> CheckResult {
+    let root: Arc<PathBuf> = Arc::new(root.to_owned());
     let n = meta.lengths.num_pieces();
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -72,8 +81,9 @@ pub fn verify_all(
     let before = progress.load(Ordering::Relaxed);
     std::thread::scope(|s| {
         for w in 0..threads {
-            let (meta, slots, states, next, layout, progress) = (
+            let (meta, root, slots, states, next, layout, progress) = (
                 meta.clone(),
+                root.clone(),
                 slots.clone(),
                 states.clone(),
                 next.clone(),
@@ -83,7 +93,9 @@ pub fn verify_all(
             std::thread::Builder::new()
                 .name(format!("hash-check-{w:02}"))
                 .spawn_scoped(s, move || {
-                    tokio_uring::start(worker(meta, slots, layout, states, next, progress));
+                    tokio_uring::builder()
+                        .entries(WORKER_RING_ENTRIES)
+                        .start(worker(meta, root, slots, layout, states, next, progress));
                 })
                 .expect("spawn hash-check thread");
         }
@@ -106,21 +118,21 @@ pub fn verify_all(
     r
 }
 
-type FileCache = Rc<RefCell<HashMap<usize, Option<Rc<tokio_uring::fs::File>>>>>;
-
 async fn worker(
     meta: Arc<Metainfo>,
+    root: Arc<PathBuf>,
     slots: Arc<Vec<FileSlot>>,
     layout: Arc<Layout>,
     states: Arc<Vec<AtomicU8>>,
     next: Arc<AtomicU32>,
     progress: Arc<AtomicU64>,
 ) {
-    let files: FileCache = Rc::new(RefCell::new(HashMap::new()));
+    let files = Rc::new(FileCache::new(FILES_PER_WORKER));
     let mut tasks = Vec::new();
     for _ in 0..TASKS_PER_WORKER {
-        let (meta, slots, layout, states, next, progress, files) = (
+        let (meta, root, slots, layout, states, next, progress, files) = (
             meta.clone(),
+            root.clone(),
             slots.clone(),
             layout.clone(),
             states.clone(),
@@ -129,14 +141,19 @@ async fn worker(
             files.clone(),
         );
         tasks.push(tokio_uring::spawn(async move {
+            let t = TorrentFiles {
+                info_hash: meta.info_hash,
+                root: &root,
+                slots: &slots,
+                layout: &layout,
+            };
             let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= meta.lengths.num_pieces() {
                     break;
                 }
-                let (state, b) =
-                    hash_piece(&meta, &slots, &layout, &files, index, buf, &progress).await;
+                let (state, b) = hash_piece(&meta, t, &files, index, buf, &progress).await;
                 buf = b;
                 states[index as usize].store(state, Ordering::Relaxed);
             }
@@ -147,60 +164,35 @@ async fn worker(
     }
 }
 
-fn open(files: &FileCache, slots: &[FileSlot], i: usize) -> Option<Rc<tokio_uring::fs::File>> {
-    files
-        .borrow_mut()
-        .entry(i)
-        .or_insert_with(|| {
-            let path = slots[i].path.as_ref()?;
-            let f = std::fs::File::open(path).ok()?;
-            Some(Rc::new(tokio_uring::fs::File::from_std(f)))
-        })
-        .clone()
-}
-
 async fn hash_piece(
     meta: &Metainfo,
-    slots: &[FileSlot],
-    layout: &Layout,
+    t: TorrentFiles<'_>,
     files: &FileCache,
     index: u32,
     mut buf: Vec<u8>,
     progress: &AtomicU64,
 ) -> (u8, Vec<u8>) {
     let mut hasher = Sha1::new();
-    let extents = layout.extents(
-        meta.lengths.piece_offset(index),
-        meta.lengths.piece_len(index),
-    );
-    for e in extents {
-        if e.pad {
-            let zeros = [0u8; 4096];
-            let mut left = e.len as usize;
-            while left > 0 {
-                let k = left.min(zeros.len());
-                hasher.update(&zeros[..k]);
-                left -= k;
-            }
-            continue;
-        }
-        let Some(file) = open(files, slots, e.file) else {
+    let start = meta.lengths.piece_offset(index);
+    let len = meta.lengths.piece_len(index) as u64;
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as u32;
+        let (res, b) = read_range(files, t, start + done, want, buf, 0, || {}).await;
+        buf = b;
+        if res.is_err() {
             return (UNREADABLE, buf);
-        };
-        let mut done = 0u64;
-        while done < e.len as u64 {
-            let want = ((e.len as u64 - done) as usize).min(buf.len());
-            let (res, b) = file.read_at(buf.slice(..want), e.file_offset + done).await;
-            buf = b.into_inner();
-            match res {
-                Ok(0) | Err(_) => return (UNREADABLE, buf),
-                Ok(k) => {
-                    hasher.update(&buf[..k]);
-                    done += k as u64;
-                    progress.fetch_add(k as u64, Ordering::Relaxed);
-                }
-            }
         }
+        hasher.update(&buf[..want as usize]);
+        // Pad bytes are hashed but not read from disk: count only file bytes.
+        let pad: u64 = t
+            .layout
+            .extents(start + done, want)
+            .filter(|e| e.pad)
+            .map(|e| e.len as u64)
+            .sum();
+        progress.fetch_add(want as u64 - pad, Ordering::Relaxed);
+        done += want as u64;
     }
     let digest: [u8; 20] = hasher.finalize().into();
     let ok = digest == meta.piece_hashes[index as usize];
@@ -255,7 +247,7 @@ mod tests {
         );
         let slots = Arc::new(super::super::resolve_files(&meta, dir.path()).unwrap());
         let progress = Arc::new(AtomicU64::new(0));
-        let r = verify_all(&meta, &slots, 2, &progress);
+        let r = verify_all(&meta, dir.path(), &slots, 2, &progress);
         assert_eq!(r.verified_count(), meta.lengths.num_pieces());
         assert_eq!(r.bytes_hashed, 90_000);
 
@@ -264,7 +256,7 @@ mod tests {
         b2[70_000 - 40_000] ^= 1;
         b2.truncate(b2.len() - 10);
         std::fs::write(dir.path().join("t/b"), &b2).unwrap();
-        let r = verify_all(&meta, &slots, 2, &progress);
+        let r = verify_all(&meta, dir.path(), &slots, 2, &progress);
         let bad: Vec<usize> = r
             .verified
             .iter()

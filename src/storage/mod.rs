@@ -5,10 +5,16 @@
 //!   BEP 47 pad files are extents of zeros that are not on disk.
 //! - [`resolve_files`] turns the metainfo's file list into checked absolute
 //!   paths below the data directory (symlinks that leave it are refused).
-//! - [`check`] verifies pieces with SHA-1 on every core, reading with io_uring.
+//! - [`files`] opens data files beneath the save path, in a bounded cache.
+//! - [`read`] reads a range (block or piece chunk) into a buffer with
+//!   io_uring: the one read path of block serving and the hash check.
+//! - [`check`] verifies pieces with SHA-1 on every core.
 //! - [`resume`] keeps verified bitfields across restarts.
 
 pub mod check;
+pub mod files;
+pub mod read;
+pub mod remove;
 pub mod resume;
 
 use std::path::{Path, PathBuf};
@@ -47,47 +53,100 @@ impl Layout {
         }
     }
 
-    /// Calls `f` for each extent of the torrent-wide range `offset..offset+len`
-    /// (bytes), in order; zero-length files are skipped. Stops early and
-    /// returns the error if `f` fails.
-    pub fn for_each_extent<E>(
-        &self,
-        offset: u64,
-        len: u32,
-        mut f: impl FnMut(Extent) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let end = offset + len as u64;
+    /// The extents of the torrent-wide range `offset..offset+len` (bytes), in
+    /// order; zero-length files are skipped. No allocation (block hot path).
+    pub fn extents(&self, offset: u64, len: u32) -> Extents<'_> {
         // First file whose end is past `offset`.
-        let mut i = self
+        let i = self
             .files
             .partition_point(|&(start, flen, _)| start + flen <= offset);
-        let mut pos = offset;
-        while pos < end && i < self.files.len() {
-            let (start, flen, pad) = self.files[i];
+        Extents {
+            files: &self.files,
+            i,
+            pos: offset,
+            end: offset + len as u64,
+        }
+    }
+}
+
+/// Iterator over the extents of a range (see [`Layout::extents`]).
+pub struct Extents<'a> {
+    files: &'a [(u64, u64, bool)],
+    i: usize,
+    pos: u64,
+    end: u64,
+}
+
+impl Iterator for Extents<'_> {
+    type Item = Extent;
+    fn next(&mut self) -> Option<Extent> {
+        while self.pos < self.end && self.i < self.files.len() {
+            let (start, flen, pad) = self.files[self.i];
+            self.i += 1;
             if flen > 0 {
-                let take = (start + flen).min(end) - pos;
-                f(Extent {
-                    file: i,
-                    file_offset: pos - start,
+                let take = (start + flen).min(self.end) - self.pos;
+                let e = Extent {
+                    file: self.i - 1,
+                    file_offset: self.pos - start,
                     len: take as u32,
                     pad,
-                })?;
-                pos += take;
+                };
+                self.pos += take;
+                return Some(e);
             }
-            i += 1;
         }
-        Ok(())
+        None
     }
+}
 
-    /// The extents of a range collected into a small vector (tests, hash check).
-    pub fn extents(&self, offset: u64, len: u32) -> Vec<Extent> {
-        let mut v = Vec::new();
-        let _ = self.for_each_extent::<()>(offset, len, |e| {
-            v.push(e);
-            Ok(())
-        });
-        v
+/// Writes `bytes` to `path` atomically: a temp file in the same directory
+/// (`NAME.tmpPID`), fsync, rename over `path`. The caller fsyncs the
+/// directory ([`sync_dir`]) once after a batch of writes. A crash leaves the
+/// old or the new file, never half of one; a leftover temp file is removed
+/// by [`remove_temp_files`] at the next start.
+///
+/// Errors: any I/O error on the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    r
+}
+
+/// fsyncs a directory, so renames and unlinks in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Removes `*.tmpPID` files a killed process left in `dir`; returns how many.
+pub fn remove_temp_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if let Some((_, pid)) = name.rsplit_once(".tmp") {
+            if !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// Errors of path resolution.
@@ -107,8 +166,10 @@ pub enum StorageError {
 /// Where one file of a torrent is, and whether it is usable.
 #[derive(Clone, Debug)]
 pub struct FileSlot {
-    /// Absolute path below the data directory (`None` for pad files).
+    /// Absolute path below the data directory (`None` for pad files), for logs and stat.
     pub path: Option<PathBuf>,
+    /// The same path relative to the save path (what is opened beneath it).
+    pub rel: Option<PathBuf>,
     /// Expected length in bytes.
     pub length: u64,
     /// Size and mtime found on disk at resolution, when the file exists.
@@ -157,12 +218,14 @@ pub fn resolve_files(meta: &Metainfo, data_dir: &Path) -> Result<Vec<FileSlot>, 
         if f.pad {
             out.push(FileSlot {
                 path: None,
+                rel: None,
                 length: f.length,
                 stat: None,
             });
             continue;
         }
-        let joined = root.join(meta.file_path(f));
+        let rel = meta.file_path(f);
+        let joined = root.join(&rel);
         // Walk up to the deepest existing ancestor so that a symlinked
         // directory is caught even when the file itself is missing.
         let mut probe = joined.as_path();
@@ -193,6 +256,7 @@ pub fn resolve_files(meta: &Metainfo, data_dir: &Path) -> Result<Vec<FileSlot>, 
         };
         out.push(FileSlot {
             path: Some(joined),
+            rel: Some(rel),
             length: f.length,
             stat,
         });
@@ -232,7 +296,7 @@ mod tests {
             32,
         );
         let l = Layout::new(&m);
-        let e = l.extents(0, 32);
+        let e: Vec<Extent> = l.extents(0, 32).collect();
         assert_eq!(
             e,
             vec![
@@ -258,7 +322,7 @@ mod tests {
         );
         // The short last piece: 115 - 96 = 19 bytes, all in file c.
         assert_eq!(
-            l.extents(96, 19),
+            l.extents(96, 19).collect::<Vec<_>>(),
             vec![Extent {
                 file: 3,
                 file_offset: 81,

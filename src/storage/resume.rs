@@ -7,7 +7,6 @@
 //! unchanged; it is written atomically (temp file, fsync, rename, fsync of the
 //! directory) so a crash leaves the old or the new copy, never half of one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ringseed_proto::metainfo::Metainfo;
@@ -87,21 +86,17 @@ pub fn load(state_dir: &Path, meta: &Metainfo, slots: &[FileSlot]) -> Option<Vec
     Some((0..n).map(|i| bf[i / 8] & (0x80 >> (i % 8)) != 0).collect())
 }
 
-/// Writes `rec` atomically: temp file in the same directory, fsync, rename,
-/// fsync of the directory.
+/// Writes `rec` atomically (see [`super::write_atomically`]) and fsyncs the directory.
 ///
 /// Errors: any I/O error on the state directory.
 pub fn save(state_dir: &Path, meta: &Metainfo, rec: &ResumeData) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
     let path = path_for(state_dir, meta);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(rec).expect("serialisable"))?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(state_dir)?.sync_all()
+    super::write_atomically(
+        &path,
+        &serde_json::to_vec_pretty(rec).expect("serialisable"),
+    )?;
+    super::sync_dir(state_dir)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! 127.0.0.1, its log lines, payload and torrent builders, and real peers.
 #![allow(dead_code)]
 
+pub mod rpc;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};
@@ -17,7 +18,12 @@ pub const RINGSEED: &str = env!("CARGO_BIN_EXE_ringseed");
 pub struct Seeder {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The JSON-RPC address (`--rpc 127.0.0.1:0` unless the args say otherwise).
+    pub rpc: Option<SocketAddr>,
+    /// The state directory (a private temp dir unless the args name one).
+    pub state_dir: PathBuf,
     pub log: Arc<Mutex<Vec<String>>>,
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Seeder {
@@ -38,9 +44,26 @@ impl Seeder {
             }
             None => Command::new(RINGSEED),
         };
+        // Parallel tests must not share the default RPC port or state directory.
+        let mut extra: Vec<String> = Vec::new();
+        if !args.contains(&"--rpc") {
+            extra.extend(["--rpc".into(), "127.0.0.1:0".into()]);
+        }
+        let mut temp_state = None;
+        let state_dir = match args.iter().position(|a| *a == "--state-dir") {
+            Some(i) => PathBuf::from(args[i + 1]),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_owned();
+                extra.extend(["--state-dir".into(), p.display().to_string()]);
+                temp_state = Some(t);
+                p
+            }
+        };
         let mut child = cmd
             .arg("seed")
             .args(["--listen", "127.0.0.1:0"])
+            .args(&extra)
             .args(args)
             .env("RUST_LOG", "info,ringseed::shard=debug")
             .env("NO_COLOR", "1")
@@ -63,6 +86,7 @@ impl Seeder {
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut addr = None;
+        let mut rpc = None;
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -76,6 +100,10 @@ impl Seeder {
                 let rest = &line[i + "listening on ".len()..];
                 addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
             }
+            if let Some(i) = line.find("rpc on http://") {
+                let rest = &line[i + "rpc on http://".len()..];
+                rpc = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
             if line.contains("ready:") {
                 break;
             }
@@ -83,7 +111,10 @@ impl Seeder {
         Seeder {
             child,
             addr: addr.expect("listening line"),
+            rpc,
+            state_dir,
             log,
+            _state: temp_state,
         }
     }
 
@@ -298,7 +329,24 @@ impl Seeder {
     /// network namespace) and waits until every torrent is checked. Same log
     /// capture and environment as [`Seeder::start`]; the command must run
     /// ringseed itself (not a wrapper that forks), so SIGTERM reaches it.
+    /// Adds `--state-dir` (a private temp dir) when the command has none, but
+    /// never `--rpc` (older builds lack it): choose the RPC address yourself.
     pub fn start_command(mut cmd: Command) -> Seeder {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let mut temp_state = None;
+        let state_dir = match args.iter().position(|a| a == "--state-dir") {
+            Some(i) => PathBuf::from(&args[i + 1]),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_owned();
+                cmd.arg("--state-dir").arg(&p);
+                temp_state = Some(t);
+                p
+            }
+        };
         let mut child = cmd
             .env("RUST_LOG", "info,ringseed::shard=debug")
             .env("NO_COLOR", "1")
@@ -321,6 +369,7 @@ impl Seeder {
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut addr = None;
+        let mut rpc = None;
         loop {
             let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
             else {
@@ -335,6 +384,10 @@ impl Seeder {
                 let rest = &line[i + "listening on ".len()..];
                 addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
             }
+            if let Some(i) = line.find("rpc on http://") {
+                let rest = &line[i + "rpc on http://".len()..];
+                rpc = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
             if line.contains("ready:") {
                 break;
             }
@@ -342,7 +395,10 @@ impl Seeder {
         Seeder {
             child,
             addr: addr.expect("listening line"),
+            rpc,
+            state_dir,
             log,
+            _state: temp_state,
         }
     }
 }

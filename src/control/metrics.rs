@@ -1,6 +1,6 @@
-//! Prometheus series, published by the coordinator once a second from the
-//! snapshots the shards sent: the hot path never touches a label or a
-//! shared atomic per block.
+//! Prometheus series, published by the control runtime once a second from
+//! the coordinator's view: the hot path never touches a label or a shared
+//! atomic per block, and /metrics shows the same facts as the RPC.
 //!
 //! Cardinality is bounded: per-peer series exist for at most `max_peers`
 //! peers (the busiest by upload rate); the others count in the per-torrent
@@ -13,16 +13,13 @@
 //! (bytes, seconds), `_total` for counters, `_info` gauges for text facts.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Label, Unit,
-};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Label, Unit};
 
-use super::{Coordinator, PeerKey};
+use crate::coordinator::view::View;
 use crate::disconnect::DisconnectReason;
-use crate::session::TorrentEntry;
+use crate::messages::PeerKey;
 
 /// How long a series may go unrefreshed before the exporter drops it.
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -179,12 +176,41 @@ pub fn describe() {
         Unit::Seconds,
         "Request received to the block's last byte handed to the kernel."
     );
+    describe_gauge!(
+        "ringseed_torrent_upload_rate_bytes_per_second",
+        Unit::Bytes,
+        "Payload upload rate of the torrent over the last second."
+    );
+    describe_gauge!(
+        "ringseed_upload_limit_bytes_per_second",
+        Unit::Bytes,
+        "Global upload limit (-1: unlimited)."
+    );
+    describe_counter!(
+        "ringseed_rpc_requests_total",
+        Unit::Count,
+        "JSON-RPC requests answered, by method."
+    );
+    describe_counter!(
+        "ringseed_rpc_errors_total",
+        Unit::Count,
+        "Refused or failed control requests, by kind."
+    );
+    describe_counter!(
+        "ringseed_http_errors_total",
+        Unit::Count,
+        "Refused HTTP connections and requests of the control servers, by kind."
+    );
 }
 
-/// Labels of one peer's series, built once per peer.
-#[derive(Clone)]
-pub(super) struct PeerLabels {
-    pub base: Vec<Label>,
+/// Publishes the view's series once a second, keeping per-peer series to
+/// the busiest `max_peers` peers.
+pub struct Publisher {
+    max_peers: usize,
+    /// Peers whose series are (or may still be) on /metrics: last publish time.
+    exposed: HashMap<PeerKey, Instant>,
+    /// Label sets of shown peers, built once per peer.
+    labels: HashMap<PeerKey, Vec<Label>>,
 }
 
 fn peer_id_prefix(id: &[u8; 20]) -> String {
@@ -204,12 +230,18 @@ fn bool_gauge(b: bool) -> f64 {
     }
 }
 
-impl Coordinator {
-    /// Publishes every series; called once a second when metrics are on.
-    pub(super) fn publish(&mut self, now: Instant) {
-        let Some(max_peers) = self.metrics_max_peers else {
-            return;
-        };
+impl Publisher {
+    pub fn new(max_peers: usize) -> Self {
+        Publisher {
+            max_peers,
+            exposed: HashMap::new(),
+            labels: HashMap::new(),
+        }
+    }
+
+    /// Publishes every series of `view`.
+    pub fn publish(&mut self, view: &View, now: Instant) {
+        let max_peers = self.max_peers;
         // Series of a peer that is no longer refreshed linger in the exporter
         // for IDLE_TIMEOUT (+ 1 s: the control thread renders once a second,
         // which is when idle series are dropped): count them against the cap
@@ -219,110 +251,74 @@ impl Coordinator {
         self.exposed
             .retain(|_, t| now.saturating_duration_since(*t) < linger);
         // Busiest peers first; ties by key so the shown set is stable.
-        let mut order: Vec<(u64, PeerKey)> = self
-            .peers
-            .values()
-            .map(|p| (p.upload_rate, p.hello.key))
-            .collect();
+        let mut order: Vec<(u64, PeerKey)> =
+            view.all_peers().map(|p| (p.upload_rate, p.key)).collect();
         order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut shown = Vec::with_capacity(order.len().min(max_peers));
+        let mut shown = std::collections::HashSet::with_capacity(order.len().min(max_peers));
         for &(_, key) in order.iter().take(max_peers) {
             if self.exposed.contains_key(&key) || self.exposed.len() < max_peers {
                 self.exposed.insert(key, now);
-                shown.push(key);
+                shown.insert(key);
             }
         }
+        self.labels.retain(|k, _| shown.contains(k));
         gauge!("ringseed_peers").set(order.len() as f64);
         gauge!("ringseed_peers_not_shown").set((order.len() - shown.len()) as f64);
-        for key in shown {
-            let Some(p) = self.peers.get_mut(&key) else {
-                continue;
-            };
-            let labels = p.labels.get_or_insert_with(|| PeerLabels {
-                base: vec![
-                    Label::new("info_hash", p.hello.info_hash.to_hex()),
-                    Label::new("peer", p.hello.addr.to_string()),
-                ],
+        for p in view.all_peers().filter(|p| shown.contains(&p.key)) {
+            let l = self.labels.entry(p.key).or_insert_with(|| {
+                vec![
+                    Label::new("info_hash", p.info_hash.to_hex()),
+                    Label::new("peer", p.addr.to_string()),
+                ]
             });
-            let l = &labels.base;
-            counter!("ringseed_peer_uploaded_bytes_total", l.iter()).absolute(p.snap.uploaded);
-            counter!("ringseed_peer_downloaded_bytes_total", l.iter()).absolute(p.snap.downloaded);
+            counter!("ringseed_peer_uploaded_bytes_total", l.iter()).absolute(p.uploaded);
+            counter!("ringseed_peer_downloaded_bytes_total", l.iter()).absolute(p.downloaded);
             gauge!("ringseed_peer_upload_rate_bytes_per_second", l.iter())
                 .set(p.upload_rate as f64);
-            gauge!("ringseed_peer_request_queue_length", l.iter()).set(p.snap.queue_len as f64);
-            gauge!("ringseed_peer_am_choking", l.iter()).set(bool_gauge(p.snap.am_choking));
-            gauge!("ringseed_peer_interested", l.iter()).set(bool_gauge(p.interested));
-            gauge!("ringseed_peer_rtt_seconds", l.iter()).set(p.snap.rtt_us as f64 / 1e6);
+            gauge!("ringseed_peer_request_queue_length", l.iter()).set(p.queue_len as f64);
+            gauge!("ringseed_peer_am_choking", l.iter()).set(bool_gauge(p.am_choking));
+            gauge!("ringseed_peer_interested", l.iter()).set(bool_gauge(p.peer_interested));
+            gauge!("ringseed_peer_rtt_seconds", l.iter()).set(p.rtt_us as f64 / 1e6);
             gauge!("ringseed_peer_connection_age_seconds", l.iter())
-                .set(now.saturating_duration_since(p.connected_at).as_secs_f64());
-            gauge!("ringseed_peer_misbehaviour_score", l.iter()).set(p.snap.score as f64);
+                .set(view.built_unix.saturating_sub(p.connected_unix) as f64);
+            gauge!("ringseed_peer_misbehaviour_score", l.iter()).set(p.score as f64);
             let mut info = l.clone();
+            info.push(Label::new("client", p.client.to_string()));
+            info.push(Label::new("peer_id_prefix", peer_id_prefix(&p.peer_id)));
             info.push(Label::new(
-                "client",
-                p.snap.client.as_deref().unwrap_or("unknown").to_owned(),
+                "direction",
+                if p.outgoing { "outgoing" } else { "incoming" },
             ));
-            info.push(Label::new(
-                "peer_id_prefix",
-                peer_id_prefix(&p.hello.peer_id),
-            ));
-            info.push(Label::new("direction", "incoming"));
-            info.push(Label::new("source", "incoming"));
+            info.push(Label::new("source", source_name(p.source)));
             gauge!("ringseed_peer_info", info).set(1.0);
         }
 
-        // Per torrent: from the registry (every torrent, peers or not) and the peer table.
-        #[derive(Default)]
-        struct T {
-            connected: u32,
-            interested: u32,
-            unchoked: u32,
-            uploaded: u64,
+        gauge!("ringseed_torrents").set(view.torrents.len() as f64);
+        for (ih, t) in view.torrents.iter() {
+            let hex = ih.to_hex();
+            let l = [Label::new("info_hash", hex.clone())];
+            gauge!("ringseed_torrent_peers_connected", l.iter()).set(t.peers as f64);
+            gauge!("ringseed_torrent_peers_interested", l.iter()).set(t.interested as f64);
+            gauge!("ringseed_torrent_peers_unchoked", l.iter()).set(t.unchoked as f64);
+            counter!("ringseed_torrent_uploaded_bytes_total", l.iter())
+                .absolute(t.uploaded_session);
+            gauge!("ringseed_torrent_upload_rate_bytes_per_second", l.iter())
+                .set(t.upload_rate as f64);
+            gauge!("ringseed_torrent_pieces_verified", l.iter()).set(t.pieces_have as f64);
+            gauge!("ringseed_torrent_pieces", l.iter()).set(t.pieces as f64);
+            gauge!(
+                "ringseed_torrent_info",
+                vec![
+                    Label::new("info_hash", hex),
+                    Label::new("name", t.meta.name.clone()),
+                    Label::new("state", t.state)
+                ]
+            )
+            .set(1.0);
         }
-        let mut per: HashMap<ringseed_proto::metainfo::InfoHash, T> = HashMap::new();
-        for p in self.peers.values() {
-            let t = per.entry(p.hello.info_hash).or_default();
-            t.connected += 1;
-            t.interested += p.interested as u32;
-            t.unchoked += p.unchoked as u32;
-            t.uploaded += p.snap.uploaded;
-        }
-        if let Some(reg) = &self.registry {
-            let reg = reg.read();
-            gauge!("ringseed_torrents").set(reg.len() as f64);
-            for (ih, entry) in reg.iter() {
-                let hex = ih.to_hex();
-                let t = per.remove(ih).unwrap_or_default();
-                let closed = self.closed_uploaded.get(ih).copied().unwrap_or(0);
-                let l = [Label::new("info_hash", hex.clone())];
-                gauge!("ringseed_torrent_peers_connected", l.iter()).set(t.connected as f64);
-                gauge!("ringseed_torrent_peers_interested", l.iter()).set(t.interested as f64);
-                gauge!("ringseed_torrent_peers_unchoked", l.iter()).set(t.unchoked as f64);
-                counter!("ringseed_torrent_uploaded_bytes_total", l.iter())
-                    .absolute(closed + t.uploaded);
-                let (name, state, verified, pieces) = match entry {
-                    TorrentEntry::Checking => (String::new(), "checking", 0, 0),
-                    TorrentEntry::Ready(t) => (
-                        t.meta.name.clone(),
-                        "seeding",
-                        t.have_count,
-                        t.meta.lengths.num_pieces(),
-                    ),
-                };
-                gauge!("ringseed_torrent_pieces_verified", l.iter()).set(verified as f64);
-                gauge!("ringseed_torrent_pieces", l.iter()).set(pieces as f64);
-                gauge!(
-                    "ringseed_torrent_info",
-                    vec![
-                        Label::new("info_hash", hex),
-                        Label::new("name", name),
-                        Label::new("state", state)
-                    ]
-                )
-                .set(1.0);
-            }
-        }
+        gauge!("ringseed_upload_limit_bytes_per_second").set(view.session.upload_limit as f64);
 
-        for s in &self.shard_stats {
+        for s in view.shards.iter() {
             let l = [Label::new("shard", s.shard.to_string())];
             gauge!("ringseed_shard_connections", l.iter()).set(s.connections as f64);
             counter!("ringseed_shard_sent_bytes_total", l.iter()).absolute(s.bytes_sent);
@@ -334,18 +330,31 @@ impl Coordinator {
                 .absolute(s.plain_buffer_blocks);
             counter!("ringseed_shard_uring_submissions_total", l.iter()).absolute(s.uring_ops);
         }
-        for r in DisconnectReason::ALL {
-            let n = self.totals.disconnects.get(&r).copied().unwrap_or(0);
-            counter!("ringseed_disconnects_total", "reason" => r.name(), "code" => r.code().to_string()).absolute(n);
-        }
-        if let Some(h) = &self.hashed_bytes {
-            counter!("ringseed_hash_check_bytes_total").absolute(h.load(Ordering::Relaxed));
-        }
-        let serve = histogram!("ringseed_block_serve_duration_seconds");
-        for s in &mut self.shard_stats {
-            for us in s.serve_time_us.drain(..) {
-                serve.record(us as f64 / 1e6);
+        let mut os_errors = 0;
+        for (r, n) in view.disconnects.iter() {
+            if let DisconnectReason::Os(_) = r {
+                os_errors += n;
             }
         }
+        for r in DisconnectReason::ALL {
+            let n = view.disconnects.get(&r).copied().unwrap_or(0);
+            counter!("ringseed_disconnects_total", "reason" => r.name(), "code" => r.code().to_string()).absolute(n);
+        }
+        // OS errors carry their errno as the code; one series for all keeps
+        // the label set bounded (the RPC lists them one by one).
+        counter!("ringseed_disconnects_total", "reason" => "os_error", "code" => "errno")
+            .absolute(os_errors);
+        counter!("ringseed_hash_check_bytes_total").absolute(view.session.hashed_bytes);
+    }
+}
+
+/// Name of a source bit set (libtorrent's `peer_source_flags_t`).
+pub fn source_name(source: u8) -> &'static str {
+    use crate::messages::source;
+    match source {
+        source::INCOMING => "incoming",
+        source::TRACKER => "tracker",
+        0 => "manual",
+        _ => "other",
     }
 }

@@ -1,12 +1,16 @@
 //! Torrents and their state: loading metainfo, resolving files, checking
-//! pieces (or trusting resume data), and the registry the shards look info
-//! hashes up in.
+//! pieces (or trusting resume data), the registry the shards look info
+//! hashes up in, and the persistent session ([`store`]).
 //!
 //! A [`Torrent`] is immutable once published: shards hold `Arc<Torrent>` and
-//! never lock it per block. The [`Registry`] is read at handshake time only.
+//! never lock it per block. The [`Registry`] is written by the coordinator
+//! (the owner of the torrent list) and read by shards at handshake time only.
+
+pub mod checker;
+pub mod store;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -19,6 +23,8 @@ use crate::storage::{self, check, resume, FileSlot, Layout, StorageError};
 #[derive(Debug)]
 pub struct Torrent {
     pub meta: Arc<Metainfo>,
+    /// The save path, canonical: every file is opened beneath it.
+    pub root: PathBuf,
     pub layout: Layout,
     pub files: Arc<Vec<FileSlot>>,
     /// Verified pieces, one per piece.
@@ -39,16 +45,19 @@ impl Torrent {
 /// What the registry knows of an info hash.
 #[derive(Clone, Debug)]
 pub enum TorrentEntry {
-    /// Being hash checked: peers are refused with `torrent_checking`.
+    /// Being hash checked: peers are refused with `torrent_checking` (−18).
     Checking,
+    /// Paused by the operator: peers are refused as for an unknown torrent (−11).
+    Paused,
     Ready(Arc<Torrent>),
 }
 
-/// Info hash → torrent, shared by all shards; written when a torrent's check
-/// ends, read once per handshake.
+/// Info hash → torrent, shared by all shards; written by the coordinator when
+/// a torrent is added, checked, paused, resumed or removed; read once per
+/// handshake.
 pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
 
-/// Why a torrent could not be loaded. Every variant names the torrent file.
+/// Why a torrent could not be loaded. Every variant names the torrent.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read: {source}")]
@@ -65,13 +74,15 @@ pub enum LoadError {
 /// Reads and parses a .torrent file.
 ///
 /// Errors: [`LoadError::Read`] or [`LoadError::Invalid`] with the reason.
-pub fn read_metainfo(path: &Path) -> Result<Metainfo, LoadError> {
+pub fn read_metainfo(path: &Path) -> Result<(Metainfo, Vec<u8>), LoadError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: p.clone(),
         source,
     })?;
-    Metainfo::from_bytes(&bytes).map_err(|source| LoadError::Invalid { path: p, source })
+    let meta =
+        Metainfo::from_bytes(&bytes).map_err(|source| LoadError::Invalid { path: p, source })?;
+    Ok((meta, bytes))
 }
 
 /// How the verified set of a loaded torrent was obtained.
@@ -83,33 +94,46 @@ pub enum CheckSource {
     Hashed { bytes: u64 },
 }
 
-/// Resolves files, then verifies pieces (or applies resume data when
-/// `state_dir` is given and the files are unchanged), and saves resume data.
+/// Resolves files below `save_path`, then verifies pieces (or applies resume
+/// data when `state_dir` is given, the files are unchanged and `force` is
+/// false), and saves resume data.
 ///
-/// Errors: a file escapes the data directory, or the data directory is unusable.
+/// Errors: the save path is unusable, or a file escapes it.
 pub fn prepare(
-    meta: Metainfo,
-    torrent_path: &Path,
-    data_dir: &Path,
+    meta: Arc<Metainfo>,
+    save_path: &Path,
     state_dir: Option<&Path>,
     hash_threads: usize,
+    force: bool,
     progress: &Arc<AtomicU64>,
 ) -> Result<(Torrent, CheckSource), LoadError> {
-    let p = torrent_path.display().to_string();
-    let files = storage::resolve_files(&meta, data_dir)
-        .map_err(|source| LoadError::Storage { path: p, source })?;
-    let meta = Arc::new(meta);
+    let p = meta.name.clone();
+    let files = storage::resolve_files(&meta, save_path).map_err(|source| LoadError::Storage {
+        path: p.clone(),
+        source,
+    })?;
+    let root = std::fs::canonicalize(save_path).map_err(|source| LoadError::Storage {
+        path: p,
+        source: StorageError::DataDir {
+            path: save_path.to_owned(),
+            source,
+        },
+    })?;
     let files = Arc::new(files);
-    let resumed = state_dir.and_then(|d| resume::load(d, &meta, &files));
+    let resumed = if force {
+        None
+    } else {
+        state_dir.and_then(|d| resume::load(d, &meta, &files))
+    };
     let (have, source) = match resumed {
         Some(have) => (have, CheckSource::Resume),
         None => {
-            let r = check::verify_all(&meta, &files, hash_threads, progress);
+            let r = check::verify_all(&meta, &root, &files, hash_threads, progress);
             for f in files.iter() {
                 if let Some(path) = &f.path {
                     match f.stat {
                         None => {
-                            tracing::warn!(torrent = %meta.name, file = %path.display(), "file missing; its pieces are not seeded")
+                            tracing::warn!(torrent = %meta.name, file = %path.display(), "file missing or unreadable; its pieces are not seeded")
                         }
                         Some(s) if s.size < f.length => {
                             tracing::warn!(torrent = %meta.name, file = %path.display(), size = s.size, expected = f.length, "file is short; its missing pieces are not seeded")
@@ -141,6 +165,7 @@ pub fn prepare(
     Ok((
         Torrent {
             meta,
+            root,
             layout,
             files,
             have,

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use ringseed_loadtest::{run_swarm, Pattern, Report, SwarmConfig};
 
-use crate::config::Config;
-use crate::metainfo::Metainfo;
-use crate::Daemon;
+use ringseed::config::{Config, Endpoint};
+use ringseed::metainfo::Metainfo;
+use ringseed::Daemon;
 
 /// Demo settings.
 #[derive(Clone, Debug)]
@@ -103,16 +103,18 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
         ensure_file(&root.join(name), *len, 0x9E37_79B9_7F4A_7C15 ^ i as u64)?;
     }
     let torrent_path = opts.cache_dir.join("ringseed-demo.torrent");
-    let bytes = crate::create::create_torrent(&root, Some(1 << 20), None)?;
+    let bytes = ringseed::create::create_torrent(&root, Some(1 << 20), None)?;
     std::fs::write(&torrent_path, &bytes)?;
     let meta = Metainfo::from_bytes(&bytes)?;
 
     let mut config = Config::new(data.clone());
-    config.listen = "127.0.0.1:0".parse()?;
-    config.shards = opts.shards;
-    config.state_dir = opts.cache_dir.join("state");
-    config.upload_slots = opts.peers.max(crate::config::DEFAULT_UPLOAD_SLOTS);
-    let daemon = Daemon::start(config, vec![(torrent_path.clone(), meta.clone())])?;
+    config.network.listen = "127.0.0.1:0".parse()?;
+    config.network.shards = opts.shards;
+    config.storage.state_dir = opts.cache_dir.join("state");
+    config.choking.upload_slots = opts.peers.max(ringseed::config::DEFAULT_UPLOAD_SLOTS);
+    // The demo needs no control API.
+    config.rpc.listen = Endpoint::Off;
+    let daemon = Daemon::start(config, vec![(torrent_path.clone(), meta.clone(), bytes)])?;
     if !daemon.wait_checked(Duration::from_secs(600)) {
         anyhow::bail!("hash check did not finish in 10 minutes");
     }

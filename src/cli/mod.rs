@@ -1,0 +1,5 @@
+//! The binary's own modules: the control CLI's client and the demo (which
+//! links the load generator; the daemon's library does not).
+
+pub mod client;
+pub mod demo;

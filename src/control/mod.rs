@@ -1,0 +1,135 @@
+//! The control runtime: one thread with a tokio current-thread runtime that
+//! always runs and serves everything slow or external — porla's JSON-RPC
+//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), and later the
+//! Transmission IPC socket and tracker announces. It reads the coordinator's
+//! view and sends commands over a channel; it never touches a peer.
+
+pub mod http;
+pub mod metrics;
+pub mod rpc;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::config::Config;
+use crate::coordinator::view::{latest, SharedView};
+use crate::messages::ControlCommand;
+
+/// What the control thread is handed at start. Listeners are bound by the
+/// daemon before it starts, so an address in use fails the start.
+pub struct ControlContext {
+    pub config: Arc<Config>,
+    pub view: SharedView,
+    pub commands: Sender<ControlCommand>,
+    pub state_dir: PathBuf,
+    pub rpc: Option<std::net::TcpListener>,
+    pub metrics: Option<std::net::TcpListener>,
+    pub auth: Option<rpc::auth::Auth>,
+    /// Fires when the daemon stops.
+    pub stop: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// Runs the control runtime until `stop` fires.
+///
+/// Errors: the runtime cannot start, or the metrics recorder cannot be installed.
+pub fn run(ctx: ControlContext) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let limits = http::Limits {
+            max_connections: ctx.config.rpc.max_connections,
+            max_body_bytes: ctx.config.rpc.max_body_bytes,
+            header_timeout: Duration::from_secs(ctx.config.rpc.header_timeout_secs),
+            body_timeout: Duration::from_secs(ctx.config.rpc.body_timeout_secs),
+        };
+        if let Some(l) = ctx.metrics {
+            start_metrics(l, &ctx.config, ctx.view.clone(), limits.clone())?;
+        }
+        if let Some(l) = ctx.rpc {
+            let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+            let server = Arc::new(rpc::Rpc {
+                config: ctx.config.clone(),
+                view: ctx.view.clone(),
+                commands: ctx.commands.clone(),
+                auth: ctx.auth.clone(),
+                state_dir: ctx.state_dir.clone(),
+            });
+            tokio::task::spawn_local(http::serve("rpc", l, limits, move |req, _peer| {
+                server.clone().handle(req)
+            }));
+        }
+        let _ = ctx.stop.await;
+        Ok(())
+    })
+}
+
+/// Installs the Prometheus recorder, publishes the view every second and
+/// serves `/metrics` from the last rendering (so a scrape costs a copy, not
+/// a render, however many clients scrape).
+fn start_metrics(
+    listener: std::net::TcpListener,
+    config: &Config,
+    view: SharedView,
+    limits: http::Limits,
+) -> Result<(), String> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    use metrics_util::MetricKindMask;
+    let recorder = PrometheusBuilder::new()
+        .idle_timeout(
+            MetricKindMask::COUNTER | MetricKindMask::GAUGE,
+            Some(metrics::IDLE_TIMEOUT),
+        )
+        .set_buckets_for_metric(
+            Matcher::Suffix("duration_seconds".into()),
+            metrics::DURATION_BUCKETS,
+        )
+        .map_err(|e| format!("metrics: {e}"))?
+        .build_recorder();
+    let handle = recorder.handle();
+    ::metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    metrics::describe();
+    let rendered: Rc<RefCell<Arc<str>>> = Rc::new(RefCell::new(Arc::from("")));
+    {
+        let rendered = rendered.clone();
+        let mut publisher = metrics::Publisher::new(config.metrics.max_peers);
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                publisher.publish(&latest(&view), Instant::now());
+                // Rendering also drops series idle past IDLE_TIMEOUT: once a
+                // second, so a departed peer's series go on time.
+                *rendered.borrow_mut() = Arc::from(handle.render());
+            }
+        });
+    }
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    let l = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    tokio::task::spawn_local(http::serve("metrics", l, limits, move |req, _peer| {
+        let body = rendered.borrow().clone();
+        async move {
+            if req.head.uri.path() != "/metrics" {
+                return http::text(hyper::StatusCode::NOT_FOUND, "Not Found");
+            }
+            hyper::Response::builder()
+                .header("content-type", "text/plain; version=0.0.4")
+                .body(http_body_util::Full::new(hyper::body::Bytes::from(
+                    body.as_bytes().to_vec(),
+                )))
+                .expect("static response")
+        }
+    }));
+    if let Some(a) = addr {
+        tracing::info!("metrics on http://{a}/metrics");
+    }
+    Ok(())
+}

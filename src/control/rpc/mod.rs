@@ -1,0 +1,161 @@
+//! porla's JSON-RPC (`POST /api/v1/jsonrpc`), byte for byte as reference §1:
+//!
+//! - every object serialised with keys sorted bytewise, no whitespace
+//!   (`serde_json::Value` keeps keys in a `BTreeMap`);
+//! - success `{"id":…,"jsonrpc":"2.0","result":…}`; a method's error
+//!   `{"error":{"code":…,"data":…,"message":…},"id":…,"jsonrpc":"2.0"}`;
+//! - parse error (-32700), unknown method (-32601) and internal error
+//!   (-32603: missing `params`, a missing key, a wrong type) in porla's
+//!   non-2.0 shapes, without `id` and `jsonrpc`;
+//! - a request without `id` is answered with `"id":null`; `params` is
+//!   required, even `{}`; `jsonrpc` is not checked;
+//! - HTTP 200 for every JSON-RPC outcome; 401 `Unauthorized` without a
+//!   valid token.
+//!
+//! Where porla crashes or has no answer we answer instead (choices written
+//! down in docs/control.md): a body that is not an object, or an object
+//! without a string `method`, gets `{"error":{"code":-32600,"data":…,
+//! "message":"Invalid Request"}}`. Every refusal is counted in
+//! `ringseed_rpc_errors_total{kind}`.
+
+pub mod auth;
+pub mod methods;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::http::{text, HttpRequest};
+use crate::config::Config;
+use crate::coordinator::view::SharedView;
+use crate::messages::ControlCommand;
+
+/// The JSON-RPC path.
+pub const PATH: &str = "/api/v1/jsonrpc";
+
+/// What the RPC handlers reach.
+pub struct Rpc {
+    pub config: Arc<Config>,
+    pub view: SharedView,
+    pub commands: Sender<ControlCommand>,
+    pub auth: Option<auth::Auth>,
+    pub state_dir: PathBuf,
+}
+
+/// A method's failure.
+#[derive(Debug)]
+pub enum MethodError {
+    /// A porla method error: the JSON-RPC 2.0 error envelope.
+    Rpc {
+        code: i64,
+        message: String,
+        data: Value,
+    },
+    /// An exception inside a method (missing key, wrong type): -32603 with
+    /// the exception text, porla's non-2.0 shape.
+    Internal(String),
+}
+
+impl MethodError {
+    pub fn rpc(code: i64, message: impl Into<String>) -> Self {
+        MethodError::Rpc {
+            code,
+            message: message.into(),
+            data: Value::Null,
+        }
+    }
+    pub fn with_data(code: i64, message: impl Into<String>, data: impl Into<Value>) -> Self {
+        MethodError::Rpc {
+            code,
+            message: message.into(),
+            data: data.into(),
+        }
+    }
+    /// porla's -1 for an unknown torrent.
+    pub fn not_found() -> Self {
+        Self::rpc(-1, "Torrent not found in any session")
+    }
+}
+
+fn count_error(kind: &'static str) {
+    metrics::counter!("ringseed_rpc_errors_total", "kind" => kind).increment(1);
+}
+
+fn json_response(v: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(v.to_string())))
+        .expect("static response")
+}
+
+impl Rpc {
+    /// The HTTP handler: route, authenticate, then [`Rpc::call`].
+    pub async fn handle(self: Arc<Self>, req: HttpRequest) -> Response<Full<Bytes>> {
+        if req.head.uri.path() != PATH {
+            count_error("not_found");
+            return text(StatusCode::NOT_FOUND, "Not Found");
+        }
+        if req.head.method != hyper::Method::POST {
+            count_error("method");
+            return text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        }
+        if let Some(a) = &self.auth {
+            if !a.check(&req.head.headers) {
+                count_error("unauthorized");
+                return text(StatusCode::UNAUTHORIZED, "Unauthorized");
+            }
+        }
+        json_response(&self.call(&req.body).await)
+    }
+
+    /// Answers one JSON-RPC request body.
+    pub async fn call(&self, body: &[u8]) -> Value {
+        let req: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                count_error("parse");
+                return json!({"error": {"code": -32700, "data": e.to_string(), "message": "Parse error"}});
+            }
+        };
+        let Value::Object(obj) = &req else {
+            count_error("invalid_request");
+            return json!({"error": {"code": -32600, "data": "the request must be a JSON object (batches are not supported)", "message": "Invalid Request"}});
+        };
+        let Some(method) = obj.get("method").and_then(Value::as_str) else {
+            count_error("invalid_request");
+            return json!({"error": {"code": -32600, "data": "'method' must be a string", "message": "Invalid Request"}});
+        };
+        let id = obj.get("id").cloned().unwrap_or(Value::Null);
+        if !methods::exists(method) {
+            count_error("method_not_found");
+            return json!({"error": {"code": -32601, "message": "Method not found"}});
+        }
+        let Some(params) = obj.get("params") else {
+            count_error("internal");
+            return json!({"error": {"code": -32603, "data": "[json.exception.out_of_range.403] key 'params' not found", "message": "Internal error"}});
+        };
+        metrics::counter!("ringseed_rpc_requests_total", "method" => methods::canonical(method))
+            .increment(1);
+        match methods::dispatch(self, method, params).await {
+            Ok(result) => json!({"id": id, "jsonrpc": "2.0", "result": result}),
+            Err(MethodError::Rpc {
+                code,
+                message,
+                data,
+            }) => {
+                count_error("method_error");
+                json!({"error": {"code": code, "data": data, "message": message}, "id": id, "jsonrpc": "2.0"})
+            }
+            Err(MethodError::Internal(what)) => {
+                count_error("internal");
+                json!({"error": {"code": -32603, "data": what, "message": "Internal error"}})
+            }
+        }
+    }
+}

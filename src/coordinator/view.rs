@@ -1,0 +1,232 @@
+//! The view: what the daemon knows of its torrents and peers, built by the
+//! coordinator once a second (and after every change to the torrent list),
+//! and the single source for `/metrics`, the JSON-RPC and the IPC. Each
+//! fact has one owner: shards own the wire facts of their peers (sent in
+//! snapshots), the coordinator owns choking, rates and the torrent list;
+//! the view joins them, and readers never ask anyone else.
+//!
+//! Readers take an `Arc<View>` from [`SharedView`] (a read lock held for a
+//! pointer copy) and keep it as long as they like.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use ringseed_proto::metainfo::{InfoHash, Metainfo};
+
+use crate::disconnect::DisconnectReason;
+use crate::messages::{PeerKey, ShardStats, MSG_SLOTS};
+
+/// The latest view, shared with readers.
+pub type SharedView = Arc<RwLock<Arc<View>>>;
+
+/// Reads the latest view.
+pub fn latest(v: &SharedView) -> Arc<View> {
+    v.read().clone()
+}
+
+/// Everything readers see.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    /// Unix time the view was built, seconds.
+    pub built_unix: u64,
+    /// Torrents of the session by info hash.
+    pub torrents: Arc<BTreeMap<InfoHash, Arc<TorrentView>>>,
+    /// Connected peers (handshake done) by torrent.
+    pub peers: Arc<HashMap<InfoHash, Vec<Arc<PeerView>>>>,
+    pub shards: Arc<Vec<ShardStats>>,
+    /// Closed connections by reason since start.
+    pub disconnects: Arc<BTreeMap<DisconnectReason, u64>>,
+    /// The last closed connections, oldest first.
+    pub recent_disconnects: Arc<VecDeque<DisconnectRecord>>,
+    pub session: SessionView,
+}
+
+impl View {
+    /// Every peer, in no particular order.
+    pub fn all_peers(&self) -> impl Iterator<Item = &Arc<PeerView>> {
+        self.peers.values().flatten()
+    }
+}
+
+/// Session-wide facts.
+#[derive(Clone, Debug, Default)]
+pub struct SessionView {
+    /// Global upload limit, bytes/s; -1 = unlimited.
+    pub upload_limit: i64,
+    /// Bytes hashed by piece verification since start.
+    pub hashed_bytes: u64,
+    /// Payload upload rate of all peers, bytes/s.
+    pub upload_rate: u64,
+    /// The TCP port the shards listen on.
+    pub listen_port: u16,
+    /// Choking rounds run since start.
+    pub choke_rounds: u64,
+}
+
+/// One torrent.
+#[derive(Clone, Debug)]
+pub struct TorrentView {
+    pub info_hash: InfoHash,
+    pub meta: Arc<Metainfo>,
+    pub save_path: PathBuf,
+    /// "checking", "seeding", "paused" or "error".
+    pub state: &'static str,
+    pub paused: bool,
+    pub error: Option<String>,
+    /// Verified pieces and total pieces.
+    pub pieces_have: u32,
+    pub pieces: u32,
+    /// Bytes of verified pieces.
+    pub bytes_have: u64,
+    /// Payload uploaded: all time (saved across restarts) and this run.
+    pub uploaded_total: u64,
+    pub uploaded_session: u64,
+    /// Payload upload rate, bytes/s; wire upload rate (headers included), bytes/s.
+    pub upload_rate: u64,
+    pub wire_upload_rate: u64,
+    pub peers: u32,
+    /// Connected peers that have every piece (they take nothing from us).
+    pub seeds: u32,
+    pub interested: u32,
+    pub unchoked: u32,
+    pub upload_limit: i64,
+    pub max_connections: i64,
+    pub max_uploads: i64,
+    pub added_unix: u64,
+    /// Seconds since the torrent was added to this run / has been seeding.
+    pub active_secs: u64,
+    pub seeding_secs: u64,
+    pub queue_position: u64,
+}
+
+/// One connected peer: the shard's wire facts, the coordinator's choking
+/// facts, and rates computed over the last second.
+#[derive(Clone, Debug)]
+pub struct PeerView {
+    pub key: PeerKey,
+    pub info_hash: InfoHash,
+    pub addr: SocketAddr,
+    pub local_addr: Option<SocketAddr>,
+    pub peer_id: [u8; 20],
+    pub reserved: [u8; 8],
+    /// Client name: BEP 10 `v`, else from the peer id.
+    pub client: Arc<str>,
+    pub outgoing: bool,
+    pub source: u8,
+    pub connected_unix: u64,
+    pub am_choking: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// Holds the torrent's optimistic unchoke.
+    pub optimistic: bool,
+    pub upload_only: bool,
+    pub extensions: bool,
+    pub fast: bool,
+    pub have_count: u32,
+    pub num_pieces: u32,
+    /// The peer's bitfield (BEP 3 wire order) once it told us anything.
+    pub bitfield: Option<Arc<[u8]>>,
+    /// Payload bytes sent / received.
+    pub uploaded: u64,
+    pub downloaded: u64,
+    /// Wire bytes sent / received.
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    /// Wire bytes/s over the last second (protocol overhead included).
+    pub up_speed: u64,
+    pub down_speed: u64,
+    /// Payload bytes/s over the last second.
+    pub upload_rate: u64,
+    pub last_send_unix: u64,
+    pub last_recv_unix: u64,
+    pub queue_len: u32,
+    pub inflight: Vec<u32>,
+    /// Kernel smoothed / minimum RTT, µs (0 = unknown).
+    pub rtt_us: u32,
+    pub min_rtt_us: u32,
+    /// Mean request → block-sent time, ms.
+    pub serve_ms: u32,
+    pub score: u32,
+    pub whitelisted: bool,
+    pub yourip: Option<IpAddr>,
+    pub sent_per_msg: [u64; MSG_SLOTS],
+    pub recv_per_msg: [u64; MSG_SLOTS],
+}
+
+/// A closed connection (`ringseed.disconnects`).
+#[derive(Clone, Debug)]
+pub struct DisconnectRecord {
+    /// Unix time, seconds.
+    pub unix: u64,
+    pub addr: Option<SocketAddr>,
+    pub client: Option<Arc<str>>,
+    pub info_hash: Option<InfoHash>,
+    pub reason: DisconnectReason,
+}
+
+/// A client name from an Azureus-style peer id (`-XX1234-`, BEP 20), for
+/// peers that send no BEP 10 `v`. The codes are the widely used ones (BEP 20's
+/// list); unknown codes show as the code and version digits.
+pub fn client_from_peer_id(id: &[u8; 20]) -> String {
+    if id[0] == b'-' && id[7] == b'-' && id[1..7].iter().all(|b| b.is_ascii_alphanumeric()) {
+        let code = std::str::from_utf8(&id[1..3]).unwrap_or("??");
+        let name = match code {
+            "AZ" => "Azureus",
+            "BC" => "BitComet",
+            "BI" => "BiglyBT",
+            "BT" => "BitTorrent",
+            "DE" => "Deluge",
+            "KT" => "KTorrent",
+            "LT" => "libtorrent",
+            "lt" => "rTorrent",
+            "qB" => "qBittorrent",
+            "TR" => "Transmission",
+            "UT" => "µTorrent",
+            "UM" => "µTorrent Mac",
+            "RG" => "ringseed",
+            "RL" => "ringseed-loadtest",
+            "WW" => "WebTorrent",
+            "XL" => "Xunlei",
+            other => other,
+        };
+        let v = &id[3..7];
+        let digits: Vec<String> = v
+            .iter()
+            .map(|b| match b {
+                b'0'..=b'9' => (b - b'0').to_string(),
+                b'A'..=b'Z' => (b - b'A' + 10).to_string(),
+                b'a'..=b'z' => (b - b'a' + 10).to_string(),
+                _ => "?".into(),
+            })
+            .collect();
+        return format!("{name} {}", digits.join("."));
+    }
+    if id.starts_with(b"A2-") {
+        return "aria2".into();
+    }
+    let printable: String = id[..8]
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+        .collect();
+    format!("Unknown [{printable}]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azureus_style_ids_name_their_client() {
+        let mut id = *b"-TR3000-xxxxxxxxxxxx";
+        assert_eq!(client_from_peer_id(&id), "Transmission 3.0.0.0");
+        id[..8].copy_from_slice(b"-qB4520-");
+        assert_eq!(client_from_peer_id(&id), "qBittorrent 4.5.2.0");
+        id[..8].copy_from_slice(b"-ZZ0100-");
+        assert_eq!(client_from_peer_id(&id), "ZZ 0.1.0.0");
+        assert_eq!(client_from_peer_id(b"A2-1-36-0-xxxxxxxxxx"), "aria2");
+        assert!(client_from_peer_id(&[0u8; 20]).starts_with("Unknown"));
+    }
+}

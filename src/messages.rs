@@ -1,0 +1,341 @@
+//! The typed messages that cross threads: shard ↔ coordinator, hash check →
+//! coordinator. Every cross-thread edge is one of these enums over a
+//! crossbeam channel; the enums are the contract. Shards, the coordinator
+//! and the control runtime all import this module and none imports another's
+//! internals.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use ringseed_proto::metainfo::InfoHash;
+use tokio::sync::Notify;
+
+use crate::disconnect::DisconnectReason;
+
+/// A peer connection's identity across threads: a counter shared by all
+/// shards, starting at 0, never reused in the process (getpeerinfo's `id`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey(pub u64);
+
+impl std::fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where we learnt of a peer: libtorrent's `peer_source_flags_t` bits
+/// (reference §2.2), which porla's `source` field carries.
+pub mod source {
+    /// From a tracker announce.
+    pub const TRACKER: u8 = 1;
+    /// The peer connected to us.
+    pub const INCOMING: u8 = 32;
+    /// Added by hand (`torrents.peers.add`): libtorrent's `connect_peer`
+    /// default, which porla uses, is no source bit at all.
+    pub const MANUAL: u8 = 0;
+}
+
+/// Facts about a peer known once its handshake is done (BEP 3).
+#[derive(Clone, Debug)]
+pub struct PeerHello {
+    pub key: PeerKey,
+    /// Index of the shard that owns the connection.
+    pub shard: usize,
+    pub info_hash: InfoHash,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Our end of the connection.
+    pub local_addr: Option<SocketAddr>,
+    pub peer_id: [u8; 20],
+    /// The 8 reserved bytes of the peer's handshake.
+    pub reserved: [u8; 8],
+    /// We dialled the peer (`torrents.peers.add`, tracker peers).
+    pub outgoing: bool,
+    /// Source bits (see [`source`]).
+    pub source: u8,
+    /// Unix time of the connection, seconds.
+    pub connected_unix: u64,
+    /// The torrent's piece length in bytes (for round-robin turns).
+    pub piece_length: u32,
+    pub num_pieces: u32,
+}
+
+impl PeerHello {
+    /// The peer supports BEP 6 (reserved bit 0x04 of byte 7).
+    pub fn fast(&self) -> bool {
+        self.reserved[7] & 0x04 != 0
+    }
+    /// The peer supports the BEP 10 extension protocol (0x10 of byte 5).
+    pub fn extensions(&self) -> bool {
+        self.reserved[5] & 0x10 != 0
+    }
+}
+
+/// Slots of the per-message byte counters (getpeerinfo's
+/// `bytessent_per_msg` / `bytesrecv_per_msg`): one per BitTorrent message
+/// name, the 4-byte length prefix included.
+pub const MSG_SLOTS: usize = 19;
+
+/// Names of the [`MSG_SLOTS`] counters, in slot order.
+pub const MSG_NAMES: [&str; MSG_SLOTS] = [
+    "choke",
+    "unchoke",
+    "interested",
+    "not_interested",
+    "have",
+    "bitfield",
+    "request",
+    "piece",
+    "cancel",
+    "port",
+    "suggest_piece",
+    "have_all",
+    "have_none",
+    "reject_request",
+    "allowed_fast",
+    "extended",
+    "keep_alive",
+    "handshake",
+    "*other*",
+];
+
+/// Counter slot of a message: `None` for a keep-alive (length 0), else its id.
+pub fn msg_slot(id: Option<u8>) -> usize {
+    match id {
+        None => 16,
+        Some(i @ 0..=9) => i as usize,
+        Some(13) => 10,
+        Some(14) => 11,
+        Some(15) => 12,
+        Some(16) => 13,
+        Some(17) => 14,
+        Some(20) => 15,
+        Some(_) => 18,
+    }
+}
+
+/// Counter slot of the 68-byte handshake.
+pub const HANDSHAKE_SLOT: usize = 17;
+
+/// Per-peer counters a shard reports every second.
+#[derive(Clone, Debug, Default)]
+pub struct PeerSnapshot {
+    pub key: PeerKey,
+    /// We choke the peer (wire state).
+    pub am_choking: bool,
+    /// The peer chokes us (its last choke/unchoke; a seed never asks).
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// Payload bytes sent to the peer since it connected.
+    pub uploaded: u64,
+    /// Payload bytes received (a seed receives none; porla's `total_download`).
+    pub downloaded: u64,
+    /// Wire bytes sent and received (headers, handshake and keep-alives included).
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    /// Unix time of the last socket write / read, seconds (0: never).
+    pub last_send_unix: u64,
+    pub last_recv_unix: u64,
+    /// Requests queued with us, not yet served.
+    pub queue_len: u32,
+    /// Distinct piece indices of the queued requests (at most 256).
+    pub inflight: Vec<u32>,
+    /// Pieces the peer says it has.
+    pub have_count: u32,
+    /// The peer's bitfield (BEP 3 wire order), sent only when it changed.
+    pub bitfield: Option<Arc<[u8]>>,
+    /// Kernel smoothed RTT and minimum RTT, microseconds (`TCP_INFO`; 0 = unknown).
+    pub rtt_us: u32,
+    pub min_rtt_us: u32,
+    /// Mean time from a request's arrival to its block handed to the
+    /// kernel, milliseconds (0 until a block was served).
+    pub serve_ms: u32,
+    /// Misbehaviour score (getpeerinfo's `banscore`).
+    pub score: u32,
+    /// Client name from the BEP 10 handshake `v`.
+    pub client: Option<Arc<str>>,
+    /// Our address as the peer sees it (BEP 10 `yourip`).
+    pub yourip: Option<IpAddr>,
+    /// The peer said `upload_only` in its BEP 10 handshake.
+    pub upload_only: bool,
+    pub sent_per_msg: [u64; MSG_SLOTS],
+    pub recv_per_msg: [u64; MSG_SLOTS],
+}
+
+/// Per-shard counters reported every second (totals since the shard started).
+#[derive(Clone, Debug, Default)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub connections: u64,
+    pub bytes_sent: u64,
+    pub blocks_sent: u64,
+    pub registered_buffers: u64,
+    pub registered_buffers_in_use: u64,
+    pub plain_buffer_blocks: u64,
+    /// io_uring operations submitted by the shard (reads, writes; accepts excluded).
+    pub uring_ops: u64,
+    /// Block serve times since the last snapshot, microseconds (request
+    /// received → last byte handed to the kernel; a bounded sample).
+    pub serve_time_us: Vec<u32>,
+}
+
+/// The facts of a closed connection kept for `ringseed.disconnects`.
+#[derive(Clone, Debug)]
+pub struct ClosedPeer {
+    pub addr: SocketAddr,
+    pub info_hash: Option<InfoHash>,
+    pub client: Option<Arc<str>>,
+}
+
+/// Upload budget used by a shard in the last period, per scope.
+#[derive(Clone, Debug, Default)]
+pub struct BudgetUse {
+    pub shard: usize,
+    /// Bytes taken from the global budget, and whether a block had to wait for it.
+    pub global_used: u64,
+    pub global_starved: bool,
+    /// The same for each rate-limited torrent with demand on this shard.
+    pub torrents: Vec<(InfoHash, u64, bool)>,
+}
+
+/// Shard → coordinator.
+#[derive(Debug)]
+pub enum ShardEvent {
+    Connected(Box<PeerHello>),
+    Interest {
+        key: PeerKey,
+        interested: bool,
+    },
+    /// A connection ended. `key` is `None` for one refused before it got a key.
+    Closed {
+        key: Option<PeerKey>,
+        reason: DisconnectReason,
+        peer: Option<Box<ClosedPeer>>,
+    },
+    Snapshot {
+        stats: ShardStats,
+        peers: Vec<PeerSnapshot>,
+    },
+    Budget(BudgetUse),
+    /// A misbehaving peer's address crossed the ban score (see `network.ban_time_secs`).
+    Ban(IpAddr),
+}
+
+/// Upload allowances for one period, from the coordinator to one shard.
+/// `None` / absent = unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BudgetGrant {
+    /// Bytes of the global upload limit this shard may send.
+    pub global: Option<u64>,
+    /// Rate-limited torrents and the bytes each may send on this shard;
+    /// torrents not listed are not limited.
+    pub torrents: Vec<(InfoHash, u64)>,
+}
+
+/// Coordinator → shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardCommand {
+    Choke(PeerKey),
+    Unchoke(PeerKey),
+    /// Close one peer.
+    Close(PeerKey, DisconnectReason),
+    /// Close every peer of a torrent (removed, paused, rechecked).
+    CloseTorrent(InfoHash, DisconnectReason),
+    /// Dial a peer for a torrent (BEP 3 handshake from our side).
+    Connect {
+        info_hash: InfoHash,
+        addr: SocketAddr,
+        source: u8,
+    },
+    Budget(BudgetGrant),
+    /// Close every peer and stop.
+    Shutdown,
+}
+
+/// The sending end to one shard: a channel and the shard's wake-up.
+#[derive(Clone)]
+pub struct ShardLink {
+    pub tx: Sender<ShardCommand>,
+    pub wake: Arc<Notify>,
+}
+
+impl ShardLink {
+    /// Queues a command and wakes the shard (`notify_one` keeps a permit, so
+    /// no wake-up is lost).
+    pub fn send(&self, cmd: ShardCommand) {
+        if self.tx.send(cmd).is_ok() {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Unix time now, seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The answer channel of a control command (a tokio oneshot: the sender
+/// works from any thread, the control runtime awaits the receiver).
+pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
+
+/// A torrent to add to the session.
+#[derive(Debug)]
+pub struct AddTorrent {
+    pub meta: Arc<ringseed_proto::metainfo::Metainfo>,
+    /// The metainfo bytes as given (kept in the session).
+    pub raw: Arc<[u8]>,
+    /// Folder holding (or to hold) the torrent's content.
+    pub save_path: std::path::PathBuf,
+    pub paused: bool,
+    pub props: TorrentProps,
+}
+
+/// Per-torrent settings (porla's `torrents.properties`): `None` leaves a
+/// value as it is; -1 = unlimited / the global default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TorrentProps {
+    /// Upload limit, bytes/s of payload (0 or -1 = unlimited).
+    pub upload_limit: Option<i64>,
+    /// Most connected peers.
+    pub max_connections: Option<i64>,
+    /// Upload slots.
+    pub max_uploads: Option<i64>,
+}
+
+/// Why a control command failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("torrent not found")]
+    NotFound,
+    #[error("torrent already in the session")]
+    Duplicate,
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Control runtime → coordinator: the operations of the session.
+#[derive(Debug)]
+pub enum ControlCommand {
+    /// Add a torrent; it is hashed unless resume data matches. Answered once
+    /// the session on disk holds it.
+    Add(Box<AddTorrent>, Reply<Result<InfoHash, CommandError>>),
+    /// Remove torrents (unknown ones are skipped), closing their peers;
+    /// `remove_data` deletes the files their metainfo names.
+    Remove {
+        info_hashes: Vec<InfoHash>,
+        remove_data: bool,
+        reply: Reply<Result<(), CommandError>>,
+    },
+    Pause(InfoHash, Reply<Result<(), CommandError>>),
+    Resume(InfoHash, Reply<Result<(), CommandError>>),
+    /// Hash every piece again (peers are closed while it checks).
+    Recheck(InfoHash, Reply<Result<(), CommandError>>),
+    SetProps(InfoHash, TorrentProps, Reply<Result<(), CommandError>>),
+    /// Dial these peers for the torrent.
+    AddPeers(InfoHash, Vec<SocketAddr>, Reply<Result<(), CommandError>>),
+    /// The global upload limit, bytes/s (0 or -1 = unlimited); kept in the session.
+    SetUploadLimit(i64, Reply<Result<(), CommandError>>),
+}

@@ -1,0 +1,89 @@
+//! The `hash-check` thread: verifies torrents (or applies their resume
+//! data) one job at a time, in the order they were queued, and reports each
+//! result to the coordinator. Hashing itself runs on every core
+//! ([`crate::storage::check`]); this thread only sequences the jobs so a
+//! burst of adds does not start thousands of checks at once.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use ringseed_proto::metainfo::{InfoHash, Metainfo};
+
+use super::{prepare, CheckSource, LoadError, Torrent};
+
+/// A torrent to verify.
+pub struct CheckJob {
+    pub info_hash: InfoHash,
+    pub meta: Arc<Metainfo>,
+    pub save_path: PathBuf,
+    /// Hash every piece even when resume data matches (`torrents.recheck`).
+    pub force: bool,
+    /// The coordinator's generation of the torrent when queued: a result
+    /// for an older generation (removed and re-added, rechecked again) is dropped.
+    pub generation: u64,
+}
+
+/// A finished check.
+pub struct CheckDone {
+    pub info_hash: InfoHash,
+    pub generation: u64,
+    pub result: Result<(Arc<Torrent>, CheckSource), LoadError>,
+    /// Seconds the check took.
+    pub seconds: f64,
+}
+
+/// Runs jobs until `jobs` closes. `hashed` counts hashed bytes (metrics).
+pub fn run(
+    jobs: Receiver<CheckJob>,
+    done: Sender<CheckDone>,
+    state_dir: PathBuf,
+    hash_threads: usize,
+    hashed: Arc<AtomicU64>,
+) {
+    for job in jobs {
+        let started = Instant::now();
+        let result = prepare(
+            job.meta.clone(),
+            &job.save_path,
+            Some(&state_dir),
+            hash_threads,
+            job.force,
+            &hashed,
+        )
+        .map(|(t, s)| (Arc::new(t), s));
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok((t, source)) => {
+                let how = match source {
+                    CheckSource::Resume => "from resume data, nothing hashed".to_string(),
+                    CheckSource::Hashed { bytes } => format!(
+                        "hashed {bytes} bytes in {seconds:.2} s ({:.2} GB/s)",
+                        *bytes as f64 / seconds.max(1e-9) / 1e9
+                    ),
+                };
+                tracing::info!(
+                    "torrent {} info_hash={} verified {}/{} pieces ({how})",
+                    t.meta.name,
+                    job.info_hash,
+                    t.have_count,
+                    t.meta.lengths.num_pieces()
+                );
+            }
+            Err(e) => tracing::error!("torrent {}: {e}; not seeded", job.meta.name),
+        }
+        if done
+            .send(CheckDone {
+                info_hash: job.info_hash,
+                generation: job.generation,
+                result,
+                seconds,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}

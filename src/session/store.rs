@@ -1,0 +1,315 @@
+//! The persistent session: what survives a restart.
+//!
+//! `STATE/session/` holds, per torrent, its metainfo bytes (`<info hash>.torrent`)
+//! and its record (`<info hash>.json`: save path, paused flag, limits, when it
+//! was added, its all-time upload), plus `settings.json` for session-wide
+//! settings changed at runtime (the global upload limit). Every file is
+//! written atomically (temp file, fsync, rename, then an fsync of the
+//! directory), so a kill at any moment leaves each torrent either in the
+//! session or not, never half. The record is written last on add and
+//! removed first on remove: a `.json` file is what makes a torrent part of
+//! the session.
+//!
+//! The `session-store` thread ([`run`]) does the writes in the order the
+//! coordinator queued them and only then answers the RPC that asked, so an
+//! answered add survives `kill -9`. Jobs that pile up are written together
+//! with one directory fsync.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use ringseed_proto::metainfo::{InfoHash, Metainfo};
+use serde::{Deserialize, Serialize};
+
+use crate::storage;
+
+/// Format version of the record files.
+const FORMAT: u32 = 1;
+
+/// One torrent of the session, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorrentRecord {
+    pub format: u32,
+    /// Info hash, 40 lowercase hex digits.
+    pub info_hash: String,
+    /// Torrent name (for people reading the file).
+    pub name: String,
+    /// Folder holding the torrent's content.
+    pub save_path: PathBuf,
+    pub paused: bool,
+    /// Upload limit, bytes/s of payload; -1 = unlimited.
+    pub upload_limit: i64,
+    /// Most peers connected at once; -1 = unlimited.
+    pub max_connections: i64,
+    /// Upload slots of this torrent; -1 = the global `choking.upload_slots`.
+    pub max_uploads: i64,
+    /// Unix time the torrent was added, seconds.
+    pub added_unix: u64,
+    /// Order of addition (porla's `queue_position`).
+    pub queue_position: u64,
+    /// Payload bytes uploaded before this daemon started (all-time upload
+    /// minus this run's).
+    pub uploaded_before: u64,
+}
+
+impl TorrentRecord {
+    /// A new record with default limits.
+    pub fn new(meta: &Metainfo, save_path: PathBuf, paused: bool, queue_position: u64) -> Self {
+        TorrentRecord {
+            format: FORMAT,
+            info_hash: meta.info_hash.to_hex(),
+            name: meta.name.clone(),
+            save_path,
+            paused,
+            upload_limit: -1,
+            max_connections: -1,
+            max_uploads: -1,
+            added_unix: crate::messages::unix_now(),
+            queue_position,
+            uploaded_before: 0,
+        }
+    }
+}
+
+/// Session-wide settings changed at runtime.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    /// Global upload limit set through the RPC, bytes/s (-1 = unlimited);
+    /// `None` = the configuration's.
+    pub upload_limit: Option<i64>,
+}
+
+/// A torrent read back from the session.
+pub struct Loaded {
+    pub record: TorrentRecord,
+    pub meta: Metainfo,
+}
+
+/// The session directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) `STATE/session` and removes temp files a killed
+    /// process left there.
+    ///
+    /// Errors: the directory cannot be created.
+    pub fn open(state_dir: &Path) -> std::io::Result<Store> {
+        let dir = state_dir.join("session");
+        std::fs::create_dir_all(&dir)?;
+        let n = storage::remove_temp_files(&dir) + storage::remove_temp_files(state_dir);
+        if n > 0 {
+            tracing::info!(dir = %dir.display(), files = n, "removed temp files left by an interrupted write");
+        }
+        Ok(Store { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn torrent_path(&self, ih: &InfoHash) -> PathBuf {
+        self.dir.join(format!("{}.torrent", ih.to_hex()))
+    }
+
+    fn record_path(&self, ih: &InfoHash) -> PathBuf {
+        self.dir.join(format!("{}.json", ih.to_hex()))
+    }
+
+    /// Every torrent of the session, in queue order. A record whose metainfo
+    /// is missing or invalid is skipped with an error in the log.
+    pub fn load(&self) -> Vec<Loaded> {
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let record: TorrentRecord = match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "session record unreadable; torrent skipped");
+                    continue;
+                }
+            };
+            let tpath = path.with_extension("torrent");
+            let meta = match std::fs::read(&tpath)
+                .map_err(|e| e.to_string())
+                .and_then(|b| Metainfo::from_bytes(&b).map_err(|e| e.to_string()))
+            {
+                Ok(m) if m.info_hash.to_hex() == record.info_hash => m,
+                Ok(_) => {
+                    tracing::error!(file = %tpath.display(), "metainfo does not match its record; torrent skipped");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(file = %tpath.display(), error = %e, "metainfo unreadable; torrent skipped");
+                    continue;
+                }
+            };
+            out.push(Loaded { record, meta });
+        }
+        out.sort_by_key(|l| (l.record.queue_position, l.record.added_unix));
+        out
+    }
+
+    /// Saved runtime settings (defaults when none or unreadable).
+    pub fn load_settings(&self) -> SessionSettings {
+        std::fs::read(self.dir.join("settings.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, record: &TorrentRecord, metainfo: Option<&[u8]>) -> std::io::Result<()> {
+        let ih = InfoHash::from_hex(&record.info_hash).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad info hash in record")
+        })?;
+        if let Some(bytes) = metainfo {
+            storage::write_atomically(&self.torrent_path(&ih), bytes)?;
+        }
+        storage::write_atomically(
+            &self.record_path(&ih),
+            &serde_json::to_vec_pretty(record).expect("serialisable"),
+        )
+    }
+
+    fn remove(&self, ih: &InfoHash, state_dir: &Path) -> std::io::Result<()> {
+        for p in [
+            self.record_path(ih),
+            self.torrent_path(ih),
+            state_dir.join(format!("{}.resume.json", ih.to_hex())),
+        ] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Called with the outcome once a job is durable.
+pub type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// What the coordinator asks the store thread to do.
+pub enum StoreJob {
+    /// Write a torrent's record (and its metainfo bytes, on add).
+    Save {
+        record: TorrentRecord,
+        metainfo: Option<Arc<[u8]>>,
+        reply: Option<Reply>,
+    },
+    /// Remove a torrent from the session, and its data when asked.
+    Remove {
+        info_hash: InfoHash,
+        data: Option<(Arc<Metainfo>, PathBuf)>,
+        reply: Option<Reply>,
+    },
+    /// Write the session-wide settings.
+    Settings {
+        settings: SessionSettings,
+        reply: Option<Reply>,
+    },
+}
+
+/// The `session-store` thread: runs until `jobs` closes.
+pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
+    while let Ok(first) = jobs.recv() {
+        // Write everything queued, then one directory fsync, then answer.
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<(Reply, Result<(), String>)> = Vec::new();
+        for job in batch {
+            let (result, reply) = match job {
+                StoreJob::Save {
+                    record,
+                    metainfo,
+                    reply,
+                } => (
+                    store
+                        .save(&record, metainfo.as_deref())
+                        .map_err(|e| format!("cannot save the session: {e}")),
+                    reply,
+                ),
+                StoreJob::Remove {
+                    info_hash,
+                    data,
+                    reply,
+                } => {
+                    let mut r = store
+                        .remove(&info_hash, &state_dir)
+                        .map_err(|e| format!("cannot update the session: {e}"));
+                    if let (Ok(()), Some((meta, save_path))) = (&r, data) {
+                        r = storage::remove::remove_data(&meta, &save_path)
+                            .map(|n| {
+                                tracing::info!(torrent = %meta.name, files = n, "data removed");
+                            })
+                            .map_err(|e| format!("cannot remove data: {e}"));
+                    }
+                    (r, reply)
+                }
+                StoreJob::Settings { settings, reply } => (
+                    storage::write_atomically(
+                        &store.dir.join("settings.json"),
+                        &serde_json::to_vec_pretty(&settings).expect("serialisable"),
+                    )
+                    .map_err(|e| format!("cannot save settings: {e}")),
+                    reply,
+                ),
+            };
+            if let Err(e) = &result {
+                tracing::error!("{e}");
+            }
+            if let Some(reply) = reply {
+                replies.push((reply, result));
+            }
+        }
+        let synced =
+            storage::sync_dir(&store.dir).map_err(|e| format!("cannot sync the session: {e}"));
+        for (reply, r) in replies {
+            reply(r.and(synced.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringseed_proto::metainfo::build_torrent;
+
+    #[test]
+    fn records_round_trip_and_temp_files_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = build_torrent("t", &[(vec![], 5)], 16384, &[[1; 20]], None, "x");
+        let meta = Metainfo::from_bytes(&bytes).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = TorrentRecord::new(&meta, "/data".into(), true, 7);
+        rec.upload_limit = 1000;
+        store.save(&rec, Some(&bytes)).unwrap();
+        std::fs::write(store.dir().join("x.json.tmp123"), b"half").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.dir().join("x.json.tmp123").exists());
+        let loaded = store.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].record, rec);
+        assert_eq!(loaded[0].meta.info_hash, meta.info_hash);
+        store.remove(&meta.info_hash, dir.path()).unwrap();
+        assert!(store.load().is_empty());
+    }
+}

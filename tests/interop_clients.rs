@@ -35,7 +35,10 @@
 //! * Transmission 3.00 says Interested only at its 10 s rechoke pulse (and
 //!   sends it in a 2 s message batch): its first byte comes 10–17 s after
 //!   the torrent is added, whatever the seeder does. Deluge 2.0.3 tries uTP
-//!   first (about 4 s). The `DETAIL` line shows the time to the first byte.
+//!   first (about 4 s). aria2 always tries an encrypted handshake first (no
+//!   option turns that off); ringseed, which has no MSE, closes it and aria2
+//!   retries in plaintext (about 2 s). The `DETAIL` line shows the time to
+//!   the first byte.
 //! * Transmission 3.00 does not create 0-byte files; a missing 0-byte file
 //!   is reported as a NOTE, not a failure (there is nothing to transfer).
 //! * Each case prints one line to stderr for a results table:

@@ -394,3 +394,95 @@ pub fn lt_make(py: &Path, torrent: &Path, root: &Path, hybrid: bool, piece_size:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+impl Seeder {
+    /// Starts a prepared `ringseed seed …` command whose binary, `--listen`
+    /// address and other arguments the caller chose (another build, another
+    /// network namespace) and waits until every torrent is checked. Same log
+    /// capture and environment as [`Seeder::start`]; the command must run
+    /// ringseed itself (not a wrapper that forks), so SIGTERM reaches it.
+    /// Adds `--state-dir` (a private temp dir) when the command has none, but
+    /// never `--rpc` (older builds lack it): choose the RPC address yourself.
+    pub fn start_command(mut cmd: Command) -> Seeder {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let mut temp_state = None;
+        let state_dir = match args.iter().position(|a| a == "--state-dir") {
+            Some(i) => PathBuf::from(&args[i + 1]),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_owned();
+                cmd.arg("--state-dir").arg(&p);
+                temp_state = Some(t);
+                p
+            }
+        };
+        let mut child = cmd
+            .env("RUST_LOG", "info,ringseed::shard=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringseed");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let line = strip_ansi(&line);
+                    let _ = tx.send(line.clone());
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut addr = None;
+        let mut rpc = None;
+        loop {
+            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "ringseed did not become ready; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            };
+            if let Some(i) = line.find("listening on ") {
+                let rest = &line[i + "listening on ".len()..];
+                addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
+            }
+            if let Some(i) = line.find("rpc on http://") {
+                let rest = &line[i + "rpc on http://".len()..];
+                rpc = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
+            if line.contains("ready:") {
+                break;
+            }
+        }
+        Seeder {
+            child,
+            addr: addr.expect("listening line"),
+            rpc,
+            state_dir,
+            log,
+            _state: temp_state,
+        }
+    }
+}
+
+/// Makes a torrent with `ringseed create --announce URL`.
+pub fn ringseed_create_with_announce(path: &Path, out: &Path, piece_length: u32, announce: &str) {
+    let st = Command::new(RINGSEED)
+        .args(["create", "--piece-length", &piece_length.to_string()])
+        .args(["--announce", announce, "-o"])
+        .arg(out)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}

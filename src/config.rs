@@ -31,6 +31,9 @@ pub struct Config {
     pub metrics: Metrics,
     /// porla's JSON-RPC over HTTP (the control API).
     pub rpc: Rpc,
+    /// Tracker announces and scrapes (BEP 3, 12, 15, 48) and dialling the
+    /// peers trackers return.
+    pub trackers: Trackers,
 }
 
 /// Peer connections.
@@ -154,6 +157,59 @@ pub struct Rpc {
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this long, seconds.
     pub body_timeout_secs: u64,
+}
+
+/// Trackers (docs/trackers.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Trackers {
+    /// Announce torrents to the trackers their metainfo names.
+    pub enabled: bool,
+    /// Peers asked for in each announce (`numwant`).
+    pub numwant: u32,
+    /// Announces (not counting `stopped`) started per second, all torrents
+    /// together: 10,000 torrents added at once take 10,000 / this seconds
+    /// to announce, instead of all in the same second.
+    pub announces_per_second: u32,
+    /// Tracker exchanges in flight at once.
+    pub max_concurrent: usize,
+    /// A tracker's `interval` (and `min interval`) is clamped to at least
+    /// this, seconds: 0 or a negative interval never makes us hammer it.
+    pub min_interval_secs: u64,
+    /// ...and to at most this, seconds.
+    pub max_interval_secs: u64,
+    /// After every tracker of a torrent failed, the next try waits this
+    /// long, doubled on each further failure (±25 % jitter), seconds.
+    pub retry_base_secs: u64,
+    /// Longest wait between failed tries, seconds.
+    pub retry_max_secs: u64,
+    /// An HTTP announce or scrape (resolve, connect, TLS, redirects, body)
+    /// must finish within this long, seconds.
+    pub http_timeout_secs: u64,
+    /// Largest HTTP reply body, bytes; past it the reply is refused.
+    pub max_response_bytes: usize,
+    /// HTTP redirects followed before the announce fails.
+    pub max_redirects: usize,
+    /// BEP 15: first wait for a UDP reply, seconds; doubled on each
+    /// retransmission (15 · 2^n).
+    pub udp_timeout_secs: u64,
+    /// BEP 15 retransmissions after the first send (2: waits of 15, 30 and
+    /// 60 s, 105 s in all).
+    pub udp_retries: u32,
+    /// Scrape (BEP 48 / BEP 15) for seeders, leechers and downloads this
+    /// often, seconds; 0 = never (the announce replies' counts are used).
+    pub scrape_interval_secs: u64,
+    /// Dial tracker peers only while fewer than this many outgoing
+    /// connects are in flight, all torrents together (half-open cap).
+    pub max_half_open: usize,
+    /// Dial tracker peers for a torrent only while it has fewer connected
+    /// peers than this (its own `max_connections` also applies).
+    pub max_peers_per_torrent: usize,
+    /// Dial tracker peers only while fewer than this many peers are
+    /// connected, all torrents together.
+    pub max_peers: usize,
+    /// A tracker peer we dialled is not dialled again for this long, seconds.
+    pub redial_secs: u64,
 }
 
 /// A listen address or "off".
@@ -297,6 +353,31 @@ impl Default for Rpc {
     }
 }
 
+impl Default for Trackers {
+    fn default() -> Self {
+        Trackers {
+            enabled: true,
+            numwant: 50,
+            announces_per_second: 20,
+            max_concurrent: 64,
+            min_interval_secs: 60,
+            max_interval_secs: 4 * 3600,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            http_timeout_secs: 30,
+            max_response_bytes: 256 * 1024,
+            max_redirects: 3,
+            udp_timeout_secs: 15,
+            udp_retries: 2,
+            scrape_interval_secs: 1800,
+            max_half_open: 32,
+            max_peers_per_torrent: 50,
+            max_peers: 2000,
+            redial_secs: 300,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -306,6 +387,7 @@ impl Default for Config {
             storage: Storage::default(),
             metrics: Metrics::default(),
             rpc: Rpc::default(),
+            trackers: Trackers::default(),
         }
     }
 }

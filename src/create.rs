@@ -81,13 +81,31 @@ fn walk(
     Ok(())
 }
 
-/// Builds the bencoded torrent for `path` (a file or a folder).
+/// BEP 12 tiers from `--announce` values: each value is one tier, its
+/// comma-separated URLs the tier's trackers; blanks are dropped.
+pub fn announce_tiers(values: &[String]) -> Vec<Vec<String>> {
+    values
+        .iter()
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Builds the bencoded torrent for `path` (a file or a folder) announcing
+/// to `tiers` (`announce` = the first URL; `announce-list` when there is
+/// more than one URL).
 ///
 /// Errors: unreadable files, non-UTF-8 names, no data, a bad piece length.
 pub fn create_torrent(
     path: &Path,
     piece_length: Option<u32>,
-    announce: Option<&str>,
+    tiers: &[Vec<String>],
 ) -> Result<Vec<u8>, CreateError> {
     let name = path
         .file_name()
@@ -144,12 +162,40 @@ pub fn create_torrent(
         hashes.push(hasher.finalize().into());
     }
     let list: Vec<(Vec<String>, u64)> = files.into_iter().map(|(c, _, l)| (c, l)).collect();
-    Ok(ringseed_proto::metainfo::build_torrent(
+    Ok(ringseed_proto::metainfo::build_torrent_with_tiers(
         &name,
         &list,
         pl,
         &hashes,
-        announce,
+        tiers,
         crate::CLIENT_NAME,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_announce_flags_make_tiers_and_commas_share_a_tier() {
+        let t = announce_tiers(&[
+            "http://a/announce, udp://b:1".into(),
+            "".into(),
+            "http://c/x".into(),
+        ]);
+        assert_eq!(
+            t,
+            vec![
+                vec!["http://a/announce".to_string(), "udp://b:1".into()],
+                vec!["http://c/x".into()]
+            ]
+        );
+        let dir = std::env::temp_dir().join(format!("ringseed-create-{}", std::process::id()));
+        std::fs::write(&dir, b"hello").unwrap();
+        let bytes = create_torrent(&dir, None, &t).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        let m = ringseed_proto::metainfo::Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(m.announce.as_deref(), Some("http://a/announce"));
+        assert_eq!(m.announce_list, t);
+    }
 }

@@ -5,7 +5,7 @@
 //! - `coordinator` (torrent list, choking, budgets, the view),
 //! - `hash-check` (verifies torrents one job at a time),
 //! - `session-store` (writes the session atomically, in order),
-//! - `control` (tokio: JSON-RPC, /metrics) —
+//! - `control` (tokio: JSON-RPC, /metrics, tracker announces) —
 //!
 //! and supervises them: [`run`] ends the process with the name and error of
 //! any thread that stops before shutdown.
@@ -361,6 +361,8 @@ impl Daemon {
                 view: view.clone(),
                 hashed_bytes: hashed_bytes.clone(),
                 listen_port: listen_addr.port(),
+                listen_ip: listen_addr.ip(),
+                dial: crate::coordinator::DialLimits::from_config(&config.trackers),
             },
             upload_limit,
             whitelist,
@@ -383,6 +385,8 @@ impl Daemon {
                 metrics,
                 auth,
                 stop: control_stop_rx,
+                peer_id,
+                listen_port: listen_addr.port(),
             };
             threads.push(spawn_named("control".into(), &exit_tx, move || {
                 crate::control::run(ctx)

@@ -3,7 +3,8 @@
 //! The crate root only names the parts; [`daemon`] starts and supervises
 //! them. The folders are the threads: [`shard`] (one per core, io_uring),
 //! [`coordinator`] (torrent list, choking, budgets, the view), [`control`]
-//! (JSON-RPC, /metrics), [`session`] (torrents, hash check, persistence),
+//! (JSON-RPC, /metrics) and [`tracker`] (announces, on the control
+//! thread), [`session`] (torrents, hash check, persistence),
 //! [`storage`] (files, reads, hashes) and [`messages`] (what crosses
 //! between them).
 
@@ -17,6 +18,7 @@ pub mod messages;
 pub mod session;
 pub mod shard;
 pub mod storage;
+pub mod tracker;
 
 pub use daemon::{Daemon, DaemonError};
 pub use ringseed_proto::{metainfo, wire};

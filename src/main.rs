@@ -113,9 +113,10 @@ enum Command {
         /// Piece length in bytes (power of two, >= 16384); default aims at ~1500 pieces.
         #[arg(long, env = "RINGSEED_PIECE_LENGTH")]
         piece_length: Option<u32>,
-        /// Tracker announce URL.
+        /// Tracker announce URL (http, https or udp). Repeat for more tiers
+        /// (BEP 12), in order; URLs of one tier separated by commas.
         #[arg(long, env = "RINGSEED_ANNOUNCE")]
-        announce: Option<String>,
+        announce: Vec<String>,
         /// Output .torrent file.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
@@ -557,7 +558,11 @@ fn main() -> ExitCode {
             announce,
             output,
             path,
-        } => match ringseed::create::create_torrent(&path, piece_length, announce.as_deref()) {
+        } => match ringseed::create::create_torrent(
+            &path,
+            piece_length,
+            &ringseed::create::announce_tiers(&announce),
+        ) {
             Ok(bytes) => match std::fs::write(&output, bytes) {
                 Ok(()) => {
                     println!("wrote {}", output.display());

@@ -342,4 +342,11 @@ pub enum ControlCommand {
     AddPeers(InfoHash, Vec<SocketAddr>, Reply<Result<(), CommandError>>),
     /// The global upload limit, bytes/s (0 or -1 = unlimited); kept in the session.
     SetUploadLimit(i64, Reply<Result<(), CommandError>>),
+    /// Peers a tracker returned for a seeding torrent: the coordinator dials
+    /// those it is not connected to, within the caps of `[trackers]`
+    /// (half-open, per torrent, global), with source = tracker.
+    TrackerPeers {
+        info_hash: InfoHash,
+        peers: Vec<SocketAddr>,
+    },
 }

@@ -1,2 +1,3 @@
 pub mod metainfo;
+pub mod tracker;
 pub mod wire;

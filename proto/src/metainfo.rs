@@ -820,6 +820,26 @@ pub fn build_torrent(
     announce: Option<&str>,
     created_by: &str,
 ) -> Vec<u8> {
+    let tiers: Vec<Vec<String>> = announce
+        .map(|a| vec![vec![a.to_string()]])
+        .unwrap_or_default();
+    build_torrent_with_tiers(name, files, piece_length, piece_hashes, &tiers, created_by)
+}
+
+/// [`build_torrent`] with BEP 12 tracker tiers: `announce` is the first
+/// URL of the first tier; `announce-list` is written when there is more
+/// than one URL in all. Empty tiers are skipped.
+pub fn build_torrent_with_tiers(
+    name: &str,
+    files: &[(Vec<String>, u64)],
+    piece_length: u32,
+    piece_hashes: &[[u8; 20]],
+    tiers: &[Vec<String>],
+    created_by: &str,
+) -> Vec<u8> {
+    let tiers: Vec<&Vec<String>> = tiers.iter().filter(|t| !t.is_empty()).collect();
+    let announce = tiers.first().map(|t| t[0].as_str());
+    let urls: usize = tiers.iter().map(|t| t.len()).sum();
     let mut info = Vec::new();
     info.push(b'd');
     if files.len() == 1 && files[0].0.is_empty() {
@@ -855,6 +875,18 @@ pub fn build_torrent(
     if let Some(url) = announce {
         put_bytes(&mut out, b"announce");
         put_bytes(&mut out, url.as_bytes());
+    }
+    if urls > 1 {
+        put_bytes(&mut out, b"announce-list");
+        out.push(b'l');
+        for t in &tiers {
+            out.push(b'l');
+            for u in t.iter() {
+                put_bytes(&mut out, u.as_bytes());
+            }
+            out.push(b'e');
+        }
+        out.push(b'e');
     }
     if !created_by.is_empty() {
         put_bytes(&mut out, b"created by");

@@ -103,7 +103,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
         ensure_file(&root.join(name), *len, 0x9E37_79B9_7F4A_7C15 ^ i as u64)?;
     }
     let torrent_path = opts.cache_dir.join("ringseed-demo.torrent");
-    let bytes = ringseed::create::create_torrent(&root, Some(1 << 20), None)?;
+    let bytes = ringseed::create::create_torrent(&root, Some(1 << 20), &[])?;
     std::fs::write(&torrent_path, &bytes)?;
     let meta = Metainfo::from_bytes(&bytes)?;
 

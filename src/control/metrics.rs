@@ -20,6 +20,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use crate::coordinator::view::View;
 use crate::disconnect::DisconnectReason;
 use crate::messages::PeerKey;
+use crate::tracker::TrackersView;
 
 /// How long a series may go unrefreshed before the exporter drops it.
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -207,6 +208,51 @@ pub fn describe() {
         "Shards whose block buffers could not be registered (RLIMIT_MEMLOCK): they use plain buffers."
     );
     describe_counter!(
+        "ringseed_tracker_announces_total",
+        Unit::Count,
+        "Tracker announces by result: ok, or why not (failure_reason, timeout, invalid_reply, too_large, redirects, http_status, network, bad_url)."
+    );
+    describe_counter!(
+        "ringseed_tracker_scrapes_total",
+        Unit::Count,
+        "Tracker scrapes (BEP 48, BEP 15) by result, as the announces."
+    );
+    describe_counter!(
+        "ringseed_tracker_udp_discarded_total",
+        Unit::Count,
+        "UDP tracker replies discarded (transaction id of no request in flight)."
+    );
+    describe_gauge!(
+        "ringseed_tracker_last_announce_seconds",
+        Unit::Seconds,
+        "Unix time of the torrent's last successful announce (0: none yet)."
+    );
+    describe_gauge!(
+        "ringseed_tracker_next_announce_seconds",
+        Unit::Seconds,
+        "Unix time of the torrent's next announce."
+    );
+    describe_gauge!(
+        "ringseed_tracker_failing",
+        Unit::Count,
+        "Trackers of the torrent whose last announce failed."
+    );
+    describe_gauge!(
+        "ringseed_torrent_swarm_seeders",
+        Unit::Count,
+        "Seeders in the swarm, as the tracker reports (announce reply or scrape)."
+    );
+    describe_gauge!(
+        "ringseed_torrent_swarm_leechers",
+        Unit::Count,
+        "Leechers in the swarm, as the tracker reports."
+    );
+    describe_gauge!(
+        "ringseed_torrent_swarm_downloaded",
+        Unit::Count,
+        "Completed downloads the tracker counted (scrape `downloaded`)."
+    );
+    describe_counter!(
         "ringseed_http_errors_total",
         Unit::Count,
         "Refused HTTP connections and requests of the control servers, by kind."
@@ -277,8 +323,8 @@ impl Publisher {
         }
     }
 
-    /// Publishes every series of `view`.
-    pub fn publish(&mut self, view: &View, now: Instant) {
+    /// Publishes every series of `view` and of the trackers.
+    pub fn publish(&mut self, view: &View, trackers: &TrackersView, now: Instant) {
         let max_peers = self.max_peers;
         // Series of a peer that is no longer refreshed linger in the exporter
         // for IDLE_TIMEOUT (+ 1 s: the control thread renders once a second,
@@ -355,6 +401,40 @@ impl Publisher {
             .set(1.0);
         }
         gauge!("ringseed_upload_limit_bytes_per_second").set(view.session.upload_limit as f64);
+        for (ih, t) in trackers.torrents.iter() {
+            let l = [Label::new("info_hash", ih.to_hex())];
+            gauge!("ringseed_tracker_last_announce_seconds", l.iter())
+                .set(t.last_announce_unix as f64);
+            gauge!("ringseed_tracker_next_announce_seconds", l.iter())
+                .set(t.next_announce_unix as f64);
+            gauge!("ringseed_tracker_failing", l.iter())
+                .set(t.trackers.iter().filter(|x| x.fails > 0).count() as f64);
+            if let Some(s) = t.swarm {
+                gauge!("ringseed_torrent_swarm_seeders", l.iter()).set(s.complete as f64);
+                gauge!("ringseed_torrent_swarm_leechers", l.iter()).set(s.incomplete as f64);
+                if s.downloaded >= 0 {
+                    gauge!("ringseed_torrent_swarm_downloaded", l.iter()).set(s.downloaded as f64);
+                }
+            }
+        }
+        // The announce results always exist (0 until counted), so a
+        // dashboard's rate() has a series from the start.
+        TALLY.with(|t| {
+            let mut t = t.borrow_mut();
+            for r in [
+                "ok",
+                "failure_reason",
+                "timeout",
+                "invalid_reply",
+                "network",
+            ] {
+                t.entry((
+                    "ringseed_tracker_announces_total",
+                    [("result", r), ("", "")],
+                ))
+                .or_default();
+            }
+        });
 
         for s in view.shards.iter() {
             let l = [Label::new("shard", s.shard.to_string())];

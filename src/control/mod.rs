@@ -1,8 +1,9 @@
 //! The control runtime: one thread with a tokio current-thread runtime that
 //! always runs and serves everything slow or external — porla's JSON-RPC
-//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), and later the
-//! Transmission IPC socket and tracker announces. It reads the coordinator's
-//! view and sends commands over a channel; it never touches a peer.
+//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), tracker announces
+//! ([`crate::tracker`]), and later the Transmission IPC socket. It reads the
+//! coordinator's view and sends commands over a channel; it never touches a
+//! peer. At shutdown it waits at most 2 s for the trackers' `stopped`.
 
 pub mod http;
 pub mod metrics;
@@ -33,6 +34,9 @@ pub struct ControlContext {
     pub auth: Option<rpc::auth::Auth>,
     /// Fires when the daemon stops.
     pub stop: tokio::sync::oneshot::Receiver<()>,
+    /// Our peer id and TCP listen port (what trackers are told).
+    pub peer_id: [u8; 20],
+    pub listen_port: u16,
 }
 
 /// Runs the control runtime until `stop` fires.
@@ -51,8 +55,23 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
             header_timeout: Duration::from_secs(ctx.config.rpc.header_timeout_secs),
             body_timeout: Duration::from_secs(ctx.config.rpc.body_timeout_secs),
         };
+        let trackers: crate::tracker::SharedTrackers = Default::default();
+        let manager = crate::tracker::start(crate::tracker::TrackerContext {
+            config: ctx.config.clone(),
+            view: ctx.view.clone(),
+            commands: ctx.commands.clone(),
+            peer_id: ctx.peer_id,
+            listen_port: ctx.listen_port,
+            shared: trackers.clone(),
+        });
         if let Some(l) = ctx.metrics {
-            start_metrics(l, &ctx.config, ctx.view.clone(), limits.clone())?;
+            start_metrics(
+                l,
+                &ctx.config,
+                ctx.view.clone(),
+                trackers.clone(),
+                limits.clone(),
+            )?;
         }
         if let Some(l) = ctx.rpc {
             let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
@@ -62,6 +81,7 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 commands: ctx.commands.clone(),
                 auth: ctx.auth.clone(),
                 state_dir: ctx.state_dir.clone(),
+                trackers: trackers.clone(),
             });
             let check: http::Check = {
                 let server = server.clone();
@@ -72,6 +92,7 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
             }));
         }
         let _ = ctx.stop.await;
+        manager.shutdown().await;
         Ok(())
     })
 }
@@ -83,6 +104,7 @@ fn start_metrics(
     listener: std::net::TcpListener,
     config: &Config,
     view: SharedView,
+    trackers: crate::tracker::SharedTrackers,
     limits: http::Limits,
 ) -> Result<(), String> {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
@@ -109,7 +131,8 @@ fn start_metrics(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                publisher.publish(&latest(&view), Instant::now());
+                let t = trackers.read().clone();
+                publisher.publish(&latest(&view), &t, Instant::now());
                 // Rendering also drops series idle past IDLE_TIMEOUT: once a
                 // second, so a departed peer's series go on time.
                 *rendered.borrow_mut() = Arc::from(handle.render());

@@ -93,6 +93,10 @@ pub struct ShardState {
     /// Connections still in the handshake (kept as a count: the accept
     /// loop checks it per connection).
     pending_handshakes: Cell<usize>,
+    /// Outgoing connects not yet answered (TCP half-open), capped at
+    /// `trackers.max_half_open` (the coordinator keeps the same cap over
+    /// all shards; this is the shard's own backstop).
+    half_open: Cell<usize>,
     pub stats: RefCell<ShardStats>,
 }
 
@@ -250,6 +254,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             peers: RefCell::new(HashMap::new()),
             peer_ids: RefCell::new(HashSet::new()),
             pending_handshakes: Cell::new(0),
+            half_open: Cell::new(0),
         });
         let listener = tokio_uring::net::TcpListener::from_std(ctx.listener);
         tokio_uring::spawn(accept_loop(shard.clone(), listener));
@@ -308,13 +313,30 @@ async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
             addr,
             source,
         } => {
-            if shard.at_capacity() {
-                shard.refused(addr, DisconnectReason::TooManyPeers);
+            if shard.at_capacity()
+                || shard.half_open.get() >= shard.config.trackers.max_half_open.max(1)
+            {
+                let _ = shard.events.send(ShardEvent::Closed {
+                    key: None,
+                    reason: DisconnectReason::TooManyPeers,
+                    peer: Some(Box::new(ClosedPeer {
+                        addr,
+                        info_hash: Some(info_hash),
+                        client: None,
+                    })),
+                });
                 return;
             }
+            shard.half_open.set(shard.half_open.get() + 1);
             let shard = shard.clone();
             tokio_uring::spawn(async move {
-                match tokio_uring::net::TcpStream::connect(addr).await {
+                // The kernel gives up on an unanswered SYN after its own
+                // retries (net.ipv4.tcp_syn_retries, about 2 minutes by
+                // default); the slot is held until then. A connect is never
+                // dropped mid-flight (tokio-uring would leak its descriptor).
+                let r = tokio_uring::net::TcpStream::connect(addr).await;
+                shard.half_open.set(shard.half_open.get() - 1);
+                match r {
                     Ok(stream) => shard.adopt(stream, addr, Some((info_hash, source))),
                     Err(e) => {
                         tracing::debug!(peer = %addr, error = %e, "connect failed");

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::{MethodError, Rpc};
 use crate::coordinator::view::{latest, PeerView, TorrentView, View};
 use crate::messages::{AddTorrent, CommandError, ControlCommand, Reply, TorrentProps, MSG_NAMES};
+use crate::tracker::{TorrentTrackers, TrackerStatus, TrackersView};
 use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
 
 /// porla's single session name.
@@ -32,6 +33,7 @@ const METHODS: &[&str] = &[
     "torrents.recheck",
     "torrents.remove",
     "torrents.resume",
+    "torrents.trackers.list",
     "ringseed.disconnects",
     "ringseed.getpeerinfo",
     "ringseed.session.get",
@@ -261,7 +263,16 @@ pub async fn dispatch(rpc: &Rpc, method: &str, params: &Value) -> R {
             .map_err(command_error)?;
             Ok(Value::Null)
         }
-        "torrents.list" => list(&view, params),
+        "torrents.list" => list(&view, &rpc.trackers.read(), params),
+        "torrents.trackers.list" => {
+            let t = find(&view, params)?;
+            let trackers = rpc.trackers.read().clone();
+            Ok(trackers_list(
+                &t,
+                trackers.torrents.get(&t.info_hash).map(|x| &**x),
+                view.session.listen_port,
+            ))
+        }
         "torrents.files.list" => {
             let t = find(&view, params)?;
             Ok(json!({"files": files(&t)}))
@@ -470,13 +481,88 @@ fn progress(have: u32, total: u32) -> f64 {
     }) as f64
 }
 
-fn torrent_json(t: &TorrentView) -> Value {
+/// porla's `torrents.trackers.list` (reference §1.5): one object per
+/// tracker with libtorrent's `announce_entry` fields and one endpoint (our
+/// listen socket) whose `info_hashes` holds libtorrent's two slots, v1 and
+/// v2; ringseed announces the v1 hash, so the v2 slot keeps its defaults.
+/// Times (`next_announce`, `min_announce`) are Unix seconds, 0 when none.
+/// `source` 1 is libtorrent's `source_torrent`; `fail_limit` 0 = no limit.
+fn trackers_list(t: &TorrentView, tr: Option<&TorrentTrackers>, port: u16) -> Value {
+    let unknown = json!({
+        "complete_sent": false, "fails": 0, "last_error": "", "message": "",
+        "min_announce": 0, "next_announce": 0, "scrape_complete": -1,
+        "scrape_downloaded": -1, "scrape_incomplete": -1, "start_sent": false,
+        "updating": false,
+    });
+    let mut out = Vec::new();
+    let status: Vec<TrackerStatus> = match tr {
+        Some(tr) => tr.trackers.clone(),
+        // Not announcing (paused, checking, trackers off): the metainfo's list.
+        None => crate::tracker::tiers(&t.meta)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, tier)| {
+                tier.into_iter().map(move |url| TrackerStatus {
+                    url,
+                    tier: i as u32,
+                    scrape_complete: -1,
+                    scrape_incomplete: -1,
+                    scrape_downloaded: -1,
+                    ..Default::default()
+                })
+            })
+            .collect(),
+    };
+    for s in status {
+        let v1 = json!({
+            "complete_sent": false,
+            "fails": s.fails,
+            "last_error": s.last_error,
+            "message": s.message,
+            "min_announce": s.min_announce_unix,
+            "next_announce": if tr.is_some() { s.next_announce_unix } else { 0 },
+            "scrape_complete": s.scrape_complete,
+            "scrape_downloaded": s.scrape_downloaded,
+            "scrape_incomplete": s.scrape_incomplete,
+            "start_sent": s.start_sent,
+            "updating": s.updating,
+        });
+        out.push(json!({
+            "endpoints": [{
+                "enabled": tr.is_some(),
+                "info_hashes": [v1, unknown.clone()],
+                "local_endpoint": ["0.0.0.0", port],
+            }],
+            "fail_limit": 0,
+            "source": 1,
+            "tier": s.tier,
+            "trackerid": s.tracker_id.unwrap_or_default(),
+            "url": s.url,
+            "verified": s.verified,
+        }));
+    }
+    json!({ "trackers": out })
+}
+
+fn torrent_json(t: &TorrentView, tr: Option<&TorrentTrackers>) -> Value {
     let size = t.meta.lengths.total_length();
     let mut flags = Vec::new();
     if t.paused {
         flags.push("paused");
     }
+    let swarm = tr.and_then(|x| x.swarm);
     json!({
+        // libtorrent torrent_status's tracker fields (ringseed's additions
+        // to porla's list): the tracker that answered last, whether an
+        // announce is in flight, seconds to the next one, and the swarm as
+        // the tracker counts it (-1 unknown).
+        "current_tracker": tr.and_then(|x| x.current.clone()).unwrap_or_default(),
+        "announcing_to_trackers": tr.is_some_and(|x| x.updating),
+        "next_announce": tr.map_or(-1, |x| x.next_announce_unix.saturating_sub(crate::messages::unix_now()) as i64),
+        "num_complete": swarm.map_or(-1, |s| s.complete),
+        "num_incomplete": swarm.map_or(-1, |s| s.incomplete),
+        "num_downloaded": swarm.map_or(-1, |s| s.downloaded),
+        "tracker_error": tr.and_then(|x| x.trackers.iter().find(|s| !s.last_error.is_empty()).map(|s| s.last_error.clone())),
         "active_duration": t.active_secs,
         "all_time_download": 0,
         "all_time_upload": t.uploaded_total,
@@ -551,7 +637,7 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
     })
 }
 
-fn list(view: &View, params: &Value) -> R {
+fn list(view: &View, trackers: &TrackersView, params: &Value) -> R {
     let page = opt(params, "page")
         .map(int)
         .transpose()?
@@ -629,7 +715,7 @@ fn list(view: &View, params: &Value) -> R {
         .iter()
         .skip(page * page_size)
         .take(page_size)
-        .map(|(_, t)| torrent_json(t))
+        .map(|(_, t)| torrent_json(t, trackers.torrents.get(&t.info_hash).map(|x| &**x)))
         .collect();
     Ok(json!({
         "order_by": order_by,

@@ -45,6 +45,8 @@ pub struct Rpc {
     pub commands: Sender<ControlCommand>,
     pub auth: Option<auth::Auth>,
     pub state_dir: PathBuf,
+    /// What the trackers said (`torrents.trackers.list`, `torrents.list`).
+    pub trackers: crate::tracker::SharedTrackers,
 }
 
 /// A method's failure.

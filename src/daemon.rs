@@ -386,7 +386,7 @@ impl Daemon {
                 auth,
                 stop: control_stop_rx,
                 peer_id,
-                listen_port: listen_addr.port(),
+                listen_addr,
             };
             threads.push(spawn_named("control".into(), &exit_tx, move || {
                 crate::control::run(ctx)

@@ -21,6 +21,7 @@ pub mod storage;
 pub mod tracker;
 
 pub use daemon::{Daemon, DaemonError};
+pub use ringseed_proto::tracker as tracker_proto;
 pub use ringseed_proto::{metainfo, wire};
 
 /// Client name and version sent in the BEP 10 handshake `v`.

@@ -190,6 +190,8 @@ pub struct ClosedPeer {
     pub addr: SocketAddr,
     pub info_hash: Option<InfoHash>,
     pub client: Option<Arc<str>>,
+    /// Where we learnt of the peer (see [`source`]).
+    pub source: u8,
 }
 
 /// Upload budget used by a shard in the last period, per scope.

@@ -36,7 +36,7 @@ pub struct ControlContext {
     pub stop: tokio::sync::oneshot::Receiver<()>,
     /// Our peer id and TCP listen port (what trackers are told).
     pub peer_id: [u8; 20],
-    pub listen_port: u16,
+    pub listen_addr: SocketAddr,
 }
 
 /// Runs the control runtime until `stop` fires.
@@ -61,7 +61,8 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
             view: ctx.view.clone(),
             commands: ctx.commands.clone(),
             peer_id: ctx.peer_id,
-            listen_port: ctx.listen_port,
+            listen_port: ctx.listen_addr.port(),
+            bind_ip: Some(ctx.listen_addr.ip()).filter(|ip| !ip.is_unspecified()),
             shared: trackers.clone(),
         });
         if let Some(l) = ctx.metrics {

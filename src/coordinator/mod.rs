@@ -397,6 +397,7 @@ impl Coordinator {
                     client: peer.as_ref().and_then(|p| p.client.clone()),
                     info_hash: peer.as_ref().and_then(|p| p.info_hash),
                     reason,
+                    source: peer.as_ref().map(|p| p.source),
                 };
                 if let Some(p) = key.and_then(|k| self.peers.remove(&k)) {
                     rec.client = Some(p.client.clone());

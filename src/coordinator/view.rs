@@ -165,6 +165,8 @@ pub struct DisconnectRecord {
     pub client: Option<Arc<str>>,
     pub info_hash: Option<InfoHash>,
     pub reason: DisconnectReason,
+    /// Where we learnt of the peer (`messages::source`).
+    pub source: Option<u8>,
 }
 
 /// A client name from an Azureus-style peer id (`-XX1234-`, BEP 20), for

@@ -168,6 +168,7 @@ impl ShardState {
                 addr,
                 info_hash: None,
                 client: None,
+                source: crate::messages::source::INCOMING,
             })),
         });
     }
@@ -323,6 +324,7 @@ async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
                         addr,
                         info_hash: Some(info_hash),
                         client: None,
+                        source,
                     })),
                 });
                 return;
@@ -347,6 +349,7 @@ async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
                                 addr,
                                 info_hash: Some(info_hash),
                                 client: None,
+                                source,
                             })),
                         });
                     }

@@ -63,6 +63,7 @@ pub async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>, outgoing: Option<InfoH
             addr: peer.addr,
             info_hash,
             client,
+            source: peer.source,
         })),
     });
 }

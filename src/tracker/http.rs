@@ -34,12 +34,9 @@ pub struct Limits {
 pub struct Client {
     tls: tokio_rustls::TlsConnector,
     user_agent: String,
-}
-
-impl Default for Client {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Local address to connect from (the peer listen address, so the
+    /// tracker records the address peers can reach).
+    bind: Option<std::net::IpAddr>,
 }
 
 enum Hop {
@@ -48,7 +45,8 @@ enum Hop {
 }
 
 impl Client {
-    pub fn new() -> Client {
+    /// A client connecting from `bind` when given.
+    pub fn new(bind: Option<std::net::IpAddr>) -> Client {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -61,6 +59,7 @@ impl Client {
         Client {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             user_agent: crate::CLIENT_NAME.replace(' ', "/"),
+            bind,
         }
     }
 
@@ -106,9 +105,28 @@ impl Client {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let net = |e: std::io::Error| TrackerError::Network(format!("{host}:{port}: {e}"));
-        let tcp = tokio::net::TcpStream::connect((bare, port))
-            .await
-            .map_err(net)?;
+        let tcp = match self.bind {
+            None => tokio::net::TcpStream::connect((bare, port))
+                .await
+                .map_err(net)?,
+            Some(ip) => {
+                let addr = tokio::net::lookup_host((bare, port))
+                    .await
+                    .map_err(net)?
+                    .find(|a| a.is_ipv4() == ip.is_ipv4())
+                    .ok_or_else(|| {
+                        TrackerError::Network(format!("{host}: no address of the family of {ip}"))
+                    })?;
+                let sock = if ip.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }
+                .map_err(net)?;
+                sock.bind(std::net::SocketAddr::new(ip, 0)).map_err(net)?;
+                sock.connect(addr).await.map_err(net)?
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -122,6 +122,9 @@ pub struct TrackerContext {
     /// Our peer id (the shards' handshake id) and TCP listen port.
     pub peer_id: [u8; 20],
     pub listen_port: u16,
+    /// The peer listen address when it is a specific one: announces are
+    /// sent from it, so trackers record the address peers can reach.
+    pub bind_ip: Option<std::net::IpAddr>,
     pub shared: SharedTrackers,
 }
 
@@ -292,8 +295,8 @@ pub fn start(ctx: TrackerContext) -> Rc<Manager> {
         },
         inflight: Semaphore::new(ctx.config.trackers.max_concurrent.max(1)),
         settings,
-        http: http::Client::new(),
-        udp: udp::Client::default(),
+        http: http::Client::new(ctx.bind_ip),
+        udp: udp::Client::new(ctx.bind_ip),
         tasks: RefCell::new(HashMap::new()),
         shutting_down: Cell::new(false),
         stop_deadline: Cell::new(None),

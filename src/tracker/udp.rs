@@ -52,6 +52,8 @@ impl Retry {
 #[derive(Default)]
 pub struct Client {
     connections: RefCell<HashMap<SocketAddr, (u64, Instant)>>,
+    /// Local address to send from (the peer listen address).
+    bind: Option<std::net::IpAddr>,
 }
 
 /// `udp://host:port[/anything]` → host and port.
@@ -77,18 +79,26 @@ pub fn host_port(url: &str) -> Result<(String, u16), TrackerError> {
 }
 
 impl Client {
-    async fn socket(url: &str) -> Result<(UdpSocket, SocketAddr), TrackerError> {
+    /// A client sending from `bind` when given.
+    pub fn new(bind: Option<std::net::IpAddr>) -> Client {
+        Client {
+            connections: Default::default(),
+            bind,
+        }
+    }
+
+    async fn socket(&self, url: &str) -> Result<(UdpSocket, SocketAddr), TrackerError> {
         let (host, port) = host_port(url)?;
         let net = |e: std::io::Error| TrackerError::Network(format!("{host}:{port}: {e}"));
         let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(net)?
-            .next()
-            .ok_or_else(|| TrackerError::Network(format!("{host}: no address")))?;
-        let local: SocketAddr = if addr.is_ipv6() {
-            "[::]:0".parse().expect("literal")
-        } else {
-            "0.0.0.0:0".parse().expect("literal")
+            .find(|a| self.bind.is_none_or(|b| b.is_ipv4() == a.is_ipv4()))
+            .ok_or_else(|| TrackerError::Network(format!("{host}: no usable address")))?;
+        let local: SocketAddr = match self.bind {
+            Some(ip) => SocketAddr::new(ip, 0),
+            None if addr.is_ipv6() => "[::]:0".parse().expect("literal"),
+            None => "0.0.0.0:0".parse().expect("literal"),
         };
         let sock = UdpSocket::bind(local).await.map_err(net)?;
         sock.connect(addr).await.map_err(net)?;
@@ -174,7 +184,7 @@ impl Client {
         a: &Announce,
         retry: Retry,
     ) -> Result<AnnounceReply, TrackerError> {
-        let (sock, addr) = Self::socket(url).await?;
+        let (sock, addr) = self.socket(url).await?;
         let conn = self.connection(&sock, addr, retry).await?;
         let tid: u32 = rand::thread_rng().gen();
         let req = udp_announce_request(conn, tid, a);
@@ -198,7 +208,7 @@ impl Client {
         info_hash: &[u8; 20],
         retry: Retry,
     ) -> Result<ScrapeCounts, TrackerError> {
-        let (sock, addr) = Self::socket(url).await?;
+        let (sock, addr) = self.socket(url).await?;
         let conn = self.connection(&sock, addr, retry).await?;
         let tid: u32 = rand::thread_rng().gen();
         let req = udp_scrape_request(conn, tid, info_hash);

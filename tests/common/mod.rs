@@ -2,6 +2,7 @@
 //! 127.0.0.1, its log lines, payload and torrent builders, and real peers.
 #![allow(dead_code)]
 
+pub mod opentracker;
 pub mod rpc;
 pub mod wire;
 

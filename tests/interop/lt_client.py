@@ -4,8 +4,9 @@
   lt_client.py make OUT.torrent ROOT [--hybrid] [--piece-size N]
       Makes a torrent of ROOT with libtorrent (v1 only, or hybrid v1+v2 with
       BEP 47 pad files) and prints its v1 info hash.
-  lt_client.py download TORRENT SAVE_DIR HOST:PORT [--timeout SECS]
-      Downloads TORRENT from the one given peer into SAVE_DIR; prints the
+  lt_client.py download TORRENT SAVE_DIR HOST:PORT|- [--timeout SECS] [--listen ADDR:PORT]
+      Downloads TORRENT into SAVE_DIR from the one given peer, or with `-`
+      from the peers its trackers give (nothing given by hand); prints the
       seconds it took and exits 0 when libtorrent reports it finished.
 """
 import os
@@ -29,10 +30,12 @@ def make(out, root, hybrid, piece_size):
     print(str(ti.info_hashes().v1))
 
 
-def download(torrent, save, peer, timeout):
-    host, port = peer.rsplit(":", 1)
+def download(torrent, save, peer, timeout, listen):
+    by_hand = peer != "-"
+    if by_hand:
+        host, port = peer.rsplit(":", 1)
     ses = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": listen,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -41,14 +44,16 @@ def download(torrent, save, peer, timeout):
         # ringseed speaks BitTorrent over TCP only (no uTP, BEP 29).
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
-        "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
+        "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
+        | lt.alert.category_t.tracker_notification,
     })
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
     params.save_path = save
     h = ses.add_torrent(params)
     start = time.time()
-    h.connect_peer((host, int(port)))
+    if by_hand:
+        h.connect_peer((host, int(port)))
     last_connect = start
     while True:
         s = h.status()
@@ -60,11 +65,12 @@ def download(torrent, save, peer, timeout):
             for a in ses.pop_alerts():
                 print("alert:", a.message(), file=sys.stderr)
             sys.exit(1)
-        if s.num_peers == 0 and now - last_connect > 2:
+        if by_hand and s.num_peers == 0 and now - last_connect > 2:
             h.connect_peer((host, int(port)))
             last_connect = now
         for a in ses.pop_alerts():
-            if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert)):
+            if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert,
+                              lt.tracker_error_alert, lt.tracker_reply_alert)):
                 print("alert:", a.message(), file=sys.stderr)
         time.sleep(0.05)
     took = time.time() - start
@@ -84,7 +90,10 @@ def main():
         timeout = 120.0
         if "--timeout" in args:
             timeout = float(args[args.index("--timeout") + 1])
-        download(args[1], args[2], args[3], timeout)
+        listen = "127.0.0.1:0"
+        if "--listen" in args:
+            listen = args[args.index("--listen") + 1]
+        download(args[1], args[2], args[3], timeout, listen)
     else:
         sys.exit("unknown command " + args[0])
 

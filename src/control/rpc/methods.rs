@@ -371,6 +371,7 @@ pub async fn dispatch(rpc: &Rpc, method: &str, params: &Value) -> R {
                         "reason": d.reason.name(),
                         "code": d.reason.code(),
                         "message": d.reason.message(),
+                        "source": d.source.map(crate::control::metrics::source_name),
                     })
                 })
                 .collect();

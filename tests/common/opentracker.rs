@@ -1,0 +1,159 @@
+//! Debian's `opentracker` as a real tracker for the tests: HTTP and UDP on
+//! one port, whitelist-only (the Debian build), so the info hashes are
+//! written to a whitelist before it starts.
+//!
+//! Facts that bite: it chroots to `tracker.rootdir` and drops to
+//! `tracker.user` (nobody) *before* reading the whitelist, so the whitelist
+//! path is given inside the chroot (`/whitelist`), and the folder and file
+//! are world-readable.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running opentracker; killed on drop.
+pub struct Opentracker {
+    pub child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+/// `opentracker` on PATH, or why not. Under `CI=true` a missing tracker
+/// fails the calling test (callers go through their `required`).
+pub fn available() -> Result<(), String> {
+    match Command::new("opentracker")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "opentracker not found ({e}); apt-get install opentracker"
+        )),
+    }
+}
+
+impl Opentracker {
+    /// Starts `cmd` (an `opentracker` command, e.g. made to run inside a
+    /// network namespace) on `addr` for the given info hashes (40 hex
+    /// digits each) and waits until its TCP port answers.
+    pub fn start_command(mut cmd: Command, addr: SocketAddr, hashes: &[String]) -> Opentracker {
+        let dir = tempfile::Builder::new()
+            .prefix("opentracker")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("whitelist"), hashes.join("\n") + "\n").unwrap();
+        std::fs::write(
+            d.join("opentracker.conf"),
+            format!(
+                "listen.tcp_udp {addr}\naccess.whitelist /whitelist\ntracker.rootdir {}\ntracker.user nobody\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        for (p, mode) in [
+            (d.to_path_buf(), 0o755),
+            (d.join("whitelist"), 0o644),
+            (d.join("opentracker.conf"), 0o644),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let log = std::fs::File::create(d.join("log")).unwrap();
+        let child = cmd
+            .arg("-f")
+            .arg(d.join("opentracker.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn opentracker");
+        Opentracker {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// What opentracker printed.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// Starts opentracker on `addr` (this network namespace).
+    pub fn start(addr: SocketAddr, hashes: &[String]) -> Opentracker {
+        let ot = Self::start_command(Command::new("opentracker"), addr, hashes);
+        ot.wait_ready(|a| {
+            std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
+        });
+        ot
+    }
+
+    /// Waits until `probe(addr)` is true (10 s at most).
+    pub fn wait_ready(&self, probe: impl Fn(&SocketAddr) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !probe(&self.addr) {
+            if Instant::now() > deadline {
+                panic!("opentracker did not answer on {} within 10 s", self.addr);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The HTTP announce URL.
+    pub fn http_url(&self) -> String {
+        format!("http://{}/announce", self.addr)
+    }
+
+    /// The UDP announce URL (BEP 15).
+    pub fn udp_url(&self) -> String {
+        format!("udp://{}/announce", self.addr)
+    }
+
+    /// Seeders, leechers and downloads of `info_hash` by HTTP scrape (from
+    /// this namespace).
+    pub fn scrape(&self, info_hash: &[u8; 20]) -> Option<(i64, i64, i64)> {
+        let url = ringseed::tracker_proto::scrape_url(&self.http_url(), info_hash)?;
+        let body = ureq::get(&url)
+            .timeout(Duration::from_secs(5))
+            .call()
+            .ok()?;
+        let mut bytes = Vec::new();
+        body.into_reader()
+            .take(1 << 20)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        let c = ringseed::tracker_proto::parse_http_scrape(&bytes, info_hash).ok()?;
+        Some((c.complete, c.incomplete, c.downloaded))
+    }
+
+    /// The exit status when it died.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Opentracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `f` returns `Some`, polling every 100 ms; panics with
+/// `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {:?} waiting for {what}", timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,9 +1,12 @@
-//! Interop with the BitTorrent clients people run: aria2, rtorrent,
-//! Transmission, qBittorrent and Deluge (Debian bookworm's packages) each
-//! download two torrents from `ringseed seed` over real TCP sockets into real
-//! files, and every file must be byte-identical to the seeded one.
+//! Interop with the BitTorrent clients people run: libtorrent (python3-
+//! libtorrent), aria2, rtorrent, Transmission, qBittorrent and Deluge (Debian
+//! bookworm's packages) each download two torrents from `ringseed seed` over
+//! real TCP sockets into real files, finding the seeder **only through
+//! Debian's opentracker** (no peer is given by hand), and every file must be
+//! byte-identical to the seeded one.
 //!
-//! * Torrents (256 KiB pieces, made once by `ringseed create` under
+//! * Torrents (256 KiB pieces, made once by `ringseed create --announce
+//!   http://198.18.0.2:6969/announce` under
 //!   `CARGO_TARGET_TMPDIR/interop-clients-v1` and reused by later runs):
 //!   `multi`, 208,794,316 bytes in seven files: a 0-byte file, names with a
 //!   space, a 1-byte and a 4,097-byte file, nothing aligned to pieces, a
@@ -11,22 +14,27 @@
 //! * Network: every case runs in a private network namespace made by
 //!   `unshare -n tests/interop/netns.sh` (root, or CAP_SYS_ADMIN). Inside,
 //!   `lo` carries 198.18.0.1 (ringseed, `--listen 198.18.0.1:6881`),
-//!   198.18.0.2 (the tracker) and 198.18.0.3 (the client); control ports
-//!   (WebUI, RPC) use 127.0.0.1. Transmission refuses tracker peers in
-//!   127.0.0.0/8, hence the RFC 2544 addresses; the namespace also keeps the
-//!   fixed ports from clashing with anything else and makes sure no DHT,
-//!   LSD, UPnP or tracker traffic can leave the machine. Processes join it
-//!   with setns(2) just before exec; the namespace holder exits when the
-//!   test drops it (or dies: it waits for EOF on a pipe from the test).
-//! * Tracker: a minimal HTTP tracker in this file (a thread whose listening
-//!   socket was made inside the namespace) that answers every announce with
-//!   one compact peer, the seeder. Chosen over Debian's opentracker: nothing
-//!   to install or configure (opentracker is whitelist-only and drops root
-//!   before reading the whitelist), it works before ringseed announces
-//!   anything (ringseed does not announce), and it logs what it was asked.
-//!   aria2 and Transmission can only learn peers from a tracker; the others
-//!   also use it, and qBittorrent and Deluge are given the peer by hand too
-//!   (WebUI `torrents/addPeers`, RPC `core.connect_peer`, every 10 s).
+//!   198.18.0.2 (opentracker, HTTP and UDP on port 6969) and 198.18.0.3 (the
+//!   client); control ports (WebUI, RPC) use 127.0.0.1. Transmission refuses
+//!   tracker peers in 127.0.0.0/8, hence the RFC 2544 addresses; the
+//!   namespace also keeps the fixed ports from clashing with anything else
+//!   and makes sure no DHT, LSD, UPnP or tracker traffic can leave the
+//!   machine. Processes join it with setns(2) just before exec; the
+//!   namespace holder exits when the test drops it (or dies: it waits for
+//!   EOF on a pipe from the test).
+//! * Tracker: Debian's `opentracker`, started inside the namespace with the
+//!   torrent's info hash in its whitelist (the Debian build serves only
+//!   whitelisted torrents; it chroots to its folder and drops to `nobody`
+//!   before reading the whitelist, so both are world-readable; see
+//!   `common::opentracker`). ringseed announces to it (`event=started`,
+//!   `left=0`) from its listen address 198.18.0.1 (announces are sent from
+//!   the peer listen address when it is a specific one), so opentracker
+//!   records 198.18.0.1:6881, an address the clients can reach. Before the
+//!   client starts, the test waits until opentracker's scrape counts the
+//!   seeder and checks, with a probe announce of its own (then `stopped`),
+//!   that the only peer opentracker hands out is 198.18.0.1:6881. The client
+//!   then announces and learns the seeder from the reply: that is the only
+//!   way it can find it (DHT, LSD, PeX off; nothing else in the namespace).
 //! * Clients run in private config/download dirs under a temp dir, in their
 //!   own process group, killed (SIGTERM, then SIGKILL) when the case ends,
 //!   pass or fail. With uTP, DHT, LSD, PeX and port mapping off where the
@@ -44,17 +52,18 @@
 //! * Each case prints one line to stderr for a results table:
 //!   `MATRIX client=<name> version=<v> torrent=<multi|single> result=<ok|FAIL> seconds=<s> MBps=<x>`
 //!   where seconds run from handing the torrent to the client until the
-//!   client reports it complete, and MBps = torrent bytes / seconds / 10^6
-//!   (for a FAIL: bytes on disk so far / seconds). A `DETAIL` line adds the
-//!   time to the first byte on disk and the seeder used.
+//!   client reports it complete (tracker announce included), and MBps =
+//!   torrent bytes / seconds / 10^6 (for a FAIL: bytes on disk so far /
+//!   seconds). A `DETAIL` line adds the time to the first byte on disk, the
+//!   seeder used and opentracker's scrape counts at the end.
 //! * Cases run one at a time (a shared mutex): timings stay meaningful on
 //!   small CI machines. Each download is bounded (180 s multi, 90 s single,
 //!   `INTEROP_TIMEOUT_SECS` overrides); on timeout the test fails with the
-//!   client's log, the tracker's requests and the seeder's log.
-//! * A client that is not installed skips its cases outside CI and fails
-//!   them under `CI=true`; so does a missing network namespace.
-//! * `RINGSEED_BIN` runs another ringseed build as the seeder (e.g. an older
-//!   one, for a before/after table); `RINGSEED_ARGS` adds seeder flags.
+//!   client's log, opentracker's output and the seeder's log.
+//! * A client or opentracker that is not installed skips its cases outside
+//!   CI and fails them under `CI=true`; so does a missing network namespace.
+//! * `RINGSEED_BIN` runs another ringseed build as the seeder (it must
+//!   announce to trackers); `RINGSEED_ARGS` adds seeder flags.
 //!   `transmission_reqq_sweep` (ignored; `tests/interop/transmission_reqq.sh`)
 //!   times Transmission against several `--reqq` values.
 
@@ -62,17 +71,17 @@ mod common;
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::opentracker::Opentracker;
 use common::*;
 
 const SEEDER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -387,7 +396,7 @@ impl Netns {
         })
     }
 
-    /// HTTP GET or POST (form or raw body) from inside the namespace.
+    /// HTTP GET or POST (raw body) from inside the namespace.
     fn http(&self, req: Http) -> Result<String, String> {
         self.run(move || {
             let agent = ureq::AgentBuilder::new()
@@ -395,11 +404,6 @@ impl Netns {
                 .build();
             let r = match req {
                 Http::Get(url) => agent.get(&url).call(),
-                Http::Form(url, form) => {
-                    let pairs: Vec<(&str, &str)> =
-                        form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    agent.post(&url).send_form(&pairs)
-                }
                 Http::Body(url, ctype, body) => agent
                     .post(&url)
                     .set("Content-Type", &ctype)
@@ -415,7 +419,6 @@ impl Netns {
 
 enum Http {
     Get(String),
-    Form(String, Vec<(String, String)>),
     Body(String, String, Vec<u8>),
 }
 
@@ -470,98 +473,51 @@ impl Drop for Proc {
 
 // ---------------------------------------------------------------- tracker
 
-/// An HTTP tracker that answers every announce with the seeder as the only
-/// (compact) peer, and every scrape with an empty `files` dict.
-struct Tracker {
-    stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// Debian's opentracker inside the namespace on 198.18.0.2:6969 (HTTP and
+/// UDP), serving only `info_hash`; ready when its TCP port answers.
+fn start_opentracker(ns: &Netns, info_hash: &str) -> Opentracker {
+    let addr = SocketAddr::V4(SocketAddrV4::new(TRACKER_IP, TRACKER_PORT));
+    let ot = Opentracker::start_command(ns.command("opentracker"), addr, &[info_hash.to_string()]);
+    ot.wait_ready(|a| {
+        let a = *a;
+        ns.run(move || std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok())
+    });
+    ot
 }
 
-impl Tracker {
-    fn start(ns: &Netns, addr: SocketAddrV4, peer: SocketAddrV4) -> Tracker {
-        let listener = ns.run(|| TcpListener::bind(addr)).expect("tracker bind");
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut announce =
-            b"d8:completei1e10:incompletei0e8:intervali30e12:min intervali10e5:peers6:".to_vec();
-        announce.extend(peer.ip().octets());
-        announce.extend(peer.port().to_be_bytes());
-        announce.push(b'e');
-        let thread = {
-            let (stop, log) = (stop.clone(), log.clone());
-            std::thread::spawn(move || {
-                let t0 = Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    let (mut s, from) = match listener.accept() {
-                        Ok(c) => c,
-                        Err(_) => {
-                            std::thread::sleep(Duration::from_millis(20));
-                            continue;
-                        }
-                    };
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 2048];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
-                        match s.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let first = String::from_utf8_lossy(&head)
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .to_string();
-                    let body: &[u8] = if first.contains("/scrape") {
-                        b"d5:filesdee"
-                    } else {
-                        &announce
-                    };
-                    log.lock().unwrap().push(format!(
-                        "{:7.2}s {from} {}",
-                        t0.elapsed().as_secs_f64(),
-                        first.chars().take(300).collect::<String>()
-                    ));
-                    let _ = s.write_all(
-                        format!(
-                            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    );
-                    let _ = s.write_all(body);
-                }
-            })
-        };
-        Tracker {
-            stop,
-            log,
-            thread: Some(thread),
+/// Waits (30 s at most) until opentracker counts the seeder, then checks
+/// that a leecher asking it would be handed exactly the seeder's listen
+/// address. Returns the seconds the seeder's first announce took to land.
+fn seeder_registered(ns: &Netns, ot: &Opentracker, info_hash: &[u8; 20]) -> Result<f64, String> {
+    let t = Instant::now();
+    loop {
+        let c = ns.run(|| ot.scrape(info_hash));
+        if c.is_some_and(|c| c.0 >= 1) {
+            break;
         }
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "opentracker does not count the seeder after 30 s (scrape {c:?})"
+            ));
         }
+        sleep_ms(50);
     }
+    let registered = t.elapsed().as_secs_f64();
+    let peers = ns.run(|| ot.probe_peers(info_hash))?;
+    let want = SocketAddr::V4(SocketAddrV4::new(SEEDER_IP, SEED_PORT));
+    if peers != [want] {
+        return Err(format!(
+            "opentracker hands out {peers:?} for the torrent, want only the seeder {want}"
+        ));
+    }
+    Ok(registered)
 }
 
 // ---------------------------------------------------------------- clients
 
 #[derive(Clone, Copy, Debug)]
 enum Client {
+    Libtorrent,
     Aria2,
     Rtorrent,
     Transmission,
@@ -669,6 +625,7 @@ fn version_token(s: &str) -> String {
 impl Client {
     fn label(self) -> &'static str {
         match self {
+            Client::Libtorrent => "libtorrent",
             Client::Aria2 => "aria2",
             Client::Rtorrent => "rtorrent",
             Client::Transmission => "transmission",
@@ -680,6 +637,14 @@ impl Client {
     /// The client's version, or why it cannot run here (with the package).
     fn version(self) -> Result<String, String> {
         let (program, args, package) = match self {
+            Client::Libtorrent => {
+                let py = lt_python()?;
+                let o = Command::new(py)
+                    .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                return Ok(String::from_utf8_lossy(&o.stdout).trim().to_string());
+            }
             Client::Aria2 => ("aria2c", &["--version"][..], "aria2"),
             Client::Rtorrent => ("rtorrent", &["-h"][..], "rtorrent"),
             Client::Transmission => (
@@ -716,12 +681,59 @@ impl Client {
     /// to the client until it reported completion.
     fn download(self, ctx: &mut Ctx) -> Result<Duration, String> {
         match self {
+            Client::Libtorrent => libtorrent(ctx),
             Client::Aria2 => aria2(ctx),
             Client::Rtorrent => rtorrent(ctx),
             Client::Transmission => transmission(ctx),
             Client::Qbittorrent => qbittorrent(ctx),
             Client::Deluge => deluge(ctx),
         }
+    }
+}
+
+/// A Python with the libtorrent binding (Debian's `/usr/bin/python3` first).
+fn lt_python() -> Result<PathBuf, String> {
+    for py in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import libtorrent"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(PathBuf::from(py));
+        }
+    }
+    Err("no python3 can import libtorrent; apt-get install python3-libtorrent".into())
+}
+
+/// tests/interop/lt_client.py (python3-libtorrent) with no peer given (`-`):
+/// it learns peers from the torrent's tracker only; exits 0 once finished.
+fn libtorrent(ctx: &mut Ctx) -> Result<Duration, String> {
+    let py = lt_python()?;
+    let out = ctx.work.join("lt_client.out");
+    let mut cmd = ctx.ns.command(py);
+    cmd.arg(lt_client())
+        .arg("download")
+        .arg(&ctx.torrent)
+        .arg(&ctx.save)
+        .arg("-")
+        .args([
+            "--timeout",
+            &(ctx.kind.timeout().as_secs() + 30).to_string(),
+        ])
+        .args(["--listen", &format!("{CLIENT_IP}:{CLIENT_PORT}")]);
+    let logs = || format!("lt_client.py output:\n{}", tail_file(&out, 60));
+    ctx.watch.started();
+    let mut p = Proc::spawn(cmd, &out)?;
+    loop {
+        if let Some(st) = p.exited() {
+            if st.success() {
+                return Ok(ctx.watch.start.elapsed());
+            }
+            return Err(format!("lt_client.py exited with {st}\n{}", logs()));
+        }
+        ctx.watch.tick().map_err(|e| format!("{e}\n{}", logs()))?;
+        sleep_ms(50);
     }
 }
 
@@ -939,8 +951,8 @@ fn transmission(ctx: &mut Ctx) -> Result<Duration, String> {
 }
 
 /// qbittorrent-nox with a private profile, driven through its WebUI API on
-/// 127.0.0.1 (localhost auth off): add the torrent, `addPeers` the seeder
-/// (again every 10 s), poll `torrents/info` until progress is 1.
+/// 127.0.0.1 (localhost auth off): add the torrent (it finds the seeder
+/// through the torrent's tracker), poll `torrents/info` until progress is 1.
 fn qbittorrent(ctx: &mut Ctx) -> Result<Duration, String> {
     let profile = ctx.work.join("profile");
     let confdir = profile.join("qBittorrent/config");
@@ -1019,21 +1031,8 @@ WebUI\CSRFProtection=false
     if r.as_deref() != Ok("Ok.") {
         return Err(format!("torrents/add: {r:?}\n{}", logs()));
     }
-    let mut last_peer: Option<Instant> = None;
     let mut last = String::new();
     loop {
-        if last_peer.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            let r = ctx.ns.http(Http::Form(
-                api("torrents/addPeers"),
-                vec![
-                    ("hashes".into(), ctx.info_hash.clone()),
-                    ("peers".into(), format!("{SEEDER_IP}:{SEED_PORT}")),
-                ],
-            ));
-            if r.is_ok() {
-                last_peer = Some(Instant::now());
-            }
-        }
         if let Ok(info) = ctx.ns.http(Http::Get(api(&format!(
             "torrents/info?hashes={}",
             ctx.info_hash
@@ -1057,8 +1056,9 @@ WebUI\CSRFProtection=false
 }
 
 /// deluged in the foreground with a private config dir (core.conf and auth
-/// written beforehand); tests/interop/deluge_client.py adds the torrent,
-/// calls `core.connect_peer` every 10 s and polls until it is complete.
+/// written beforehand); tests/interop/deluge_client.py adds the torrent (no
+/// peer given: deluged finds the seeder through the tracker) and polls until
+/// it is complete.
 fn deluge(ctx: &mut Ctx) -> Result<Duration, String> {
     let cfg = ctx.work.join("config");
     std::fs::create_dir_all(&cfg).unwrap();
@@ -1140,8 +1140,7 @@ fn deluge(ctx: &mut Ctx) -> Result<Duration, String> {
             &(ctx.kind.timeout().as_secs() + 30).to_string(),
         ])
         .arg(&ctx.torrent)
-        .arg(&ctx.save)
-        .arg(format!("{SEEDER_IP}:{SEED_PORT}"));
+        .arg(&ctx.save);
     let mut driver = Proc::spawn(cmd, &drv)?;
     let mut added = false;
     loop {
@@ -1174,6 +1173,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Outcome {
     version: String,
+    /// Seconds from the seeder's start until opentracker counted it.
+    registered: f64,
+    /// opentracker's scrape after the download: seeders, leechers, downloaded.
+    scrape: Option<(i64, i64, i64)>,
     seconds: f64,
     bytes: u64,
     first_byte: Option<Duration>,
@@ -1186,10 +1189,13 @@ struct Outcome {
 fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Option<Outcome> {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let version = required(client.version(), test)?;
+    required(common::opentracker::available(), test)?;
     let ns = required(Netns::new(&[SEEDER_IP, TRACKER_IP, CLIENT_IP]), test)?;
     let torrent = kind.torrent();
     let meta = ringseed::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     assert_eq!(meta.name, kind.name());
+    let info_hash = meta.info_hash.to_hex();
+    let tracker = start_opentracker(&ns, &info_hash);
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("ringseed-state");
     let mut cmd = ns.command(ringseed_bin());
@@ -1203,11 +1209,13 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
         .args(seed_args)
         .arg(&torrent);
     let seeder = Seeder::start_command(cmd);
-    let tracker = Tracker::start(
-        &ns,
-        SocketAddrV4::new(TRACKER_IP, TRACKER_PORT),
-        SocketAddrV4::new(SEEDER_IP, SEED_PORT),
-    );
+    let registered = seeder_registered(&ns, &tracker, &meta.info_hash.0).unwrap_or_else(|e| {
+        panic!(
+            "{test}: {e}\nopentracker:\n{}\nseeder log:\n{}",
+            tracker.log_text(),
+            tail(&seeder.log_text(), 60)
+        )
+    });
     let client_dir = work.path().join(client.label());
     let save = work.path().join("download");
     std::fs::create_dir_all(&client_dir).unwrap();
@@ -1217,7 +1225,7 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
         ns: &ns,
         kind,
         torrent,
-        info_hash: meta.info_hash.to_hex(),
+        info_hash,
         work: client_dir,
         save: save.clone(),
         watch: Watch {
@@ -1241,16 +1249,18 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
         },
         Err(e) => (elapsed.as_secs_f64(), ctx.watch.on_disk(), vec![], Some(e)),
     };
+    let scrape = ns.run(|| tracker.scrape(&meta.info_hash.0));
     if std::env::var_os("INTEROP_VERBOSE").is_some() {
         eprintln!(
-            "tracker requests:\n{}\nseeder log:\n{}",
+            "opentracker:\n{}\nseeder log:\n{}",
             tracker.log_text(),
             seeder.log_text()
         );
     }
     let error = error.map(|e| {
         format!(
-            "{} {} download failed: {e}\ntracker requests:\n{}\nseeder log (last 150 lines):\n{}",
+            "{} {} download failed: {e}\nopentracker scrape (seeders, leechers, downloaded): \
+             {scrape:?}\nopentracker output:\n{}\nseeder log (last 150 lines):\n{}",
             client.label(),
             kind.label(),
             tail(&tracker.log_text(), 30),
@@ -1259,6 +1269,8 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
     });
     Some(Outcome {
         version,
+        registered,
+        scrape,
         seconds,
         bytes,
         first_byte: ctx.watch.first_byte,
@@ -1283,12 +1295,15 @@ fn matrix(test: &str, client: Client, kind: Kind) {
         o.bytes as f64 / o.seconds.max(0.001) / 1e6,
     );
     eprintln!(
-        "DETAIL client={} torrent={} first_byte_s={} seeder={} seeder_args={:?}",
+        "DETAIL client={} torrent={} first_byte_s={} seeder_announced_s={:.2} \
+         scrape_after={:?} seeder={} seeder_args={:?}",
         client.label(),
         kind.label(),
         o.first_byte
             .map(|d| format!("{:.1}", d.as_secs_f64()))
             .unwrap_or_else(|| "-".into()),
+        o.registered,
+        o.scrape,
         ringseed_bin(),
         extra.join(" "),
     );
@@ -1302,6 +1317,16 @@ fn matrix(test: &str, client: Client, kind: Kind) {
     if let Some(e) = o.error {
         panic!("{e}");
     }
+}
+
+#[test]
+fn libtorrent_downloads_multi_file_torrent() {
+    matrix("libtorrent multi", Client::Libtorrent, Kind::Multi);
+}
+
+#[test]
+fn libtorrent_downloads_single_file_torrent() {
+    matrix("libtorrent single", Client::Libtorrent, Kind::Single);
 }
 
 #[test]

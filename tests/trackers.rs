@@ -119,6 +119,31 @@ fn trackers_of(seeder: &Seeder, ih: &str) -> Vec<Value> {
         .clone()
 }
 
+/// `torrents.trackers.list` once `pred` holds for it (the tracker manager
+/// publishes its state once a second, so a reply may be a second old);
+/// panics with the last list after 10 s.
+fn wait_trackers(seeder: &Seeder, ih: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tr = trackers_of(seeder, ih);
+        if pred(&tr) {
+            return tr;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "torrents.trackers.list never matched in 10 s: {tr:?}\nseeder:\n{}",
+                tail(&seeder.log_text(), 60)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The v1 slot of a `torrents.trackers.list` entry.
+fn v1_slot(t: &Value) -> &Value {
+    &t["endpoints"][0]["info_hashes"][0]
+}
+
 fn lt_download(py: &Path, torrent: &Path, save: &Path, out: &Path) -> std::process::Child {
     Command::new(py)
         .arg(lt_client())
@@ -247,7 +272,11 @@ fn udp_tracker_only_libtorrent_leecher_is_dialled_by_the_seeder_and_stopped_reac
         meta.lengths.total_length() as f64 / secs / 1e6
     );
 
-    let tr = trackers_of(&seeder, &ih);
+    let tr = wait_trackers(&seeder, &ih, |tr| {
+        tr.len() == 1
+            && tr[0]["verified"] == true
+            && v1_slot(&tr[0])["scrape_complete"].as_i64() >= Some(1)
+    });
     assert_eq!(tr.len(), 1, "{tr:?}");
     assert_eq!(tr[0]["url"], url.as_str());
     assert_eq!(tr[0]["verified"], true, "{tr:?}");
@@ -258,15 +287,18 @@ fn udp_tracker_only_libtorrent_leecher_is_dialled_by_the_seeder_and_stopped_reac
     let row = &common::rpc::torrents(&seeder)[&ih];
     assert_eq!(row["current_tracker"], url.as_str(), "{row}");
     assert!(row["num_complete"].as_i64().unwrap() >= 1, "{row}");
-    let m = metrics_text(maddr);
-    assert!(
-        metric(&m, "ringseed_tracker_announces_total{result=\"ok\"}") >= 1.0,
-        "{m}"
+    // /metrics is rendered once a second too.
+    let last_announce = format!("ringseed_tracker_last_announce_seconds{{info_hash=\"{ih}\"}}");
+    let m = wait_for(
+        "tracker series in /metrics",
+        Duration::from_secs(10),
+        || {
+            let m = metrics_text(maddr);
+            m.contains(&last_announce).then_some(m)
+        },
     );
     assert!(
-        m.contains(&format!(
-            "ringseed_tracker_last_announce_seconds{{info_hash=\"{ih}\"}}"
-        )),
+        metric(&m, "ringseed_tracker_announces_total{result=\"ok\"}") >= 1.0,
         "{m}"
     );
 
@@ -362,7 +394,9 @@ fn dead_first_tier_falls_through_to_the_live_second_and_scrape_counts_the_downlo
         lt_version(&py),
         meta.lengths.total_length() as f64 / secs / 1e6
     );
-    let tr = trackers_of(&seeder, &ih);
+    let tr = wait_trackers(&seeder, &ih, |tr| {
+        tr.len() == 2 && tr[1]["verified"] == true && v1_slot(&tr[0])["fails"].as_u64() >= Some(1)
+    });
     assert_eq!(tr.len(), 2, "{tr:?}");
     let (t0, t1) = (&tr[0], &tr[1]);
     assert_eq!(
@@ -461,8 +495,12 @@ fn hostile_reply(path: &str, query: &str, s: &mut std::net::TcpStream) {
             }
         }
         "bomb" => {
+            // 30,000 nested lists, well formed: a recursive decoder
+            // without a depth limit would run out of stack.
             let mut b = b"d8:intervali5e5:peers".to_vec();
-            b.extend(std::iter::repeat_n(b'l', 60_000));
+            b.extend(std::iter::repeat_n(b'l', 30_000));
+            b.extend(std::iter::repeat_n(b'e', 30_000));
+            b.push(b'e');
             ok(s, &b)
         }
         "zero" => ok(s, b"d8:intervali0e5:peers0:e"),

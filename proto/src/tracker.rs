@@ -256,7 +256,7 @@ fn text(b: &[u8], limit: usize) -> String {
 /// Compact peers (BEP 23: 4-byte address + 2-byte port; BEP 7: 16 + 2).
 fn compact(bytes: &[u8], v6: bool, out: &mut AnnounceReply) -> Result<(), TrackerError> {
     let step = if v6 { 18 } else { 6 };
-    if bytes.len() % step != 0 {
+    if !bytes.len().is_multiple_of(step) {
         return Err(invalid(format!(
             "`{}` is {} bytes, not a multiple of {step}",
             if v6 { "peers6" } else { "peers" },

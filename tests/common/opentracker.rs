@@ -130,6 +130,46 @@ impl Opentracker {
         Some((c.complete, c.incomplete, c.downloaded))
     }
 
+    /// The peers opentracker hands a leecher of `info_hash` (compact IPv4
+    /// and IPv6), asked by a probe announce from this namespace (its own
+    /// peer id, port 1, `left=1`) that is taken out again at once with
+    /// `event=stopped`. The probe itself (port 1) is not in the list.
+    ///
+    /// Errors: the tracker did not answer or the reply does not parse.
+    pub fn probe_peers(&self, info_hash: &[u8; 20]) -> Result<Vec<SocketAddr>, String> {
+        let enc = |b: &[u8]| {
+            percent_encoding::percent_encode(b, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let get = |event: &str| -> Result<Vec<u8>, String> {
+            let url = format!(
+                "{}?info_hash={}&peer_id={}&port=1&uploaded=0&downloaded=0&left=1&compact=1&numwant=50&event={event}",
+                self.http_url(),
+                enc(info_hash),
+                enc(b"-PROBE0-000000000000"),
+            );
+            let r = ureq::get(&url)
+                .timeout(Duration::from_secs(5))
+                .call()
+                .map_err(|e| format!("probe announce: {e}"))?;
+            let mut body = Vec::new();
+            r.into_reader()
+                .take(1 << 20)
+                .read_to_end(&mut body)
+                .map_err(|e| e.to_string())?;
+            Ok(body)
+        };
+        let body = get("started")?;
+        let _ = get("stopped");
+        let reply = ringseed::tracker_proto::parse_http_announce(&body).map_err(|e| {
+            format!(
+                "probe announce reply {:?}: {e}",
+                String::from_utf8_lossy(&body)
+            )
+        })?;
+        // opentracker may hand the probe back to itself: leave it out.
+        Ok(reply.peers.into_iter().filter(|p| p.port() != 1).collect())
+    }
+
     /// The exit status when it died.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()

@@ -2,14 +2,15 @@
 """Drives a running `deluged` for ringseed's interop tests (Debian's deluge 2.0).
 
   deluge_client.py --port PORT --user USER --password PASS \
-      TORRENT SAVE_DIR PEER_IP:PEER_PORT [--timeout SECS]
+      TORRENT SAVE_DIR [--peer PEER_IP:PEER_PORT] [--timeout SECS]
 
 Connects to deluged on 127.0.0.1:PORT (retrying while it starts), adds
-TORRENT with SAVE_DIR as its download location, gives it the seeder with
-core.connect_peer (again every 10 s until done, as libtorrent may have
-dropped a failed attempt) and polls its status once a second. Prints
-"added", a progress line per poll and "done" and exits 0 when the torrent
-is complete; exits 1 with the last status on timeout or error.
+TORRENT with SAVE_DIR as its download location and polls its status four
+times a second. Without --peer, deluged finds peers only through the
+torrent's trackers; with --peer it is also given that peer with
+core.connect_peer (again every 10 s until done). Prints "added", a progress
+line per poll and "done" and exits 0 when the torrent is complete; exits 1
+with the last status on timeout or error.
 """
 import argparse
 import base64
@@ -22,7 +23,8 @@ from twisted.internet import defer, reactor, task
 import deluge.log
 from deluge.ui.client import client
 
-KEYS = ["state", "progress", "total_done", "total_wanted", "num_peers", "message", "is_finished"]
+KEYS = ["state", "progress", "total_done", "total_wanted", "num_peers", "message", "is_finished",
+        "tracker_status"]
 
 
 def out(*a):
@@ -47,11 +49,12 @@ def run(args):
     if not tid:
         raise RuntimeError("add_torrent_file returned %r" % (tid,))
     out("added", tid)
-    ip, port = args.peer.rsplit(":", 1)
+    peer = args.peer.rsplit(":", 1) if args.peer else None
     last_peer = 0.0
     status = {}
     while time.monotonic() < deadline:
-        if time.monotonic() - last_peer >= 10:
+        if peer and time.monotonic() - last_peer >= 10:
+            ip, port = peer
             ok = yield client.core.connect_peer(tid, ip, int(port))
             out("connect_peer", ip, port, ok)
             last_peer = time.monotonic()
@@ -73,7 +76,7 @@ def main():
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("torrent")
     p.add_argument("save")
-    p.add_argument("peer")
+    p.add_argument("--peer")
     args = p.parse_args()
     deluge.log.setup_logger("warning")
     result = {"rc": 1}

@@ -1308,7 +1308,8 @@ mod tests {
             info_hash: InfoHash([1; 20]),
             addr: "127.0.0.1:1".parse().unwrap(),
             local_addr: None,
-            peer_id: [0; 20],
+            // Distinct ids: a repeated peer id is closed as a duplicate.
+            peer_id: [key as u8; 20],
             reserved: [0, 0, 0, 0, 0, 0x10, 0, 0x04],
             outgoing: false,
             source: crate::messages::source::INCOMING,

@@ -224,6 +224,13 @@ pub enum ShardEvent {
         peers: Vec<PeerSnapshot>,
     },
     Budget(BudgetUse),
+    /// A file of a torrent could not be opened or read while serving.
+    Unreadable {
+        info_hash: InfoHash,
+        /// Index in the torrent's file list.
+        file: u32,
+        error: String,
+    },
     /// A misbehaving peer's address crossed the ban score (see `network.ban_time_secs`).
     Ban(IpAddr),
 }

@@ -35,7 +35,7 @@ use crate::messages::{
     unix_now, AddTorrent, BudgetGrant, BudgetUse, CommandError, ControlCommand, PeerHello, PeerKey,
     PeerSnapshot, ShardCommand, ShardEvent, ShardLink, ShardStats, TorrentProps,
 };
-use crate::session::checker::{CheckDone, CheckJob};
+use crate::session::checker::{CheckDone, CheckJob, CheckOutcome};
 use crate::session::store::{Reply as StoreReply, SessionSettings, StoreJob, TorrentRecord};
 use crate::session::{Registry, Torrent, TorrentEntry};
 use crate::shard::BanList;
@@ -133,7 +133,23 @@ struct TorrentState {
     uploaded_closed: u64,
     added_at: Instant,
     seeding_since: Option<Instant>,
+    /// Files that could not be read while serving: their pieces are not
+    /// announced to new peers until a recheck finds them again.
+    unreadable: BTreeMap<u32, Trouble>,
 }
+
+/// A file that could not be read, and when it is rechecked.
+struct Trouble {
+    error: String,
+    retry_at: Instant,
+    backoff: Duration,
+    /// A recheck of its pieces is queued.
+    probing: bool,
+}
+
+/// First recheck of an unreadable file; doubles up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(60);
 
 impl TorrentState {
     fn entry(&self) -> Option<TorrentEntry> {
@@ -293,6 +309,7 @@ impl Coordinator {
             uploaded_closed: 0,
             added_at: Instant::now(),
             seeding_since: None,
+            unreadable: BTreeMap::new(),
         };
         let _ = self.links.checks.send(CheckJob {
             info_hash: ih,
@@ -300,6 +317,7 @@ impl Coordinator {
             save_path: t.record.save_path.clone(),
             force: false,
             generation: t.generation,
+            pieces: None,
         });
         self.links
             .registry
@@ -349,6 +367,7 @@ impl Coordinator {
                 recv(tick) -> _ => {
                     let now = Instant::now();
                     self.grant_budgets(now);
+                    self.recheck_unreadable(now);
                     if now >= next_rechoke {
                         next_rechoke = now + self.settings.unchoke_interval;
                         let started = Instant::now();
@@ -442,6 +461,11 @@ impl Coordinator {
                 }
             }
             ShardEvent::Budget(used) => self.budget_used(used),
+            ShardEvent::Unreadable {
+                info_hash,
+                file,
+                error,
+            } => self.file_unreadable(info_hash, file, error, now),
             ShardEvent::Ban(ip) => self.ban(ip, now),
         }
     }
@@ -468,6 +492,16 @@ impl Coordinator {
             );
             return;
         }
+        // Shards catch a duplicate on their own; one on another shard is caught here.
+        let id = (hello.info_hash, hello.peer_id);
+        if self.peer_ids.contains_key(&id) {
+            self.send(
+                shard,
+                ShardCommand::Close(key, DisconnectReason::DuplicatePeer),
+            );
+            return;
+        }
+        self.peer_ids.insert(id, key);
         t.peers.push(key);
         let whitelisted = self.whitelist.iter().any(|c| c.contains(hello.addr.ip()));
         self.peers.insert(
@@ -537,6 +571,126 @@ impl Coordinator {
             if p.unchoked {
                 self.fill_free_slots(ih, now);
             }
+        }
+    }
+
+    /// A file could not be read while serving: stop announcing its pieces
+    /// to new peers (connected ones get `reject` or are closed by the shard)
+    /// and recheck them after a backoff.
+    fn file_unreadable(&mut self, ih: InfoHash, file: u32, error: String, now: Instant) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some(ready) = &t.ready else {
+            return;
+        };
+        if t.unreadable.contains_key(&file) || t.checking {
+            return;
+        }
+        let pieces = ready.pieces_of_file(file as usize);
+        let path = ready
+            .files
+            .get(file as usize)
+            .and_then(|f| f.path.clone())
+            .unwrap_or_default();
+        tracing::warn!(
+            torrent = %t.meta.name,
+            file = %path.display(),
+            %error,
+            pieces = pieces.len(),
+            "file cannot be read; its pieces are not announced to new peers until a recheck finds them"
+        );
+        t.ready = Some(Arc::new(ready.with_pieces(pieces.map(|p| (p, false)))));
+        t.unreadable.insert(
+            file,
+            Trouble {
+                error,
+                retry_at: now + FIRST_RETRY,
+                backoff: FIRST_RETRY,
+                probing: false,
+            },
+        );
+        self.sync_registry(ih);
+        self.dirty.push(ih);
+    }
+
+    /// Queues rechecks of unreadable files whose time has come.
+    fn recheck_unreadable(&mut self, now: Instant) {
+        for (ih, t) in self.torrents.iter_mut() {
+            let Some(ready) = &t.ready else {
+                continue;
+            };
+            for (file, tr) in t.unreadable.iter_mut() {
+                if tr.probing || now < tr.retry_at {
+                    continue;
+                }
+                tr.probing = true;
+                let _ = self.links.checks.send(CheckJob {
+                    info_hash: *ih,
+                    meta: t.meta.clone(),
+                    save_path: t.record.save_path.clone(),
+                    force: true,
+                    generation: t.generation,
+                    pieces: Some((
+                        ready.clone(),
+                        ready.pieces_of_file(*file as usize).collect(),
+                    )),
+                });
+            }
+        }
+    }
+
+    /// A recheck of an unreadable file's pieces came back.
+    fn pieces_checked(&mut self, ih: InfoHash, results: Vec<(u32, bool)>, now: Instant) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some(ready) = &t.ready else {
+            return;
+        };
+        let ok: Vec<u32> = results.iter().filter(|r| r.1).map(|r| r.0).collect();
+        let mut changed = false;
+        for (file, tr) in t.unreadable.iter_mut() {
+            let pieces = ready.pieces_of_file(*file as usize);
+            if !tr.probing || !results.iter().any(|r| pieces.contains(&r.0)) {
+                continue;
+            }
+            tr.probing = false;
+            if pieces.clone().all(|p| ok.contains(&p)) {
+                tr.backoff = Duration::ZERO;
+            } else {
+                tr.backoff = (tr.backoff * 2).min(MAX_RETRY);
+                tr.retry_at = now + tr.backoff;
+                tracing::info!(torrent = %t.meta.name, file, error = %tr.error, retry_secs = tr.backoff.as_secs(), "file still unreadable");
+            }
+        }
+        let back: Vec<u32> = t
+            .unreadable
+            .iter()
+            .filter(|(_, tr)| tr.backoff.is_zero())
+            .map(|(f, _)| *f)
+            .collect();
+        for f in back {
+            t.unreadable.remove(&f);
+            tracing::info!(torrent = %t.meta.name, file = f, "file readable again; its pieces are announced again");
+            changed = true;
+        }
+        if !ok.is_empty() {
+            // Pieces of files still unreadable stay out even if they verified.
+            let blocked: Vec<std::ops::Range<u32>> = t
+                .unreadable
+                .keys()
+                .map(|f| ready.pieces_of_file(*f as usize))
+                .collect();
+            let add = ok
+                .into_iter()
+                .filter(|p| !blocked.iter().any(|r| r.contains(p)));
+            t.ready = Some(Arc::new(ready.with_pieces(add.map(|p| (p, true)))));
+            changed = true;
+        }
+        if changed {
+            self.sync_registry(ih);
+            self.dirty.push(ih);
         }
     }
 
@@ -610,12 +764,14 @@ impl Coordinator {
                 t.generation = self.generation;
                 t.checking = true;
                 t.seeding_since = None;
+                t.unreadable.clear();
                 let _ = self.links.checks.send(CheckJob {
                     info_hash: ih,
                     meta: t.meta.clone(),
                     save_path: t.record.save_path.clone(),
                     force: true,
                     generation: t.generation,
+                    pieces: None,
                 });
                 self.sync_registry(ih);
                 self.broadcast(ShardCommand::CloseTorrent(
@@ -820,8 +976,14 @@ impl Coordinator {
         if t.generation != done.generation {
             return;
         }
+        let result = match done.outcome {
+            CheckOutcome::Pieces(results) => {
+                return self.pieces_checked(done.info_hash, results, Instant::now())
+            }
+            CheckOutcome::Full(r) => r,
+        };
         t.checking = false;
-        match done.result {
+        match result {
             Ok((torrent, _)) => {
                 t.ready = Some(torrent);
                 t.error = None;
@@ -1276,7 +1438,8 @@ mod tests {
             info_hash: InfoHash([1; 20]),
             addr: "127.0.0.1:1".parse().unwrap(),
             local_addr: None,
-            peer_id: [0; 20],
+            // Distinct ids: a repeated peer id is closed as a duplicate.
+            peer_id: [key as u8; 20],
             reserved: [0, 0, 0, 0, 0, 0x10, 0, 0x04],
             outgoing: false,
             source: crate::messages::source::INCOMING,

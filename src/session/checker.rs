@@ -24,13 +24,24 @@ pub struct CheckJob {
     /// The coordinator's generation of the torrent when queued: a result
     /// for an older generation (removed and re-added, rechecked again) is dropped.
     pub generation: u64,
+    /// Check only these pieces of this (ready) torrent: a file that could
+    /// not be read while serving is rechecked this way.
+    pub pieces: Option<(Arc<Torrent>, Vec<u32>)>,
+}
+
+/// What a check found.
+pub enum CheckOutcome {
+    /// The whole torrent: ready to seed, or why not.
+    Full(Result<(Arc<Torrent>, CheckSource), LoadError>),
+    /// The pieces asked for, each verified or not.
+    Pieces(Vec<(u32, bool)>),
 }
 
 /// A finished check.
 pub struct CheckDone {
     pub info_hash: InfoHash,
     pub generation: u64,
-    pub result: Result<(Arc<Torrent>, CheckSource), LoadError>,
+    pub outcome: CheckOutcome,
     /// Seconds the check took.
     pub seconds: f64,
 }
@@ -45,6 +56,30 @@ pub fn run(
 ) {
     for job in jobs {
         let started = Instant::now();
+        if let Some((torrent, list)) = &job.pieces {
+            let r = crate::storage::check::verify_pieces(
+                &torrent.meta,
+                &torrent.root,
+                &torrent.files,
+                Some(list),
+                hash_threads,
+                &hashed,
+            );
+            let outcome =
+                CheckOutcome::Pieces(list.iter().map(|&i| (i, r.verified[i as usize])).collect());
+            if done
+                .send(CheckDone {
+                    info_hash: job.info_hash,
+                    generation: job.generation,
+                    outcome,
+                    seconds: started.elapsed().as_secs_f64(),
+                })
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let result = prepare(
             job.meta.clone(),
             &job.save_path,
@@ -78,7 +113,7 @@ pub fn run(
             .send(CheckDone {
                 info_hash: job.info_hash,
                 generation: job.generation,
-                result,
+                outcome: CheckOutcome::Full(result),
                 seconds,
             })
             .is_err()

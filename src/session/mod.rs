@@ -40,6 +40,37 @@ impl Torrent {
     pub fn is_complete(&self) -> bool {
         self.have_count == self.meta.lengths.num_pieces()
     }
+
+    /// A copy with some pieces marked had or not (`(index, have)`).
+    pub fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
+        let mut have = self.have.clone();
+        for (i, h) in changes {
+            if let Some(x) = have.get_mut(i as usize) {
+                *x = h;
+            }
+        }
+        Torrent {
+            meta: self.meta.clone(),
+            root: self.root.clone(),
+            layout: self.layout.clone(),
+            files: self.files.clone(),
+            have_count: have.iter().filter(|h| **h).count() as u32,
+            bitfield: resume::to_bitfield(&have),
+            have,
+        }
+    }
+
+    /// The pieces holding any byte of file `file` (none for an empty file).
+    pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<u32> {
+        let Some(f) = self.meta.files.get(file) else {
+            return 0..0;
+        };
+        if f.length == 0 {
+            return 0..0;
+        }
+        let pl = self.meta.lengths.piece_length() as u64;
+        ((f.offset / pl) as u32)..(((f.offset + f.length - 1) / pl) as u32 + 1)
+    }
 }
 
 /// What the registry knows of an info hash.
@@ -139,6 +170,15 @@ pub fn prepare(
                             tracing::warn!(torrent = %meta.name, file = %path.display(), size = s.size, expected = f.length, "file is short; its missing pieces are not seeded")
                         }
                         _ => {}
+                    }
+                }
+            }
+            // A file that exists but cannot be opened (permissions, a symlink
+            // leading out of the save path) is named with the reason.
+            for f in files.iter().filter(|f| f.stat.is_some() && f.length > 0) {
+                if let Some(rel) = &f.rel {
+                    if let Err(e) = storage::files::open_fd_beneath(&root, rel, false) {
+                        tracing::warn!(torrent = %meta.name, file = %root.join(rel).display(), error = %e, "file cannot be opened; its pieces are not seeded");
                     }
                 }
             }

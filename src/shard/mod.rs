@@ -51,6 +51,9 @@ const KEEPALIVE: Duration = Duration::from_secs(90);
 /// for the histogram's quantiles; the rest are counted but not timed).
 const SERVE_SAMPLES: usize = 2048;
 
+/// How often one shard reports the same unreadable file.
+const UNREADABLE_REPORT: Duration = Duration::from_secs(5);
+
 /// Banned addresses and until when, shared by all shards (written by the
 /// coordinator, read at accept).
 pub type BanList = Arc<RwLock<HashMap<IpAddr, Instant>>>;
@@ -98,6 +101,8 @@ pub struct ShardState {
     /// all shards; this is the shard's own backstop).
     half_open: Cell<usize>,
     pub stats: RefCell<ShardStats>,
+    /// Files reported unreadable, and when (reported again at most every few seconds).
+    unreadable_reported: RefCell<HashMap<(InfoHash, usize), Instant>>,
 }
 
 impl ShardStats {
@@ -161,6 +166,7 @@ impl ShardState {
 
     /// Tells the coordinator about a connection refused before it got a key.
     fn refused(&self, addr: SocketAddr, reason: DisconnectReason) {
+        tracing::debug!(peer = %addr, %reason, "peer closed");
         let _ = self.events.send(ShardEvent::Closed {
             key: None,
             reason,
@@ -198,6 +204,32 @@ impl ShardState {
             .set(self.pending_handshakes.get() + 1);
         self.stats.borrow_mut().connections += 1;
         tokio_uring::spawn(reader::serve(self.clone(), peer, outgoing.map(|o| o.0)));
+    }
+
+    /// Tells the coordinator that a file of a torrent cannot be read (once
+    /// per file every [`UNREADABLE_REPORT`]).
+    fn unreadable(
+        &self,
+        torrent: &crate::session::Torrent,
+        file: usize,
+        error: &crate::storage::read::ReadError,
+    ) {
+        let key = (torrent.meta.info_hash, file);
+        let now = Instant::now();
+        let mut reported = self.unreadable_reported.borrow_mut();
+        if reported
+            .get(&key)
+            .is_some_and(|t| now - *t < UNREADABLE_REPORT)
+        {
+            return;
+        }
+        reported.retain(|_, t| now - *t < UNREADABLE_REPORT);
+        reported.insert(key, now);
+        let _ = self.events.send(ShardEvent::Unreadable {
+            info_hash: torrent.meta.info_hash,
+            file: file as u32,
+            error: error.to_string(),
+        });
     }
 
     fn at_capacity(&self) -> bool {
@@ -256,6 +288,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             peer_ids: RefCell::new(HashSet::new()),
             pending_handshakes: Cell::new(0),
             half_open: Cell::new(0),
+            unreadable_reported: RefCell::new(HashMap::new()),
         });
         let listener = tokio_uring::net::TcpListener::from_std(ctx.listener);
         tokio_uring::spawn(accept_loop(shard.clone(), listener));

@@ -20,7 +20,7 @@ use super::ShardState;
 use crate::disconnect::DisconnectReason;
 use crate::messages::msg_slot;
 use crate::session::Torrent;
-use crate::storage::read::{read_range, ReadError, ReadTarget, TorrentFiles};
+use crate::storage::read::{read_range, RangeError, ReadError, ReadTarget, TorrentFiles};
 
 /// Outbox capacity kept between writes, bytes.
 const OUTBOX_KEEP: usize = 64 * 1024;
@@ -98,9 +98,10 @@ pub async fn run(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
                     peer.wake.notified().await;
                     continue;
                 };
-                match read_request(&shard, &torrent, req).await {
+                match read_request(&shard, &peer, &torrent, req).await {
                     Ok(b) => b,
-                    Err(reason) => {
+                    Err(None) => continue,
+                    Err(Some(reason)) => {
                         peer.close(reason);
                         break;
                     }
@@ -117,18 +118,18 @@ pub async fn run(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
         let next = next_request(&shard, &peer, &torrent);
         let read_next = async {
             match next {
-                Some(req) => Some(read_request(&shard, &torrent, req).await),
+                Some(req) => Some(read_request(&shard, &peer, &torrent, req).await),
                 None => None,
             }
         };
         let (sent, read) = tokio::join!(send_block(&shard, &peer, cur), read_next);
         match read {
             Some(Ok(b)) => ahead = Some(b),
-            Some(Err(reason)) => {
+            Some(Err(Some(reason))) => {
                 peer.close(reason);
                 break;
             }
-            None => {}
+            Some(Err(None)) | None => {}
         }
         if let Err(reason) = sent {
             peer.close(reason);
@@ -177,8 +178,14 @@ fn still_wanted(peer: &Peer, b: &ReadyBlock) -> bool {
     false
 }
 
+/// Reads a queued request's block. A block that cannot be read (a file
+/// gone, unreadable, short) is reported to the coordinator, which stops
+/// announcing that file's pieces until a recheck finds them again; a Fast
+/// peer gets a `reject` for it and keeps its connection (`Err(None)`), any
+/// other peer is closed (`disk_error`: BEP 3 has no way to refuse one request).
 async fn read_request(
     shard: &ShardState,
+    peer: &Peer,
     torrent: &Torrent,
     QueuedRequest {
         index,
@@ -186,7 +193,7 @@ async fn read_request(
         length,
         at,
     }: QueuedRequest,
-) -> Result<ReadyBlock, DisconnectReason> {
+) -> Result<ReadyBlock, Option<DisconnectReason>> {
     let buf = shard.buffers.get();
     let (res, buf) = read_block(shard, torrent, index, begin, length, buf).await;
     match res {
@@ -199,9 +206,19 @@ async fn read_request(
             data_start,
         }),
         Err(e) => {
-            tracing::warn!(torrent = %torrent.meta.name, index, begin, error = %e, "block read failed");
             shard.buffers.put(buf);
-            Err(DisconnectReason::DiskError)
+            shard.unreadable(torrent, e.file, &e.error);
+            let mut st = peer.st.borrow_mut();
+            if st.fast {
+                st.queue(Message::Reject {
+                    index,
+                    begin,
+                    length,
+                });
+                Err(None)
+            } else {
+                Err(Some(DisconnectReason::DiskError))
+            }
         }
     }
 }
@@ -269,7 +286,7 @@ async fn read_block(
     begin: u32,
     length: u32,
     buf: BlockBuf,
-) -> (Result<usize, ReadError>, BlockBuf) {
+) -> (Result<usize, RangeError>, BlockBuf) {
     let direct = shard.config.storage.direct_io;
     let a = BlockLayout::for_buffer(buf.base(), direct).aligned_start;
     let offset = torrent.meta.lengths.piece_offset(index) + begin as u64;
@@ -291,10 +308,14 @@ async fn read_block(
                     let rlen = (r + e.len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
                     shard.count_op();
                     let (res, b) = buf.read_at(&file, a..a + rlen, aligned).await;
+                    let fail = |error| RangeError {
+                        file: e.file,
+                        error,
+                    };
                     return match res {
                         Ok(n) if n >= r + e.len as usize => (Ok(a + r), b),
-                        Ok(_) => (Err(ReadError::Short), b),
-                        Err(err) => (Err(err.into()), b),
+                        Ok(_) => (Err(fail(ReadError::Short)), b),
+                        Err(err) => (Err(fail(err.into())), b),
                     };
                 }
             }

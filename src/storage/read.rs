@@ -67,10 +67,19 @@ pub enum ReadError {
     Short,
 }
 
+/// A read that failed, with the index of the file it failed on.
+#[derive(Debug, thiserror::Error)]
+#[error("file {file}: {error}")]
+pub struct RangeError {
+    pub file: usize,
+    pub error: ReadError,
+}
+
 /// Reads the torrent-wide range `offset..offset+len` into `buf[start..start+len]`.
 /// `on_read` is called once per read submitted (for counters).
 ///
-/// Errors: a file cannot be opened, a read fails, or a file is short.
+/// Errors: a file cannot be opened, a read fails, or a file is short; the
+/// error names the file.
 pub async fn read_range<B: ReadTarget>(
     cache: &FileCache,
     t: TorrentFiles<'_>,
@@ -79,7 +88,7 @@ pub async fn read_range<B: ReadTarget>(
     mut buf: B,
     start: usize,
     mut on_read: impl FnMut(),
-) -> (Result<(), ReadError>, B) {
+) -> (Result<(), RangeError>, B) {
     let mut pos = start;
     for e in t.layout.extents(offset, len) {
         let end = pos + e.len as usize;
@@ -88,9 +97,13 @@ pub async fn read_range<B: ReadTarget>(
             pos = end;
             continue;
         }
+        let fail = |error: ReadError| RangeError {
+            file: e.file,
+            error,
+        };
         let file = match cache.get(t.info_hash, t.root, t.slots, e.file, false) {
             Ok(f) => f,
-            Err(err) => return (Err(err.into()), buf),
+            Err(err) => return (Err(fail(err.into())), buf),
         };
         let mut off = e.file_offset;
         while pos < end {
@@ -98,12 +111,12 @@ pub async fn read_range<B: ReadTarget>(
             let (res, b) = buf.read_at(&file, pos..end, off).await;
             buf = b;
             match res {
-                Ok(0) => return (Err(ReadError::Short), buf),
+                Ok(0) => return (Err(fail(ReadError::Short)), buf),
                 Ok(n) => {
                     pos += n;
                     off += n as u64;
                 }
-                Err(err) => return (Err(err.into()), buf),
+                Err(err) => return (Err(fail(err.into())), buf),
             }
         }
     }

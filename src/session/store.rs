@@ -3,7 +3,8 @@
 //! `STATE/session/` holds, per torrent, its metainfo bytes (`<info hash>.torrent`)
 //! and its record (`<info hash>.json`: save path, paused flag, limits, when it
 //! was added, its all-time upload), plus `settings.json` for session-wide
-//! settings changed at runtime (the global upload limit). Every file is
+//! settings changed at runtime (the global upload limit; the IPC's download
+//! limit, default save path and autostart). Every file is
 //! written atomically (temp file, fsync, rename, then an fsync of the
 //! directory), so a kill at any moment leaves each torrent either in the
 //! session or not, never half. The record is written last on add and
@@ -72,12 +73,33 @@ impl TorrentRecord {
     }
 }
 
-/// Session-wide settings changed at runtime.
+/// Session-wide settings changed at runtime. `None` = never set: the
+/// configuration's value (or the built-in default) applies.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SessionSettings {
-    /// Global upload limit set through the RPC, bytes/s (-1 = unlimited);
+    /// Global upload limit set through the RPC or the IPC, bytes/s (-1 = unlimited);
     /// `None` = the configuration's.
     pub upload_limit: Option<i64>,
+    /// Download limit set through the IPC (`downlimit`), bytes/s (-1 =
+    /// unlimited). Stored and reported only: a seeder downloads nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<i64>,
+    /// Save path of torrents added without one (the IPC's `directory`);
+    /// `None` = `storage.data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_save_path: Option<PathBuf>,
+    /// Torrents added through the IPC start at once (the IPC's
+    /// `autostart`); `None` = true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autostart: Option<bool>,
+}
+
+/// Where the session keeps a torrent's metainfo bytes (`STATE/session/<info hash>.torrent`).
+pub fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
+    state_dir
+        .join("session")
+        .join(format!("{}.torrent", ih.to_hex()))
 }
 
 /// A torrent read back from the session.

@@ -316,6 +316,21 @@ mod tests {
     use ringseed_proto::metainfo::build_torrent;
 
     #[test]
+    fn settings_of_an_older_daemon_still_load_and_new_ones_round_trip() {
+        let old: SessionSettings = serde_json::from_str(r#"{"upload_limit": 5000}"#).unwrap();
+        assert_eq!(old.upload_limit, Some(5000));
+        assert_eq!((old.download_limit, old.autostart), (None, None));
+        let new = SessionSettings {
+            upload_limit: None,
+            download_limit: Some(102400),
+            default_save_path: Some("/srv/new".into()),
+            autostart: Some(false),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<SessionSettings>(&text).unwrap(), new);
+    }
+
+    #[test]
     fn records_round_trip_and_temp_files_are_cleaned() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = build_torrent("t", &[(vec![], 5)], 16384, &[[1; 20]], None, "x");

@@ -1,10 +1,12 @@
 //! The control runtime: one thread with a tokio current-thread runtime that
 //! always runs and serves everything slow or external — porla's JSON-RPC
-//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), and later the
-//! Transmission IPC socket and tracker announces. It reads the coordinator's
-//! view and sends commands over a channel; it never touches a peer.
+//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), Transmission 0.80's IPC
+//! on a Unix socket ([`ipc`]), and later tracker announces. It reads the
+//! coordinator's view and sends commands over a channel; it never touches a
+//! peer.
 
 pub mod http;
+pub mod ipc;
 pub mod metrics;
 pub mod rpc;
 
@@ -31,6 +33,10 @@ pub struct ControlContext {
     pub rpc: Option<std::net::TcpListener>,
     pub metrics: Option<std::net::TcpListener>,
     pub auth: Option<rpc::auth::Auth>,
+    /// The IPC socket, when on (bound and locked by the daemon).
+    pub ipc: Option<ipc::socket::IpcSocket>,
+    /// Asks the supervisor to shut the daemon down (the IPC's `quit`).
+    pub quit: Sender<String>,
     /// Fires when the daemon stops.
     pub stop: tokio::sync::oneshot::Receiver<()>,
 }
@@ -71,7 +77,36 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 server.clone().handle(req)
             }));
         }
+        let mut ipc_path = None;
+        if let Some(sock) = ctx.ipc {
+            let (path, listener, lock) = sock.into_parts();
+            let l = tokio::net::UnixListener::from_std(listener)
+                .map_err(|e| format!("IPC socket {}: {e}", path.display()))?;
+            tracing::info!("ipc on {}", path.display());
+            ipc_path = Some((path, lock));
+            let server = Rc::new(ipc::handler::Ipc {
+                config: ctx.config.clone(),
+                view: ctx.view.clone(),
+                commands: ctx.commands.clone(),
+                state_dir: ctx.state_dir.clone(),
+                quit: ctx.quit.clone(),
+                ids: Default::default(),
+            });
+            let c = &ctx.config.ipc;
+            let limits = ipc::Limits {
+                max_message_bytes: c.max_message_bytes,
+                idle_timeout: Duration::from_secs(c.idle_timeout_secs.max(1)),
+                max_clients: c.max_clients,
+            };
+            tokio::task::spawn_local(ipc::serve(l, server, limits));
+        }
         let _ = ctx.stop.await;
+        // Clients are closed with the runtime; the socket file goes, and
+        // the lock last (a new daemon may start as soon as it is free).
+        if let Some((path, lock)) = ipc_path {
+            let _ = std::fs::remove_file(&path);
+            drop(lock);
+        }
         Ok(())
     })
 }

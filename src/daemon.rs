@@ -162,7 +162,7 @@ fn random_peer_id() -> [u8; 20] {
 /// Descriptors kept for everything but peers and data files: listeners,
 /// rings, eventfds, the control servers and their clients, the state
 /// directory, the hash check's workers. IPC clients come on top
-/// (`ipc.max_clients`).
+/// (`ipc.max_clients`, lowered to an eighth of the limit at most).
 const RESERVED_FDS: u64 = 128;
 
 /// Fits peers and data files into RLIMIT_NOFILE: data files get at most a
@@ -186,10 +186,13 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
     let files = (c.storage.max_open_files as u64)
         .min(nofile / 4)
         .max(shards as u64 * 8);
+    // IPC clients get at most an eighth of the limit, so a small limit
+    // still leaves room for peers (`ipc.max_clients` is lowered to fit).
     let ipc_clients = match c.ipc_socket() {
-        Some(_) => c.ipc.max_clients as u64,
+        Some(_) => (c.ipc.max_clients as u64).min(nofile / 8).max(1),
         None => 0,
     };
+    c.ipc.max_clients = c.ipc.max_clients.min(ipc_clients.max(1) as usize);
     let peers = nofile
         .saturating_sub(RESERVED_FDS + ipc_clients + files)
         .max(shards as u64);
@@ -199,6 +202,7 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
             nofile,
             max_open_files = files,
             max_peers = per_shard * shards,
+            ipc_clients,
             "fitting peers and data files into the descriptor limit (RLIMIT_NOFILE)"
         );
     }

@@ -263,6 +263,10 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
         }
     }
     assert!(refused > 500, "only {refused} of 1000 refused");
+    assert!(
+        refused < 1000,
+        "every connection was refused: no room left for peers"
+    );
     seeder.wait_log(&["reason=too_many_peers (-17)"], Duration::from_secs(5));
     let report = swarm.join().unwrap();
     assert_eq!(report.pieces_failed, 0);

@@ -34,6 +34,8 @@ pub struct Config {
     /// Tracker announces and scrapes (BEP 3, 12, 15, 48) and dialling the
     /// peers trackers return.
     pub trackers: Trackers,
+    /// Transmission 0.80's legacy IPC: bencoded messages on a Unix socket (docs/ipc.md).
+    pub ipc: Ipc,
 }
 
 /// Peer connections.
@@ -212,6 +214,70 @@ pub struct Trackers {
     pub redial_secs: u64,
 }
 
+/// Transmission 0.80's legacy IPC on a Unix socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ipc {
+    /// Path of the Unix socket, "" for STATE_DIR/daemon/socket (as
+    /// ~/.transmission/daemon/socket), or "off". Created mode 0600 (its
+    /// directory 0700 when created); PATH.lock keeps a second daemon off it.
+    #[schemars(with = "String")]
+    pub socket: UnixSocket,
+    /// Largest message payload a client may send, bytes; a longer frame
+    /// closes the connection (0.80 allowed 2 GiB).
+    pub max_message_bytes: usize,
+    /// A client that sends nothing for this long is closed, seconds (0.80: 60;
+    /// clients send "noop" to stay).
+    pub idle_timeout_secs: u64,
+    /// Clients served at once; more wait in the socket's backlog.
+    pub max_clients: usize,
+}
+
+/// Where the IPC socket is: the default path, a path, or off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnixSocket {
+    /// STATE_DIR/daemon/socket.
+    Default,
+    Off,
+    Path(PathBuf),
+}
+
+impl std::str::FromStr for UnixSocket {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(if s.is_empty() {
+            UnixSocket::Default
+        } else if s.eq_ignore_ascii_case("off") {
+            UnixSocket::Off
+        } else {
+            UnixSocket::Path(PathBuf::from(s))
+        })
+    }
+}
+
+impl std::fmt::Display for UnixSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnixSocket::Default => Ok(()),
+            UnixSocket::Off => f.write_str("off"),
+            UnixSocket::Path(p) => p.display().fmt(f),
+        }
+    }
+}
+
+impl Serialize for UnixSocket {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UnixSocket {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A listen address or "off".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -378,6 +444,17 @@ impl Default for Trackers {
     }
 }
 
+impl Default for Ipc {
+    fn default() -> Self {
+        Ipc {
+            socket: UnixSocket::Default,
+            max_message_bytes: 1 << 20,
+            idle_timeout_secs: 60,
+            max_clients: 256,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -388,6 +465,7 @@ impl Default for Config {
             metrics: Metrics::default(),
             rpc: Rpc::default(),
             trackers: Trackers::default(),
+            ipc: Ipc::default(),
         }
     }
 }
@@ -448,6 +526,15 @@ impl Config {
             default_state_dir()
         } else {
             self.storage.state_dir.clone()
+        }
+    }
+
+    /// The IPC socket's path with the default resolved; `None` when off.
+    pub fn ipc_socket(&self) -> Option<PathBuf> {
+        match &self.ipc.socket {
+            UnixSocket::Default => Some(self.state_dir().join("daemon").join("socket")),
+            UnixSocket::Off => None,
+            UnixSocket::Path(p) => Some(p.clone()),
         }
     }
 
@@ -655,6 +742,15 @@ mod tests {
         assert_eq!(c.rpc.listen, Endpoint::Off);
         assert_eq!(c.network.reqq, 9);
         assert_eq!(c.choking, Choking::default());
+        let c: Config = toml::from_str("[ipc]\nsocket = \"off\"\n").unwrap();
+        assert_eq!(c.ipc_socket(), None);
+        let c: Config =
+            toml::from_str("[ipc]\nsocket = \"/run/x.sock\"\n[storage]\nstate_dir = \"/s\"\n")
+                .unwrap();
+        assert_eq!(c.ipc_socket(), Some(PathBuf::from("/run/x.sock")));
+        let c: Config = toml::from_str("[storage]\nstate_dir = \"/s\"\n").unwrap();
+        assert_eq!(c.ipc_socket(), Some(PathBuf::from("/s/daemon/socket")));
+        assert!(toml::from_str::<Config>("[ipc]\nmax_message = 1\n").is_err());
     }
 
     #[test]

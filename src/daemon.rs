@@ -5,10 +5,12 @@
 //! - `coordinator` (torrent list, choking, budgets, the view),
 //! - `hash-check` (verifies torrents one job at a time),
 //! - `session-store` (writes the session atomically, in order),
-//! - `control` (tokio: JSON-RPC, /metrics, tracker announces) —
+//! - `control` (tokio: JSON-RPC, /metrics, the Transmission IPC socket,
+//!   tracker announces) —
 //!
 //! and supervises them: [`run`] ends the process with the name and error of
-//! any thread that stops before shutdown.
+//! any thread that stops before shutdown, and shuts down cleanly on
+//! SIGINT/SIGTERM or when an IPC client sends `quit`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +53,8 @@ pub enum DaemonError {
     NoSavePath(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Ipc(#[from] crate::control::ipc::socket::SocketError),
 }
 
 /// A running daemon; dropping it without [`Daemon::shutdown`] leaves the threads running.
@@ -61,6 +65,8 @@ pub struct Daemon {
     pub rpc_addr: Option<SocketAddr>,
     /// The /metrics address, when on.
     pub metrics_addr: Option<SocketAddr>,
+    /// The IPC socket, when on.
+    pub ipc_socket: Option<PathBuf>,
     pub registry: Registry,
     pub view: SharedView,
     /// Commands to the coordinator (what the RPC sends).
@@ -73,12 +79,16 @@ pub struct Daemon {
     coord_stop: Sender<()>,
     control_stop: Option<tokio::sync::oneshot::Sender<()>>,
     exits: Receiver<(String, Result<(), String>)>,
+    quit: Receiver<String>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// Binds one listener per shard on the same address with SO_REUSEPORT; the
 /// first resolves port 0. Sockets stay blocking (tokio-uring needs that).
-fn bind_listeners(
+/// Used at start and by the IPC's `port` (a new port for every shard).
+///
+/// Errors: [`DaemonError::Listen`] with the address (in use, no permission).
+pub fn bind_listeners(
     addr: SocketAddr,
     n: usize,
 ) -> Result<(Vec<std::net::TcpListener>, SocketAddr), DaemonError> {
@@ -152,7 +162,8 @@ fn random_peer_id() -> [u8; 20] {
 
 /// Descriptors kept for everything but peers and data files: listeners,
 /// rings, eventfds, the control servers and their clients, the state
-/// directory, the hash check's workers.
+/// directory, the hash check's workers. IPC clients come on top
+/// (`ipc.max_clients`, lowered to an eighth of the limit at most).
 const RESERVED_FDS: u64 = 128;
 
 /// Fits peers and data files into RLIMIT_NOFILE: data files get at most a
@@ -176,8 +187,15 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
     let files = (c.storage.max_open_files as u64)
         .min(nofile / 4)
         .max(shards as u64 * 8);
+    // IPC clients get at most an eighth of the limit, so a small limit
+    // still leaves room for peers (`ipc.max_clients` is lowered to fit).
+    let ipc_clients = match c.ipc_socket() {
+        Some(_) => (c.ipc.max_clients as u64).min(nofile / 8).max(1),
+        None => 0,
+    };
+    c.ipc.max_clients = c.ipc.max_clients.min(ipc_clients.max(1) as usize);
     let peers = nofile
-        .saturating_sub(RESERVED_FDS + files)
+        .saturating_sub(RESERVED_FDS + ipc_clients + files)
         .max(shards as u64);
     let per_shard = (peers / shards.max(1) as u64) as usize;
     if files < c.storage.max_open_files as u64 || per_shard < c.network.max_peers_per_shard {
@@ -185,6 +203,7 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
             nofile,
             max_open_files = files,
             max_peers = per_shard * shards,
+            ipc_clients,
             "fitting peers and data files into the descriptor limit (RLIMIT_NOFILE)"
         );
     }
@@ -207,6 +226,14 @@ impl Daemon {
         let whitelist = config
             .whitelist()
             .map_err(|e| DaemonError::Config(e.to_string()))?;
+        // The IPC socket's lock first: a second daemon on the same socket
+        // stops here, before it touches the session or binds the peer port
+        // (SO_REUSEPORT would let it share the first one's).
+        let ipc = config
+            .ipc_socket()
+            .map(|p| crate::control::ipc::socket::IpcSocket::bind(&p))
+            .transpose()?;
+        let ipc_socket = ipc.as_ref().map(|s| s.path.clone());
         let mut config = config;
         let shards = config.shard_count();
         fit_descriptors(&mut config, shards);
@@ -341,8 +368,7 @@ impl Daemon {
             unchoke_interval: Duration::from_secs(config.choking.unchoke_interval_secs),
             optimistic_interval: Duration::from_secs(config.choking.optimistic_interval_secs),
         };
-        let upload_limit = settings.upload_limit.unwrap_or(config.limits.upload_limit);
-        if settings.upload_limit.is_some() {
+        if let Some(upload_limit) = settings.upload_limit {
             tracing::info!(
                 upload_limit,
                 "global upload limit from the session (set at runtime)"
@@ -364,7 +390,11 @@ impl Daemon {
                 listen_ip: listen_addr.ip(),
                 dial: crate::coordinator::DialLimits::from_config(&config.trackers),
             },
-            upload_limit,
+            settings,
+            crate::coordinator::SessionDefaults {
+                upload_limit: config.limits.upload_limit,
+                data_dir: config.storage.data_dir.clone(),
+            },
             whitelist,
         );
         coord.add_initial(initial);
@@ -375,6 +405,7 @@ impl Daemon {
         })?);
 
         let (control_stop, control_stop_rx) = tokio::sync::oneshot::channel();
+        let (quit_tx, quit) = crossbeam_channel::bounded(1);
         {
             let ctx = crate::control::ControlContext {
                 config: config.clone(),
@@ -384,6 +415,8 @@ impl Daemon {
                 rpc,
                 metrics,
                 auth,
+                ipc,
+                quit: quit_tx,
                 stop: control_stop_rx,
                 peer_id,
                 listen_addr,
@@ -400,6 +433,7 @@ impl Daemon {
             listen_addr,
             rpc_addr,
             metrics_addr,
+            ipc_socket,
             registry,
             view,
             commands: cmd_tx,
@@ -409,8 +443,15 @@ impl Daemon {
             coord_stop,
             control_stop: Some(control_stop),
             exits,
+            quit,
             threads,
         })
+    }
+
+    /// A clean shutdown asked from inside (the IPC's `quit`): who asked.
+    /// [`run`] watches it next to the signals.
+    pub fn quit_requests(&self) -> &Receiver<String> {
+        &self.quit
     }
 
     /// True once every torrent the daemon started with has been checked.
@@ -504,8 +545,13 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
     let daemon = Daemon::start(config, torrents).map_err(|e| e.to_string())?;
     let mut ready = false;
     loop {
-        if let Ok(sig) = sig_rx.recv_timeout(Duration::from_millis(100)) {
-            tracing::info!("{sig}: closing peers and stopping");
+        let why = crossbeam_channel::select! {
+            recv(sig_rx) -> sig => sig.ok().map(str::to_string),
+            recv(daemon.quit_requests()) -> who => who.ok(),
+            default(Duration::from_millis(100)) => None,
+        };
+        if let Some(why) = why {
+            tracing::info!("{why}: closing peers and stopping");
             daemon.shutdown();
             tracing::info!("stopped cleanly");
             return Ok(());

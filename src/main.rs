@@ -1,7 +1,7 @@
 //! The `ringseed` command line: the daemon (`seed`), its control commands
 //! (`torrents`, `peers`, `add`, `remove`, `pause`, `resume`, `recheck`,
-//! `limit`, `rpc`, `token`), `config`, and the offline tools (`check`,
-//! `create`, `demo`).
+//! `limit`, `rpc`, `token`), the Transmission IPC client (`ipc`), `config`,
+//! and the offline tools (`check`, `create`, `demo`).
 
 mod cli;
 
@@ -100,6 +100,23 @@ enum Command {
         method: String,
         /// Params as JSON [default: {}].
         params: Option<String>,
+    },
+    /// Send one Transmission IPC (v2) message and print the reply as JSON:
+    /// `ipc get-status-all '["state","upload-speed"]'`, `ipc uplimit 500`.
+    /// Exit 1 when the reply is failed, not-supported or bad-format.
+    Ipc {
+        /// The daemon's IPC socket [default: ipc.socket of --config, else STATE_DIR/daemon/socket].
+        #[arg(long, env = "RINGSEED_IPC_SOCKET")]
+        socket: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+        /// Seconds to wait for the reply.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// The message name (`get-info-all`, `start`, `port`…).
+        message: String,
+        /// Its value as JSON [default: ""].
+        value: Option<String>,
     },
     /// Verify a torrent's data: exit 0 complete, 1 pieces missing or corrupt, 2 invalid torrent.
     Check {
@@ -258,6 +275,18 @@ struct SeedArgs {
     /// [rpc.body_timeout_secs] Seconds for a request's body.
     #[arg(long, env = "RINGSEED_RPC_BODY_TIMEOUT")]
     rpc_body_timeout: Option<u64>,
+    /// [ipc.socket] Transmission IPC socket path, or "off" [default: STATE_DIR/daemon/socket].
+    #[arg(long, env = "RINGSEED_IPC_SOCKET")]
+    ipc_socket: Option<ringseed::config::UnixSocket>,
+    /// [ipc.max_message_bytes] Largest IPC message payload, bytes.
+    #[arg(long, env = "RINGSEED_IPC_MAX_MESSAGE")]
+    ipc_max_message: Option<usize>,
+    /// [ipc.idle_timeout_secs] Close IPC clients silent for this long, seconds.
+    #[arg(long, env = "RINGSEED_IPC_IDLE_TIMEOUT")]
+    ipc_idle_timeout: Option<u64>,
+    /// [ipc.max_clients] IPC clients served at once.
+    #[arg(long, env = "RINGSEED_IPC_MAX_CLIENTS")]
+    ipc_max_clients: Option<usize>,
     /// Torrent files to add to the session (their save path: --data).
     torrents: Vec<PathBuf>,
 }
@@ -316,6 +345,10 @@ impl SeedArgs {
         set!(c.rpc.max_connections, self.rpc_max_connections);
         set!(c.rpc.header_timeout_secs, self.rpc_header_timeout);
         set!(c.rpc.body_timeout_secs, self.rpc_body_timeout);
+        set!(c.ipc.socket, self.ipc_socket);
+        set!(c.ipc.max_message_bytes, self.ipc_max_message);
+        set!(c.ipc.idle_timeout_secs, self.ipc_idle_timeout);
+        set!(c.ipc.max_clients, self.ipc_max_clients);
         c.whitelist()?;
         Ok(c)
     }
@@ -531,6 +564,50 @@ fn simple(
     done(&client, &format!("{past} {info_hash}"), r)
 }
 
+fn ipc(
+    socket: Option<PathBuf>,
+    state: &StateArgs,
+    timeout: u64,
+    message: &str,
+    value: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let socket = match socket {
+        Some(s) => s,
+        None => {
+            let (c, _) = state.resolve()?;
+            c.ipc_socket().ok_or_else(|| {
+                anyhow::anyhow!("the configuration turns the IPC off; give --socket PATH")
+            })?
+        }
+    };
+    let value = match value {
+        Some(v) => {
+            let json: Value = serde_json::from_str(v).context("the value is not JSON")?;
+            cli::ipc::json_to_bencode(&json)?
+        }
+        None => ringseed::control::ipc::bencode::text(""),
+    };
+    let reply = cli::ipc::call(
+        &socket,
+        message,
+        value,
+        std::time::Duration::from_secs(timeout),
+    )?;
+    match reply {
+        None => {
+            println!("quit sent; the daemon closed the connection");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((name, v)) => {
+            println!("{}", json!([name, v]));
+            Ok(match name.as_str() {
+                "failed" | "not-supported" | "bad-format" => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -553,6 +630,13 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Check { data, torrent } => return check(data, torrent),
+        Command::Ipc {
+            socket,
+            state,
+            timeout,
+            message,
+            value,
+        } => ipc(socket, &state, timeout, &message, value.as_deref()),
         Command::Create {
             piece_length,
             announce,

@@ -262,9 +262,39 @@ pub enum ShardCommand {
         source: u8,
     },
     Budget(BudgetGrant),
+    /// Accept on this listener from now on (`port` of the IPC): the old
+    /// listener is shut down, connected peers stay. `port` is what the
+    /// BEP 10 handshake advertises (`p`) from then on.
+    Listen {
+        listener: ListenerSlot,
+        port: u16,
+    },
     /// Close every peer and stop.
     Shutdown,
 }
+
+/// A bound listener handed to one shard, taken once (commands are `Clone`
+/// for broadcasts; a listener is not, so it travels in a shared slot).
+#[derive(Clone, Debug)]
+pub struct ListenerSlot(Arc<parking_lot::Mutex<Option<std::net::TcpListener>>>);
+
+impl ListenerSlot {
+    pub fn new(l: std::net::TcpListener) -> Self {
+        ListenerSlot(Arc::new(parking_lot::Mutex::new(Some(l))))
+    }
+    /// The listener, the first time only.
+    pub fn take(&self) -> Option<std::net::TcpListener> {
+        self.0.lock().take()
+    }
+}
+
+impl PartialEq for ListenerSlot {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ListenerSlot {}
 
 /// The sending end to one shard: a channel and the shard's wake-up.
 #[derive(Clone)]
@@ -358,4 +388,26 @@ pub enum ControlCommand {
         info_hash: InfoHash,
         peers: Vec<SocketAddr>,
     },
+    /// A session-wide runtime setting (the IPC's `downlimit`, `directory`,
+    /// `autostart`); kept in the session's `settings.json`.
+    SetSession(SessionChange, Reply<Result<(), CommandError>>),
+    /// Listen on `port` from now on: one listener per shard, bound by the
+    /// caller (SO_REUSEPORT, like at start); existing peers stay.
+    Listen {
+        port: u16,
+        listeners: Vec<std::net::TcpListener>,
+        reply: Reply<Result<(), CommandError>>,
+    },
+}
+
+/// A change to a session-wide runtime setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Download limit, bytes/s (0 or -1 = unlimited). Stored and reported
+    /// only: a seeder downloads nothing.
+    DownloadLimit(i64),
+    /// Save path of torrents added without one (absolute).
+    DefaultSavePath(std::path::PathBuf),
+    /// Torrents added through the IPC start seeding at once (`false`: paused).
+    Autostart(bool),
 }

@@ -263,6 +263,10 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
         }
     }
     assert!(refused > 500, "only {refused} of 1000 refused");
+    assert!(
+        refused < 1000,
+        "every connection was refused: no room left for peers"
+    );
     seeder.wait_log(&["reason=too_many_peers (-17)"], Duration::from_secs(5));
     let report = swarm.join().unwrap();
     assert_eq!(report.pieces_failed, 0);
@@ -274,6 +278,14 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
         "descriptors back near the baseline",
         Duration::from_secs(10),
         || fd_count(pid) <= base + 8,
+    );
+    eprintln!(
+        "FIGURES nofile=256 connections=1000 refused={refused} fds_base={base} fds_max={max_fds} \
+         fds_after={} leecher_pieces_verified={} failed={} timeline_bytes_per_s={:?}",
+        fd_count(pid),
+        report.pieces_verified,
+        report.pieces_failed,
+        report.timeline
     );
     let log = seeder.log_text();
     assert!(!log.contains("Too many open files"), "{log}");
@@ -329,6 +341,15 @@ fn a_thousand_slow_metrics_clients_cannot_stop_seeding() {
     assert!(busy + 1 >= report.timeline.len(), "{:?}", report.timeline);
     let fds = fd_count(seeder.child.id());
     assert!(fds < 300, "the seeder holds {fds} descriptors");
+    eprintln!(
+        "FIGURES slow_metrics_clients={} seeder_fds={fds} leecher_pieces_verified={} failed={} \
+         errors={} timeline_bytes_per_s={:?}",
+        slow.len(),
+        report.pieces_verified,
+        report.pieces_failed,
+        report.errors,
+        report.timeline
+    );
     drop(slow);
     // The log is not flooded, and /metrics answers once the slow clients are gone.
     assert!(seeder.log_text().lines().count() < 200);

@@ -379,6 +379,13 @@ pub struct Metainfo {
     /// BEP 12 tracker tiers; empty when absent or malformed. Empty tiers and
     /// non-UTF-8 URLs are dropped.
     pub announce_list: Vec<Vec<String>>,
+    /// The top-level `comment` (UTF-8), when present. Informational: a
+    /// wrong type is ignored, never refused.
+    pub comment: Option<String>,
+    /// The top-level `created by` (UTF-8), when present (informational).
+    pub created_by: Option<String>,
+    /// The top-level `creation date`, Unix seconds, when present (informational).
+    pub creation_date: Option<i64>,
 }
 
 /// A file entry of the `files` list, as decoded, before validation.
@@ -632,6 +639,7 @@ impl Metainfo {
         let mut info_raw: Option<&[u8]> = None;
         let mut announce: Option<String> = None;
         let mut announce_list = Vec::new();
+        let (mut comment, mut created_by, mut creation_date) = (None, None, None);
         {
             let mut top = match dec.next_object().map_err(decode_err)? {
                 None => return Err(MetainfoError::Truncated("empty input".into())),
@@ -652,6 +660,21 @@ impl Metainfo {
                     b"announce-list" => {
                         announce_list = parse_announce_list(value)?.unwrap_or_default();
                     }
+                    b"comment" | b"created by" => {
+                        let text = match value {
+                            Object::Bytes(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+                            // Dropping a list or dict decoder consumes it.
+                            _ => None,
+                        };
+                        match key {
+                            b"comment" => comment = text,
+                            _ => created_by = text,
+                        }
+                    }
+                    b"creation date" => match value {
+                        Object::Integer(i) => creation_date = i.parse().ok(),
+                        _ => {}
+                    },
                     _ => {}
                 }
             }
@@ -776,6 +799,9 @@ impl Metainfo {
             info_hash_v2: has_v2.then(|| sha2::Sha256::digest(info_raw).into()),
             announce,
             announce_list,
+            comment,
+            created_by,
+            creation_date,
         })
     }
 
@@ -962,6 +988,37 @@ mod tests {
             ("length", int(length)),
             ("path", list(path.iter().map(|c| bs(c)).collect())),
         ])
+    }
+
+    #[test]
+    fn comment_creator_and_date_are_read_and_wrong_types_ignored() {
+        let info = dict(vec![
+            ("length", int(5)),
+            ("name", bs(b"a")),
+            ("piece length", int(16384)),
+            ("pieces", bs(&hashes(1))),
+        ]);
+        let t = dict(vec![
+            ("comment", bs(b"hello")),
+            ("created by", bs(b"mktorrent 1.1")),
+            ("creation date", int(1_186_444_800)),
+            ("info", info.clone()),
+        ]);
+        let m = Metainfo::from_bytes(&t).unwrap();
+        assert_eq!(m.comment.as_deref(), Some("hello"));
+        assert_eq!(m.created_by.as_deref(), Some("mktorrent 1.1"));
+        assert_eq!(m.creation_date, Some(1_186_444_800));
+        let odd = dict(vec![
+            ("comment", list(vec![int(1)])),
+            ("created by", int(3)),
+            ("creation date", bs(b"yesterday")),
+            ("info", info),
+        ]);
+        let m = Metainfo::from_bytes(&odd).unwrap();
+        assert_eq!(
+            (m.comment, m.created_by, m.creation_date),
+            (None, None, None)
+        );
     }
 
     fn unsafe_reason(r: Result<Metainfo, MetainfoError>) -> &'static str {

@@ -1,5 +1,6 @@
-//! The binary's own modules: the control CLI's client and the demo (which
-//! links the load generator; the daemon's library does not).
+//! The binary's own modules: the control CLI's client, the IPC client and
+//! the demo (which links the load generator; the daemon's library does not).
 
 pub mod client;
 pub mod demo;
+pub mod ipc;

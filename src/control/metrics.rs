@@ -257,6 +257,21 @@ pub fn describe() {
         Unit::Count,
         "Refused HTTP connections and requests of the control servers, by kind."
     );
+    describe_counter!(
+        "ringseed_ipc_errors_total",
+        Unit::Count,
+        "IPC connections closed for bad input or timeouts, and refused IPC messages, by kind."
+    );
+    describe_counter!(
+        "ringseed_ipc_requests_total",
+        Unit::Count,
+        "IPC v2 messages handled, by message."
+    );
+    describe_counter!(
+        "ringseed_ipc_connections_total",
+        Unit::Count,
+        "IPC clients accepted."
+    );
 }
 
 thread_local! {

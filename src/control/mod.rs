@@ -1,11 +1,13 @@
 //! The control runtime: one thread with a tokio current-thread runtime that
 //! always runs and serves everything slow or external — porla's JSON-RPC
-//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), tracker announces
-//! ([`crate::tracker`]), and later the Transmission IPC socket. It reads the
-//! coordinator's view and sends commands over a channel; it never touches a
-//! peer. At shutdown it waits at most 2 s for the trackers' `stopped`.
+//! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), Transmission 0.80's IPC
+//! on a Unix socket ([`ipc`]), and tracker announces ([`crate::tracker`]).
+//! It reads the coordinator's view and sends commands over a channel; it
+//! never touches a peer. At shutdown it waits at most 2 s for the trackers'
+//! `stopped`, then lets the IPC socket go.
 
 pub mod http;
+pub mod ipc;
 pub mod metrics;
 pub mod rpc;
 
@@ -32,6 +34,10 @@ pub struct ControlContext {
     pub rpc: Option<std::net::TcpListener>,
     pub metrics: Option<std::net::TcpListener>,
     pub auth: Option<rpc::auth::Auth>,
+    /// The IPC socket, when on (bound and locked by the daemon).
+    pub ipc: Option<ipc::socket::IpcSocket>,
+    /// Asks the supervisor to shut the daemon down (the IPC's `quit`).
+    pub quit: Sender<String>,
     /// Fires when the daemon stops.
     pub stop: tokio::sync::oneshot::Receiver<()>,
     /// Our peer id and TCP listen port (what trackers are told).
@@ -92,8 +98,40 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 server.clone().handle(req)
             }));
         }
+        let mut ipc_path = None;
+        if let Some(sock) = ctx.ipc {
+            let (path, listener, lock) = sock.into_parts();
+            let l = tokio::net::UnixListener::from_std(listener)
+                .map_err(|e| format!("IPC socket {}: {e}", path.display()))?;
+            tracing::info!("ipc on {}", path.display());
+            ipc_path = Some((path, lock));
+            let server = Rc::new(ipc::handler::Ipc {
+                config: ctx.config.clone(),
+                view: ctx.view.clone(),
+                commands: ctx.commands.clone(),
+                state_dir: ctx.state_dir.clone(),
+                quit: ctx.quit.clone(),
+                ids: Default::default(),
+                trackers: trackers.clone(),
+            });
+            let c = &ctx.config.ipc;
+            let limits = ipc::Limits {
+                max_message_bytes: c.max_message_bytes,
+                idle_timeout: Duration::from_secs(c.idle_timeout_secs.max(1)),
+                max_clients: c.max_clients,
+            };
+            tokio::task::spawn_local(ipc::serve(l, server, limits));
+        }
         let _ = ctx.stop.await;
+        // `stopped` first (at most 2 s): a new daemon that starts once the
+        // lock below is free must not have its `started` undone by ours.
         manager.shutdown().await;
+        // Clients are closed with the runtime; the socket file goes, and
+        // the lock last (a new daemon may start as soon as it is free).
+        if let Some((path, lock)) = ipc_path {
+            let _ = std::fs::remove_file(&path);
+            drop(lock);
+        }
         Ok(())
     })
 }

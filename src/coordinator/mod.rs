@@ -33,7 +33,7 @@ use ringseed_proto::metainfo::{InfoHash, Metainfo};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{
     unix_now, AddTorrent, BudgetGrant, BudgetUse, CommandError, ControlCommand, PeerHello, PeerKey,
-    PeerSnapshot, ShardCommand, ShardEvent, ShardLink, ShardStats, TorrentProps,
+    PeerSnapshot, SessionChange, ShardCommand, ShardEvent, ShardLink, ShardStats, TorrentProps,
 };
 use crate::session::checker::{CheckDone, CheckJob, CheckOutcome};
 use crate::session::store::{Reply as StoreReply, SessionSettings, StoreJob, TorrentRecord};
@@ -54,6 +54,16 @@ pub struct ChokeSettings {
     pub upload_slots: usize,
     pub unchoke_interval: Duration,
     pub optimistic_interval: Duration,
+}
+
+/// Session-wide settings the configuration gives; what was set at runtime
+/// (`settings.json`) wins over them.
+#[derive(Clone, Debug, Default)]
+pub struct SessionDefaults {
+    /// `limits.upload_limit`, bytes/s.
+    pub upload_limit: i64,
+    /// `storage.data_dir` (empty: none).
+    pub data_dir: PathBuf,
 }
 
 /// What the coordinator is connected to.
@@ -203,6 +213,9 @@ pub struct Coordinator {
     next_queue_position: u64,
     generation: u64,
     upload_limit: i64,
+    /// Runtime settings as saved in `settings.json` (written whole on every change).
+    saved: SessionSettings,
+    defaults: SessionDefaults,
     global_use: Vec<ShardUse>,
     torrent_use: HashMap<InfoHash, Vec<ShardUse>>,
     last_grant: Instant,
@@ -241,13 +254,17 @@ fn forward<T: Send + 'static>(
 }
 
 impl Coordinator {
+    /// `saved`: the runtime settings read from the session; they win over
+    /// `defaults` (the configuration).
     pub fn new(
         settings: ChokeSettings,
         links: Links,
-        upload_limit: i64,
+        saved: SessionSettings,
+        defaults: SessionDefaults,
         whitelist: Vec<crate::config::Cidr>,
     ) -> Self {
         let n = links.shards.len();
+        let upload_limit = saved.upload_limit.unwrap_or(defaults.upload_limit);
         Coordinator {
             settings,
             links,
@@ -259,6 +276,8 @@ impl Coordinator {
             next_queue_position: 0,
             generation: 0,
             upload_limit,
+            saved,
+            defaults,
             global_use: vec![ShardUse::default(); n],
             torrent_use: HashMap::new(),
             last_grant: Instant::now(),
@@ -820,12 +839,49 @@ impl Coordinator {
             ControlCommand::SetUploadLimit(limit, r) => {
                 self.upload_limit = if limit > 0 { limit } else { -1 };
                 tracing::info!(limit = self.upload_limit, "global upload limit set");
-                self.store_jobs.push(StoreJob::Settings {
-                    settings: SessionSettings {
-                        upload_limit: Some(self.upload_limit),
-                    },
-                    reply: Some(forward(r, ())),
-                });
+                self.saved.upload_limit = Some(self.upload_limit);
+                self.save_settings(r);
+            }
+            ControlCommand::SetSession(change, r) => {
+                match change {
+                    SessionChange::DownloadLimit(l) => {
+                        let l = if l > 0 { l } else { -1 };
+                        tracing::info!(
+                            limit = l,
+                            "download limit set (stored only: a seeder downloads nothing)"
+                        );
+                        self.saved.download_limit = Some(l);
+                    }
+                    SessionChange::DefaultSavePath(p) => {
+                        tracing::info!(save_path = %p.display(), "default save path set");
+                        self.saved.default_save_path = Some(p);
+                    }
+                    SessionChange::Autostart(on) => {
+                        tracing::info!(autostart = on, "autostart of added torrents set");
+                        self.saved.autostart = Some(on);
+                    }
+                }
+                self.save_settings(r);
+            }
+            ControlCommand::Listen {
+                port,
+                listeners,
+                reply: r,
+            } => {
+                // One listener per shard, in shard order (the caller binds
+                // as many as there are shards).
+                for (i, l) in listeners.into_iter().enumerate() {
+                    self.send(
+                        i,
+                        ShardCommand::Listen {
+                            listener: crate::messages::ListenerSlot::new(l),
+                            port,
+                        },
+                    );
+                }
+                tracing::info!(port, "peer listen port changed");
+                self.links.listen_port = port;
+                reply(r, Ok(()));
             }
         }
     }
@@ -902,6 +958,14 @@ impl Coordinator {
         if dialled > 0 || capped > 0 {
             tracing::debug!(info_hash = %ih, dialled, capped, half_open, "tracker peers");
         }
+    }
+
+    /// Writes the runtime settings whole; answers `r` once durable.
+    fn save_settings(&mut self, r: crate::messages::Reply<Result<(), CommandError>>) {
+        self.store_jobs.push(StoreJob::Settings {
+            settings: self.saved.clone(),
+            reply: Some(forward(r, ())),
+        });
     }
 
     fn add(&mut self, add: AddTorrent, r: crate::messages::Reply<Result<InfoHash, CommandError>>) {
@@ -1327,6 +1391,13 @@ impl Coordinator {
                 upload_rate,
                 listen_port: self.links.listen_port,
                 choke_rounds: self.totals.choke_rounds,
+                download_limit: self.saved.download_limit.unwrap_or(-1),
+                default_save_path: self
+                    .saved
+                    .default_save_path
+                    .clone()
+                    .unwrap_or_else(|| self.defaults.data_dir.clone()),
+                autostart: self.saved.autostart.unwrap_or(true),
             },
         };
         *self.links.view.write() = Arc::new(view);
@@ -1477,7 +1548,16 @@ mod tests {
             listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
             dial: DialLimits::from_config(&crate::config::Trackers::default()),
         };
-        let mut c = Coordinator::new(settings, links, -1, Vec::new());
+        let mut c = Coordinator::new(
+            settings,
+            links,
+            SessionSettings::default(),
+            SessionDefaults {
+                upload_limit: -1,
+                data_dir: PathBuf::new(),
+            },
+            Vec::new(),
+        );
         let bytes = ringseed_proto::metainfo::build_torrent(
             "t",
             &[(vec![], 5)],

@@ -64,6 +64,13 @@ pub struct SessionView {
     pub listen_port: u16,
     /// Choking rounds run since start.
     pub choke_rounds: u64,
+    /// Download limit, bytes/s; -1 = unlimited (stored and reported only:
+    /// a seeder downloads nothing).
+    pub download_limit: i64,
+    /// Save path of torrents added without one (empty: none).
+    pub default_save_path: PathBuf,
+    /// Torrents added through the IPC start seeding at once.
+    pub autostart: bool,
 }
 
 /// One torrent.

@@ -3,7 +3,8 @@
 //! `STATE/session/` holds, per torrent, its metainfo bytes (`<info hash>.torrent`)
 //! and its record (`<info hash>.json`: save path, paused flag, limits, when it
 //! was added, its all-time upload), plus `settings.json` for session-wide
-//! settings changed at runtime (the global upload limit). Every file is
+//! settings changed at runtime (the global upload limit; the IPC's download
+//! limit, default save path and autostart). Every file is
 //! written atomically (temp file, fsync, rename, then an fsync of the
 //! directory), so a kill at any moment leaves each torrent either in the
 //! session or not, never half. The record is written last on add and
@@ -72,12 +73,33 @@ impl TorrentRecord {
     }
 }
 
-/// Session-wide settings changed at runtime.
+/// Session-wide settings changed at runtime. `None` = never set: the
+/// configuration's value (or the built-in default) applies.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SessionSettings {
-    /// Global upload limit set through the RPC, bytes/s (-1 = unlimited);
+    /// Global upload limit set through the RPC or the IPC, bytes/s (-1 = unlimited);
     /// `None` = the configuration's.
     pub upload_limit: Option<i64>,
+    /// Download limit set through the IPC (`downlimit`), bytes/s (-1 =
+    /// unlimited). Stored and reported only: a seeder downloads nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<i64>,
+    /// Save path of torrents added without one (the IPC's `directory`);
+    /// `None` = `storage.data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_save_path: Option<PathBuf>,
+    /// Torrents added through the IPC start at once (the IPC's
+    /// `autostart`); `None` = true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autostart: Option<bool>,
+}
+
+/// Where the session keeps a torrent's metainfo bytes (`STATE/session/<info hash>.torrent`).
+pub fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
+    state_dir
+        .join("session")
+        .join(format!("{}.torrent", ih.to_hex()))
 }
 
 /// A torrent read back from the session.
@@ -292,6 +314,21 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
 mod tests {
     use super::*;
     use ringseed_proto::metainfo::build_torrent;
+
+    #[test]
+    fn settings_of_an_older_daemon_still_load_and_new_ones_round_trip() {
+        let old: SessionSettings = serde_json::from_str(r#"{"upload_limit": 5000}"#).unwrap();
+        assert_eq!(old.upload_limit, Some(5000));
+        assert_eq!((old.download_limit, old.autostart), (None, None));
+        let new = SessionSettings {
+            upload_limit: None,
+            download_limit: Some(102400),
+            default_save_path: Some("/srv/new".into()),
+            autostart: Some(false),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<SessionSettings>(&text).unwrap(), new);
+    }
 
     #[test]
     fn records_round_trip_and_temp_files_are_cleaned() {

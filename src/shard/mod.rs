@@ -83,7 +83,13 @@ pub struct ShardState {
     pub registry: Registry,
     pub peer_id: [u8; 20],
     pub client_name: String,
-    pub listen_port: u16,
+    /// The port peers reach us on (BEP 10 `p`); changes with the IPC's `port`.
+    pub listen_port: Cell<u16>,
+    /// The current listener's descriptor and generation: a new listener
+    /// shuts the old one down and bumps the generation, which ends the old
+    /// accept loop (no cancellation of a pending accept, see STYLE.md).
+    listener_fd: Cell<std::os::fd::RawFd>,
+    listener_gen: Cell<u64>,
     pub events: Sender<ShardEvent>,
     pub buffers: BlockBuffers,
     pub files: FileCache,
@@ -271,7 +277,9 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             registry: ctx.registry,
             peer_id: ctx.peer_id,
             client_name: ctx.client_name,
-            listen_port: ctx.listen_port,
+            listen_port: Cell::new(ctx.listen_port),
+            listener_fd: Cell::new(-1),
+            listener_gen: Cell::new(0),
             events: ctx.events,
             stats: RefCell::new(ShardStats {
                 shard: ctx.id,
@@ -290,8 +298,7 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             half_open: Cell::new(0),
             unreadable_reported: RefCell::new(HashMap::new()),
         });
-        let listener = tokio_uring::net::TcpListener::from_std(ctx.listener);
-        tokio_uring::spawn(accept_loop(shard.clone(), listener));
+        start_accepting(&shard, ctx.listener);
         tokio_uring::spawn(housekeeping(shard.clone()));
         // Command loop.
         loop {
@@ -393,8 +400,31 @@ async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
             let used = shard.budget.apply(shard.id, grant);
             let _ = shard.events.send(ShardEvent::Budget(used));
         }
+        ShardCommand::Listen { listener, port } => {
+            if let Some(l) = listener.take() {
+                shard.listen_port.set(port);
+                start_accepting(shard, l);
+                tracing::debug!(shard = shard.id, port, "shard listening on port {port}");
+            }
+        }
         ShardCommand::Shutdown => {}
     }
+}
+
+/// Accepts on `listener` from now on: the previous listener (if any) is
+/// shut down, so its pending accept completes with an error and its loop,
+/// seeing a newer generation, ends and closes it. Connected peers stay.
+fn start_accepting(shard: &Rc<ShardState>, listener: std::net::TcpListener) {
+    let old = shard.listener_fd.replace(listener.as_raw_fd());
+    let generation = shard.listener_gen.get() + 1;
+    shard.listener_gen.set(generation);
+    if old >= 0 {
+        // SAFETY: `old` belongs to the previous accept loop's listener,
+        // which stays open until that loop ends; shutdown(2) only wakes it.
+        unsafe { libc::shutdown(old, libc::SHUT_RDWR) };
+    }
+    let listener = tokio_uring::net::TcpListener::from_std(listener);
+    tokio_uring::spawn(accept_loop(shard.clone(), listener, generation));
 }
 
 /// Closes every peer matching `pred` and lets their tasks report (≤ 0.5 s).
@@ -411,17 +441,25 @@ async fn close_all(shard: &ShardState, pred: impl Fn(&Peer) -> bool, reason: Dis
     }
 }
 
-async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListener) {
-    // No timeout or select! around accept: a cancelled accept can leak its descriptor.
+async fn accept_loop(
+    shard: Rc<ShardState>,
+    listener: tokio_uring::net::TcpListener,
+    generation: u64,
+) {
+    // No timeout or select! around accept: a cancelled accept can leak its
+    // descriptor. A newer listener ends this loop by shutting this one down.
     let mut backoff = Duration::from_millis(5);
     let mut last_log: Option<Instant> = None;
     let mut suppressed = 0u64;
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let accepted = listener.accept().await;
+        let superseded = shard.listener_gen.get() != generation;
+        let (stream, addr) = match accepted {
             Ok(x) => {
                 backoff = Duration::from_millis(5);
                 x
             }
+            Err(_) if superseded => return,
             Err(e) => {
                 // Descriptor exhaustion fails every accept: back off, and log
                 // once per 10 s with the count of the ones not logged.
@@ -449,6 +487,10 @@ async fn accept_loop(shard: Rc<ShardState>, listener: tokio_uring::net::TcpListe
             continue;
         }
         shard.adopt(stream, addr, None);
+        if superseded {
+            // Accepted just before the switch: served; this loop ends.
+            return;
+        }
     }
 }
 

@@ -191,7 +191,7 @@ fn greet(shard: &ShardState, peer: &Peer, torrent: &Arc<Torrent>, theirs: &Hands
                 reqq: Some(shard.config.network.reqq as u32),
                 yourip: Some(peer.addr.ip()),
                 upload_only: true,
-                listen_port: Some(shard.listen_port),
+                listen_port: Some(shard.listen_port.get()),
             };
             st.queue(Message::Extended {
                 id: wire::EXTENDED_HANDSHAKE_ID,

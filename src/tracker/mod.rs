@@ -20,6 +20,9 @@
 //!   `retry_max_secs`) with ±25 % jitter. Announces take slots of a global
 //!   rate (`announces_per_second`), so 10,000 torrents do not announce in
 //!   the same second, and at most `max_concurrent` are in flight.
+//! - **Port.** The listen port follows the view (the IPC's `port` moves it
+//!   at runtime): on a change every task sends `stopped` with the old port,
+//!   then `started` with the new one at once.
 //! - **Peers** returned are handed to the coordinator
 //!   ([`ControlCommand::TrackerPeers`]), which dials those it is not
 //!   connected to within its caps (source = tracker).
@@ -238,6 +241,8 @@ struct Task {
     stop: Cell<bool>,
     /// The torrent's all-time upload, from the view.
     uploaded: Cell<u64>,
+    /// The listen port this torrent's trackers were told.
+    port: Cell<u16>,
     dirty: Cell<bool>,
     snapshot: RefCell<Arc<TorrentTrackers>>,
 }
@@ -246,7 +251,9 @@ struct Task {
 pub struct Manager {
     commands: Sender<ControlCommand>,
     peer_id: [u8; 20],
-    listen_port: u16,
+    /// The peer listen port (follows the view: the IPC's `port` changes it
+    /// at runtime).
+    listen_port: Cell<u16>,
     /// Our random announce key (BEP 3 `key`, BEP 15 `key`).
     key: u32,
     settings: Settings,
@@ -287,7 +294,7 @@ pub fn start(ctx: TrackerContext) -> Rc<Manager> {
     let m = Rc::new(Manager {
         commands: ctx.commands,
         peer_id: ctx.peer_id,
-        listen_port: ctx.listen_port,
+        listen_port: Cell::new(ctx.listen_port),
         key: rand::thread_rng().gen(),
         limiter: Limiter {
             next: Cell::new(Instant::now()),
@@ -326,6 +333,16 @@ impl Manager {
     /// stopped (paused, rechecking, removed).
     fn follow(self: &Rc<Self>, view: &crate::coordinator::view::View) {
         let mut tasks = self.tasks.borrow_mut();
+        let port = view.session.listen_port;
+        if port != 0 && port != self.listen_port.get() {
+            // Every task re-announces: `stopped` with the old port, then
+            // `started` with the new one (see `run_torrent`).
+            tracing::info!(port, "trackers: listen port changed; re-announcing");
+            self.listen_port.set(port);
+            for task in tasks.values() {
+                task.wake.notify_one();
+            }
+        }
         for (ih, t) in view.torrents.iter() {
             let seeding = t.state == "seeding";
             match tasks.get(ih) {
@@ -341,7 +358,12 @@ impl Manager {
                     if tiers.is_empty() {
                         continue;
                     }
-                    let task = Rc::new(Task::new(*ih, tiers, t.uploaded_total));
+                    let task = Rc::new(Task::new(
+                        *ih,
+                        tiers,
+                        t.uploaded_total,
+                        self.listen_port.get(),
+                    ));
                     tasks.insert(*ih, task.clone());
                     tokio::task::spawn_local(self.clone().run_torrent(task));
                 }
@@ -397,7 +419,7 @@ impl Manager {
         Announce {
             info_hash: task.info_hash.0,
             peer_id: self.peer_id,
-            port: self.listen_port,
+            port: task.port.get(),
             uploaded: task.uploaded.get().saturating_sub(base),
             downloaded: 0,
             left: 0,
@@ -538,6 +560,17 @@ impl Manager {
         loop {
             if task.stop.get() {
                 break;
+            }
+            let port = self.listen_port.get();
+            if task.port.get() != port {
+                // The trackers know us by the old port: take that entry out
+                // (`stopped` carries the old port), then announce the new
+                // one at once (`started`).
+                self.send_stopped(&task).await;
+                task.port.set(port);
+                task.state.borrow_mut().next_announce = Instant::now();
+                task.dirty.set(true);
+                continue;
             }
             let (next_announce, next_scrape) = {
                 let st = task.state.borrow();
@@ -682,7 +715,7 @@ impl Manager {
 }
 
 impl Task {
-    fn new(info_hash: InfoHash, tiers: Vec<Vec<String>>, uploaded: u64) -> Task {
+    fn new(info_hash: InfoHash, tiers: Vec<Vec<String>>, uploaded: u64, port: u16) -> Task {
         let mut rng = rand::thread_rng();
         let mut trackers = Vec::new();
         for (i, mut tier) in tiers.into_iter().enumerate() {
@@ -721,6 +754,7 @@ impl Task {
             wake: Notify::new(),
             stop: Cell::new(false),
             uploaded: Cell::new(uploaded),
+            port: Cell::new(port),
             dirty: Cell::new(true),
             snapshot: RefCell::new(Arc::default()),
         }

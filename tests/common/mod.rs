@@ -487,3 +487,15 @@ pub fn ringseed_create_with_announce(path: &Path, out: &Path, piece_length: u32,
         .unwrap();
     assert!(st.success());
 }
+
+/// The seeder's Transmission IPC socket (the default path in its state directory).
+pub fn ipc_socket(seeder: &Seeder) -> PathBuf {
+    seeder.state_dir.join("daemon/socket")
+}
+
+/// The seeder's /metrics address, from its log (`--metrics 127.0.0.1:0`).
+pub fn metrics_addr(seeder: &Seeder) -> SocketAddr {
+    let line = seeder.wait_log(&["metrics on http://"], Duration::from_secs(10));
+    let rest = &line[line.find("metrics on http://").unwrap() + "metrics on http://".len()..];
+    rest.split('/').next().unwrap().parse().unwrap()
+}

@@ -130,6 +130,43 @@ impl Opentracker {
         Some((c.complete, c.incomplete, c.downloaded))
     }
 
+    /// One HTTP announce from this namespace as the peer `peer_id` on
+    /// `port` with `left` bytes to go and `event` ("" for none); the raw
+    /// reply body.
+    ///
+    /// Errors: the tracker did not answer.
+    pub fn announce(
+        &self,
+        info_hash: &[u8; 20],
+        peer_id: &[u8; 20],
+        port: u16,
+        left: u64,
+        event: &str,
+    ) -> Result<Vec<u8>, String> {
+        let enc = |b: &[u8]| {
+            percent_encoding::percent_encode(b, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut url = format!(
+            "{}?info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}&compact=1&numwant=50",
+            self.http_url(),
+            enc(info_hash),
+            enc(peer_id),
+        );
+        if !event.is_empty() {
+            url += &format!("&event={event}");
+        }
+        let r = ureq::get(&url)
+            .timeout(Duration::from_secs(5))
+            .call()
+            .map_err(|e| format!("announce: {e}"))?;
+        let mut body = Vec::new();
+        r.into_reader()
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        Ok(body)
+    }
+
     /// The peers opentracker hands a leecher of `info_hash` (compact IPv4
     /// and IPv6), asked by a probe announce from this namespace (its own
     /// peer id, port 1, `left=1`) that is taken out again at once with
@@ -137,29 +174,9 @@ impl Opentracker {
     ///
     /// Errors: the tracker did not answer or the reply does not parse.
     pub fn probe_peers(&self, info_hash: &[u8; 20]) -> Result<Vec<SocketAddr>, String> {
-        let enc = |b: &[u8]| {
-            percent_encoding::percent_encode(b, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
-        let get = |event: &str| -> Result<Vec<u8>, String> {
-            let url = format!(
-                "{}?info_hash={}&peer_id={}&port=1&uploaded=0&downloaded=0&left=1&compact=1&numwant=50&event={event}",
-                self.http_url(),
-                enc(info_hash),
-                enc(b"-PROBE0-000000000000"),
-            );
-            let r = ureq::get(&url)
-                .timeout(Duration::from_secs(5))
-                .call()
-                .map_err(|e| format!("probe announce: {e}"))?;
-            let mut body = Vec::new();
-            r.into_reader()
-                .take(1 << 20)
-                .read_to_end(&mut body)
-                .map_err(|e| e.to_string())?;
-            Ok(body)
-        };
-        let body = get("started")?;
-        let _ = get("stopped");
+        let probe = b"-PROBE0-000000000000";
+        let body = self.announce(info_hash, probe, 1, 1, "started")?;
+        let _ = self.announce(info_hash, probe, 1, 1, "stopped");
         let reply = ringseed::tracker_proto::parse_http_announce(&body).map_err(|e| {
             format!(
                 "probe announce reply {:?}: {e}",

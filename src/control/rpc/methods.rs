@@ -437,7 +437,10 @@ async fn add(rpc: &Rpc, params: &Value) -> R {
     })?;
     let save_path = match opt(params, "save_path").map(string).transpose()? {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => crate::coordinator::default_save_path(&rpc.config)
+        // The session's default: storage.data_dir unless the IPC's
+        // `directory` changed it.
+        _ => Some(latest(&rpc.view).session.default_save_path.clone())
+            .filter(|d| !d.as_os_str().is_empty())
             .ok_or_else(|| MethodError::rpc(-4, "'save_path' missing"))?,
     };
     let save_path = std::path::absolute(&save_path).unwrap_or(save_path);

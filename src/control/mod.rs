@@ -91,6 +91,7 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 state_dir: ctx.state_dir.clone(),
                 quit: ctx.quit.clone(),
                 ids: Default::default(),
+                all_cache: Default::default(),
             });
             let c = &ctx.config.ipc;
             let limits = ipc::Limits {

@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -414,6 +415,19 @@ pub struct Ipc {
     /// Asks the supervisor to shut the daemon down (`quit`).
     pub quit: Sender<String>,
     pub ids: RefCell<Ids>,
+    /// The last `get-info-all` / `get-status-all` answer value, encoded,
+    /// with the view and key mask it was built from: every client polling
+    /// the same keys within a view's second gets these bytes instead of a
+    /// fresh encoding (16 ms for 1,000 torrents with every status key).
+    pub all_cache: RefCell<Option<AllAnswer>>,
+}
+
+/// An encoded `get-*-all` answer value and what it was built from.
+pub struct AllAnswer {
+    view: Arc<View>,
+    info: bool,
+    mask: u32,
+    value: Rc<Vec<u8>>,
 }
 
 /// The daemon is stopping: the coordinator is gone.
@@ -684,9 +698,37 @@ impl Ipc {
                     return bad_format(name, "needs a list of types", tag);
                 };
                 let view = self.view();
-                let known = self.ids.borrow();
-                let chosen = known.all(&view);
-                self.describe(entry.msg == Msg::GetInfoAll, &chosen, types, &view, tag)
+                let info = entry.msg == Msg::GetInfoAll;
+                let mask = if info {
+                    type_mask(types, INFO_KEYS)
+                } else {
+                    type_mask(types, STATUS_KEYS)
+                };
+                let cached = self.all_cache.borrow().as_ref().and_then(|c| {
+                    (Arc::ptr_eq(&c.view, &view) && c.info == info && c.mask == mask)
+                        .then(|| c.value.clone())
+                });
+                let value = cached.unwrap_or_else(|| {
+                    let known = self.ids.borrow();
+                    let value = Rc::new(bencode::encode(&self.items(
+                        info,
+                        &known.all(&view),
+                        mask,
+                        &view,
+                    )));
+                    *self.all_cache.borrow_mut() = Some(AllAnswer {
+                        view: view.clone(),
+                        info,
+                        mask,
+                        value: value.clone(),
+                    });
+                    value
+                });
+                Action::Reply(proto::message_raw(
+                    if info { "info" } else { "status" },
+                    &value,
+                    tag,
+                ))
             }
             Msg::Lookup => {
                 let Some(hashes) = v.as_list() else {
@@ -844,20 +886,34 @@ impl Ipc {
         view: &View,
         tag: Option<i64>,
     ) -> Action {
-        let items = if info {
-            let mask = type_mask(types, INFO_KEYS);
+        let mask = if info {
+            type_mask(types, INFO_KEYS)
+        } else {
+            type_mask(types, STATUS_KEYS)
+        };
+        let items = self.items(info, chosen, mask, view);
+        answer(if info { "info" } else { "status" }, items, tag)
+    }
+
+    /// The list of info or status dictionaries of `chosen` (keys in `mask`).
+    fn items(
+        &self,
+        info: bool,
+        chosen: &[(i64, &Arc<TorrentView>)],
+        mask: u32,
+        view: &View,
+    ) -> Out {
+        list(if info {
             chosen
                 .iter()
                 .map(|(id, t)| info_dict(t, *id, mask, &self.state_dir))
                 .collect()
         } else {
-            let mask = type_mask(types, STATUS_KEYS);
             chosen
                 .iter()
                 .map(|(id, t)| status_dict(t, *id, mask, view))
                 .collect()
-        };
-        answer(if info { "info" } else { "status" }, list(items), tag)
+        })
     }
 }
 

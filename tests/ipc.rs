@@ -882,14 +882,22 @@ fn port_rebinds_every_shard_and_connected_peers_stay() {
     let mut before = handshake(old, ih, true);
     send(&mut before, Message::Interested);
     assert!(read_until(&mut before, 1).is_some());
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let new_port = free.local_addr().unwrap().port();
-    drop(free);
     let mut c = Client::v2(&sock);
-    c.ask(
-        &f(&format!("l4:porti{new_port}ei5ee")),
-        b"00000012l9:succeeded0:i5ee",
-    );
+    // A port found free can be taken by a parallel test before the daemon
+    // binds it (then the answer is `failed`): try a few.
+    let new_port = (0..5)
+        .find_map(|_| {
+            let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = free.local_addr().unwrap().port();
+            drop(free);
+            c.send(&f(&format!("l4:porti{port}ei5ee")));
+            match c.frame().as_slice() {
+                b"l9:succeeded0:i5ee" => Some(port),
+                b"l6:failed0:i5ee" => None,
+                other => panic!("port answered {}", other.escape_ascii()),
+            }
+        })
+        .expect("no free port could be bound in 5 tries");
     c.ask(
         b"00000011l8:get-port0:i2ee",
         &f(&format!("l4:porti{new_port}ei2ee")),

@@ -107,6 +107,21 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
     std::fs::write(&torrent_path, &bytes)?;
     let meta = Metainfo::from_bytes(&bytes)?;
 
+    // The demo's session holds only this payload's torrent: a demo run
+    // earlier with another --size-mib left its own, whose files are now
+    // different.
+    let session = opts.cache_dir.join("state/session");
+    if let Ok(entries) = std::fs::read_dir(&session) {
+        let keep = meta.info_hash.to_hex();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let a_torrent = name.len() > 40 && name[..40].bytes().all(|b| b.is_ascii_hexdigit());
+            if a_torrent && !name.starts_with(&keep) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     let mut config = Config::new(data.clone());
     config.network.listen = "127.0.0.1:0".parse()?;
     config.network.shards = opts.shards;

@@ -113,6 +113,7 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 quit: ctx.quit.clone(),
                 ids: Default::default(),
                 trackers: trackers.clone(),
+                all_cache: Default::default(),
             });
             let c = &ctx.config.ipc;
             let limits = ipc::Limits {

@@ -881,6 +881,9 @@ impl Coordinator {
                 }
                 tracing::info!(port, "peer listen port changed");
                 self.links.listen_port = port;
+                // The view shows the new port before the answer goes out:
+                // a client's next `get-port` (or the tracker manager) reads it.
+                self.publish(Instant::now(), false);
                 reply(r, Ok(()));
             }
         }

@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -26,7 +27,7 @@ use super::proto::{self, Msg, Request};
 use crate::config::Config;
 use crate::coordinator::view::{latest, SharedView, TorrentView, View};
 use crate::messages::{AddTorrent, CommandError, ControlCommand, Reply, SessionChange};
-use crate::tracker::{SharedTrackers, TorrentTrackers};
+use crate::tracker::{SharedTrackers, TorrentTrackers, TrackersView};
 
 /// Largest .torrent file `addfiles` / `addfile-detailed` read, bytes.
 pub const MAX_TORRENT_FILE_BYTES: u64 = 16 << 20;
@@ -492,6 +493,21 @@ pub struct Ipc {
     /// The tracker manager's state (the `trackers`, `tracker`, `scrape-*`
     /// and tracker `error` keys).
     pub trackers: SharedTrackers,
+    /// The last `get-info-all` / `get-status-all` answer value, encoded,
+    /// with the view and key mask it was built from: every client polling
+    /// the same keys within a view's second gets these bytes instead of a
+    /// fresh encoding (16 ms for 1,000 torrents with every status key).
+    pub all_cache: RefCell<Option<AllAnswer>>,
+}
+
+/// An encoded `get-*-all` answer value and what it was built from.
+pub struct AllAnswer {
+    view: Arc<View>,
+    /// The tracker state it was built from (published once a second too).
+    trackers: Arc<TrackersView>,
+    info: bool,
+    mask: u32,
+    value: Rc<Vec<u8>>,
 }
 
 /// The daemon is stopping: the coordinator is gone.
@@ -762,9 +778,43 @@ impl Ipc {
                     return bad_format(name, "needs a list of types", tag);
                 };
                 let view = self.view();
-                let known = self.ids.borrow();
-                let chosen = known.all(&view);
-                self.describe(entry.msg == Msg::GetInfoAll, &chosen, types, &view, tag)
+                let info = entry.msg == Msg::GetInfoAll;
+                let mask = if info {
+                    type_mask(types, INFO_KEYS)
+                } else {
+                    type_mask(types, STATUS_KEYS)
+                };
+                let trackers = self.trackers.read().clone();
+                let cached = self.all_cache.borrow().as_ref().and_then(|c| {
+                    (Arc::ptr_eq(&c.view, &view)
+                        && Arc::ptr_eq(&c.trackers, &trackers)
+                        && c.info == info
+                        && c.mask == mask)
+                        .then(|| c.value.clone())
+                });
+                let value = cached.unwrap_or_else(|| {
+                    let known = self.ids.borrow();
+                    let value = Rc::new(bencode::encode(&self.items(
+                        info,
+                        &known.all(&view),
+                        mask,
+                        &view,
+                        &trackers,
+                    )));
+                    *self.all_cache.borrow_mut() = Some(AllAnswer {
+                        view: view.clone(),
+                        trackers: trackers.clone(),
+                        info,
+                        mask,
+                        value: value.clone(),
+                    });
+                    value
+                });
+                Action::Reply(proto::message_raw(
+                    if info { "info" } else { "status" },
+                    &value,
+                    tag,
+                ))
             }
             Msg::Lookup => {
                 let Some(hashes) = v.as_list() else {
@@ -922,22 +972,37 @@ impl Ipc {
         view: &View,
         tag: Option<i64>,
     ) -> Action {
+        let mask = if info {
+            type_mask(types, INFO_KEYS)
+        } else {
+            type_mask(types, STATUS_KEYS)
+        };
         let trackers = self.trackers.read().clone();
+        let items = self.items(info, chosen, mask, view, &trackers);
+        answer(if info { "info" } else { "status" }, items, tag)
+    }
+
+    /// The list of info or status dictionaries of `chosen` (keys in `mask`).
+    fn items(
+        &self,
+        info: bool,
+        chosen: &[(i64, &Arc<TorrentView>)],
+        mask: u32,
+        view: &View,
+        trackers: &TrackersView,
+    ) -> Out {
         let tr = |t: &TorrentView| trackers.torrents.get(&t.info_hash).map(|x| &**x);
-        let items = if info {
-            let mask = type_mask(types, INFO_KEYS);
+        list(if info {
             chosen
                 .iter()
                 .map(|(id, t)| info_dict(t, *id, mask, &self.state_dir, tr(t)))
                 .collect()
         } else {
-            let mask = type_mask(types, STATUS_KEYS);
             chosen
                 .iter()
                 .map(|(id, t)| status_dict(t, *id, mask, view, tr(t)))
                 .collect()
-        };
-        answer(if info { "info" } else { "status" }, list(items), tag)
+        })
     }
 }
 

@@ -252,6 +252,20 @@ pub fn message(name: &str, value: Out, tag: Option<i64>) -> Vec<u8> {
     frame::encode(&bencode::encode(&bencode::list(items)))
 }
 
+/// A framed v2 message `[name, value]` (+ `tag`) whose value is already
+/// bencoded: the same bytes as [`message`] with the decoded value.
+pub fn message_raw(name: &str, value: &[u8], tag: Option<i64>) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(value.len() + name.len() + 32);
+    payload.push(b'l');
+    payload.extend_from_slice(&bencode::encode(&bencode::text(name)));
+    payload.extend_from_slice(value);
+    if let Some(t) = tag {
+        payload.extend_from_slice(&bencode::encode(&bencode::int(t)));
+    }
+    payload.push(b'e');
+    frame::encode(&payload)
+}
+
 /// `succeeded`, `failed`, `not-supported` or `bad-format` with the empty
 /// string as value (0.80 sends `failed` with `""`, never a reason).
 pub fn status_reply(name: &str, tag: Option<i64>) -> Vec<u8> {
@@ -265,6 +279,17 @@ mod tests {
 
     fn neg(payload: &[u8]) -> Result<i64, VersionError> {
         negotiate(&decode(payload).unwrap())
+    }
+
+    #[test]
+    fn a_pre_encoded_value_frames_like_a_decoded_one() {
+        let v = bencode::list(vec![bencode::int(7), bencode::text("x")]);
+        for tag in [None, Some(5), Some(-2)] {
+            assert_eq!(
+                message_raw("status", &bencode::encode(&v), tag),
+                message("status", v.clone(), tag)
+            );
+        }
     }
 
     #[test]

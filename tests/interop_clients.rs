@@ -108,22 +108,6 @@ const MULTI: &[(&str, usize)] = &[
 const SINGLE_NAME: &str = "interop-single.bin";
 const SINGLE_LEN: usize = 50_000_017;
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Outside CI: prints SKIP and returns `None`. Under `CI=true`: panics.
-fn required<T>(what: Result<T, String>, test: &str) -> Option<T> {
-    match what {
-        Ok(v) => Some(v),
-        Err(e) if in_ci() => panic!("{test}: {e} (required under CI=true)"),
-        Err(e) => {
-            eprintln!("SKIP {test}: {e}");
-            None
-        }
-    }
-}
-
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")

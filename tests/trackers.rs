@@ -45,21 +45,6 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-fn required<T>(what: Result<T, String>, test: &str) -> Option<T> {
-    match what {
-        Ok(v) => Some(v),
-        Err(e) if in_ci() => panic!("{test}: {e} (required under CI=true)"),
-        Err(e) => {
-            eprintln!("SKIP {test}: {e}");
-            None
-        }
-    }
-}
-
 /// A free TCP port on 127.0.0.1 (also free for UDP in practice).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -499,3 +499,21 @@ pub fn metrics_addr(seeder: &Seeder) -> SocketAddr {
     let rest = &line[line.find("metrics on http://").unwrap() + "metrics on http://".len()..];
     rest.split('/').next().unwrap().parse().unwrap()
 }
+
+/// Under `CI=true` (what `.ci/run` sets), a test whose real client is missing fails.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A real part a test needs: outside CI a missing one prints SKIP and
+/// gives `None`; under `CI=true` it panics with `test` and the reason.
+pub fn required<T>(what: Result<T, String>, test: &str) -> Option<T> {
+    match what {
+        Ok(v) => Some(v),
+        Err(e) if in_ci() => panic!("{test}: {e} (required under CI=true)"),
+        Err(e) => {
+            eprintln!("SKIP {test}: {e}");
+            None
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! [`storage`] (files, reads, hashes) and [`messages`] (what crosses
 //! between them).
 
+pub mod accept;
 pub mod config;
 pub mod control;
 pub mod coordinator;

@@ -40,24 +40,6 @@ fn lt_download(py: &Path, torrent: &Path, save: &Path, seeder: &Seeder) -> Strin
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn lt_make(py: &Path, torrent: &Path, root: &Path, hybrid: bool, piece_size: u32) {
-    let mut cmd = Command::new(py);
-    cmd.arg(lt_client())
-        .arg("make")
-        .arg(torrent)
-        .arg(root)
-        .args(["--piece-size", &piece_size.to_string()]);
-    if hybrid {
-        cmd.arg("--hybrid");
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "libtorrent make failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// One interop case: the AWKWARD tree written as `data/NAME` in a temp dir.
 struct Case {
     dir: tempfile::TempDir,

@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -98,27 +98,21 @@ pub async fn serve<H, F>(
     let local = listener.local_addr().ok();
     let guard_host = local.is_some_and(|a| a.ip().is_loopback());
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut backoff = Duration::from_millis(5);
-    let mut last_log = Instant::now() - Duration::from_secs(60);
-    let mut suppressed = 0u64;
+    let mut backoff = crate::accept::AcceptBackoff::default();
     loop {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         let (stream, peer) = match listener.accept().await {
             Ok(x) => {
-                backoff = Duration::from_millis(5);
+                backoff.accepted();
                 x
             }
             Err(e) => {
                 count(server, "accept");
-                if last_log.elapsed() >= Duration::from_secs(10) {
+                let (wait, log) = backoff.failed();
+                if let Some(suppressed) = log {
                     tracing::warn!(server, error = %e, suppressed, "accept failed; backing off");
-                    last_log = Instant::now();
-                    suppressed = 0;
-                } else {
-                    suppressed += 1;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };

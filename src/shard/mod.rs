@@ -448,15 +448,13 @@ async fn accept_loop(
 ) {
     // No timeout or select! around accept: a cancelled accept can leak its
     // descriptor. A newer listener ends this loop by shutting this one down.
-    let mut backoff = Duration::from_millis(5);
-    let mut last_log: Option<Instant> = None;
-    let mut suppressed = 0u64;
+    let mut backoff = crate::accept::AcceptBackoff::default();
     loop {
         let accepted = listener.accept().await;
         let superseded = shard.listener_gen.get() != generation;
         let (stream, addr) = match accepted {
             Ok(x) => {
-                backoff = Duration::from_millis(5);
+                backoff.accepted();
                 x
             }
             Err(_) if superseded => return,
@@ -464,15 +462,11 @@ async fn accept_loop(
                 // Descriptor exhaustion fails every accept: back off, and log
                 // once per 10 s with the count of the ones not logged.
                 shard.stats.borrow_mut().accept_errors += 1;
-                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                let (wait, log) = backoff.failed();
+                if let Some(suppressed) = log {
                     tracing::warn!(shard = shard.id, error = %e, suppressed, "accept failed; backing off");
-                    last_log = Some(Instant::now());
-                    suppressed = 0;
-                } else {
-                    suppressed += 1;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };

@@ -50,23 +50,21 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Serves clients until the runtime stops.
 pub async fn serve(listener: tokio::net::UnixListener, ipc: Rc<Ipc>, limits: Limits) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_clients.max(1)));
-    let mut backoff = Duration::from_millis(5);
-    let mut last_log: Option<std::time::Instant> = None;
+    let mut backoff = crate::accept::AcceptBackoff::default();
     loop {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         let stream = match listener.accept().await {
             Ok((s, _)) => {
-                backoff = Duration::from_millis(5);
+                backoff.accepted();
                 s
             }
             Err(e) => {
                 count("accept");
-                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                    tracing::warn!(error = %e, "IPC accept failed; backing off");
-                    last_log = Some(std::time::Instant::now());
+                let (wait, log) = backoff.failed();
+                if let Some(suppressed) = log {
+                    tracing::warn!(error = %e, suppressed, "IPC accept failed; backing off");
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };

@@ -48,10 +48,20 @@ pub struct Network {
     pub listen: SocketAddr,
     /// Shards: threads with their own io_uring ring and listener; 0 = one per core.
     pub shards: usize,
-    /// Set TCP_NODELAY on peer sockets. Off, the kernel may coalesce a block
-    /// with the next one (Nagle), measured 7–14 % faster with leechers that
-    /// keep requests in flight across pieces.
+    /// Set TCP_NODELAY on peer sockets (default on). The writer coalesces
+    /// itself (every block ready goes out in one `writev` or one splice), so
+    /// Nagle only delays the last segment of a burst: a leecher that asks
+    /// for a whole piece and waits for it got 42–46 MB/s with Nagle on, 13×
+    /// less than without (docs/benchmarks.md, "Send path").
     pub tcp_nodelay: bool,
+    /// How block data reaches the socket: `fixed` (read into registered
+    /// buffers, then `writev`), `splice` (file → pipe → socket through
+    /// io_uring: page-cache data never enters user memory) or `zc`
+    /// (registered buffers sent with `IORING_OP_SENDMSG_ZC`). A kernel that
+    /// refuses the chosen operation falls back to `fixed` with one warning.
+    /// `--direct-io` always reads into registered buffers (`splice` then
+    /// means `fixed`). Measurements: docs/benchmarks.md, "Send path".
+    pub send_mode: SendMode,
     /// Requests a peer may queue with us (`reqq`, advertised in the BEP 10
     /// handshake). Past it a BEP 6 peer gets `reject`, a peer without BEP 6
     /// is choked once its queue is served, then unchoked (it asks again).
@@ -328,6 +338,23 @@ impl<'de> Deserialize<'de> for Endpoint {
     }
 }
 
+/// How block data reaches the socket (`[network] send_mode`, `--send-mode`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SendMode {
+    /// Read into registered buffers (`IORING_OP_READ_FIXED`/`READV`), send with `writev`.
+    Fixed,
+    /// `IORING_OP_SPLICE` file → pipe → socket, headers written into the pipe.
+    /// The default: fastest and cheapest measured here at 1, 8, 64 and 512
+    /// peers with both request patterns (docs/benchmarks.md, "Send path").
+    #[default]
+    Splice,
+    /// Read into registered buffers, send with `IORING_OP_SENDMSG_ZC`.
+    Zc,
+}
+
 /// Default `reqq`: requests a peer may queue with us.
 ///
 /// Why 2000: it is libtorrent's default `max_allowed_in_request_queue`, and
@@ -352,7 +379,8 @@ impl Default for Network {
         Network {
             listen: "0.0.0.0:6881".parse().expect("literal"),
             shards: 0,
-            tcp_nodelay: false,
+            tcp_nodelay: true,
+            send_mode: SendMode::default(),
             reqq: DEFAULT_REQQ,
             handshake_timeout_secs: 30,
             idle_timeout_secs: 180,

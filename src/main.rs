@@ -197,6 +197,9 @@ struct SeedArgs {
     /// [network.tcp_nodelay] Set TCP_NODELAY on peer sockets.
     #[arg(long, env = "RINGSEED_TCP_NODELAY", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     tcp_nodelay: Option<bool>,
+    /// [network.send_mode] How blocks reach the socket: fixed, splice or zc.
+    #[arg(long, env = "RINGSEED_SEND_MODE")]
+    send_mode: Option<ringseed::config::SendMode>,
     /// [network.reqq] Requests a peer may queue (reqq advertised in BEP 10).
     #[arg(long, env = "RINGSEED_REQQ")]
     reqq: Option<usize>,
@@ -314,6 +317,7 @@ impl SeedArgs {
         set!(c.network.listen, self.listen);
         set!(c.network.shards, self.shards);
         set!(c.network.tcp_nodelay, self.tcp_nodelay);
+        set!(c.network.send_mode, self.send_mode);
         set!(c.network.reqq, self.reqq.map(|r| r.max(1)));
         set!(c.network.handshake_timeout_secs, self.handshake_timeout);
         set!(c.network.idle_timeout_secs, self.idle_timeout);

@@ -43,6 +43,18 @@ mod work;
 use stats::Stats;
 use work::{Picker, WorkQueue};
 
+/// How a leecher keeps block requests in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pipeline {
+    /// `queue_depth` requests in flight at all times, across pieces (a new
+    /// request as soon as a block arrives; libtorrent's way).
+    Depth,
+    /// Ask for every block of one piece, wait until all of them arrived,
+    /// then ask for the next piece (a common simple leecher; the tail of
+    /// each burst is where Nagle and delayed ACKs show).
+    Piece,
+}
+
 /// Which pieces the load modes (a duration or byte budget) ask for.
 /// Download-once mode ignores it: every piece is fetched exactly once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
@@ -85,6 +97,8 @@ pub struct SwarmConfig {
     pub queue_depth: usize,
     /// Piece choice in the load modes.
     pub pattern: Pattern,
+    /// How requests are kept in flight. Default [`Pipeline::Depth`].
+    pub pipeline: Pipeline,
     /// Stop after this long (load mode).
     pub duration: Option<Duration>,
     /// Stop after this many payload bytes were received (load mode).
@@ -113,6 +127,7 @@ impl SwarmConfig {
             peers: 8,
             queue_depth: 64,
             pattern: Pattern::Sequential,
+            pipeline: Pipeline::Depth,
             duration: None,
             bytes: None,
             connect_rate: None,

@@ -5,7 +5,7 @@
 //! ```text
 //! ringseed-loadtest --torrent T.torrent --target HOST:PORT [--peers N]
 //!     [--duration SECS | --bytes N] [--queue-depth Q]
-//!     [--pattern sequential|random|zipf] [--connect-rate PER_SEC]
+//!     [--pattern sequential|random|zipf] [--pipeline depth|piece] [--connect-rate PER_SEC]
 //!     [--no-verify] [--json FILE]
 //! ```
 //!
@@ -27,6 +27,14 @@ use ringseed_loadtest::{
     raise_nofile_limit, run_swarm_until, Pattern, Progress, Report, SwarmConfig,
 };
 use ringseed_proto::metainfo::Metainfo;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PipelineArg {
+    /// --queue-depth requests in flight at all times, across pieces.
+    Depth,
+    /// One piece's blocks at a time: ask for all, wait for all, next piece.
+    Piece,
+}
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum PatternArg {
@@ -57,6 +65,10 @@ struct Cli {
     /// Block requests (16 KiB) in flight per unchoked peer.
     #[arg(long, env = "RINGSEED_LOADTEST_QUEUE_DEPTH", default_value_t = 64)]
     queue_depth: usize,
+    /// Request pipelining: `depth` keeps --queue-depth requests in flight
+    /// across pieces; `piece` asks for a whole piece and waits for it.
+    #[arg(long, env = "RINGSEED_LOADTEST_PIPELINE", value_enum, default_value_t = PipelineArg::Depth)]
+    pipeline: PipelineArg,
     /// Piece choice with --duration or --bytes.
     #[arg(long, env = "RINGSEED_LOADTEST_PATTERN", value_enum, default_value_t = PatternArg::Sequential)]
     pattern: PatternArg,
@@ -270,6 +282,10 @@ fn main() -> ExitCode {
         PatternArg::Sequential => Pattern::Sequential,
         PatternArg::Random => Pattern::Random,
         PatternArg::Zipf => Pattern::Zipf,
+    };
+    cfg.pipeline = match cli.pipeline {
+        PipelineArg::Depth => ringseed_loadtest::Pipeline::Depth,
+        PipelineArg::Piece => ringseed_loadtest::Pipeline::Piece,
     };
     cfg.duration = cli.duration;
     cfg.bytes = cli.bytes;

@@ -250,6 +250,8 @@ struct Peer {
     choked: bool,
     /// Requests to keep in flight: queue_depth, capped by the seeder's reqq.
     depth: usize,
+    /// The seeder's BEP 10 `reqq` (unbounded until it says one).
+    reqq_cap: usize,
     outstanding: usize,
     active: Vec<Active>,
     spare: Vec<Active>,
@@ -303,6 +305,7 @@ impl Peer {
             num_pieces,
             verify: sh.cfg.verify,
             depth: sh.cfg.queue_depth.max(1),
+            reqq_cap: usize::MAX,
             sh,
             no,
             rng: StdRng::from_entropy(),
@@ -597,6 +600,7 @@ impl Peer {
                 Ok(h) => {
                     if let Some(q) = h.reqq {
                         self.depth = self.sh.cfg.queue_depth.min(q.max(1) as usize).max(1);
+                        self.reqq_cap = (q.max(1) as usize).max(1);
                     }
                 }
                 Err(e) => self
@@ -829,9 +833,15 @@ impl Peer {
         Some(self.active.len() - 1)
     }
 
-    /// Keeps `depth` block requests in flight.
+    /// Keeps `depth` block requests in flight; with [`Pipeline::Piece`],
+    /// once nothing is outstanding, requests every block of one piece
+    /// (capped by the seeder's `reqq`).
     fn fill_requests(&mut self) {
         if self.throttled {
+            return;
+        }
+        let piece_mode = self.sh.cfg.pipeline == crate::Pipeline::Piece;
+        if piece_mode && self.outstanding > 0 {
             return;
         }
         let now = Instant::now();
@@ -840,7 +850,12 @@ impl Peer {
         if self.outstanding == 0 {
             self.last_block = now;
         }
-        while self.outstanding < self.depth {
+        let depth = if piece_mode {
+            self.reqq_cap
+        } else {
+            self.depth
+        };
+        while self.outstanding < depth {
             let choked = self.choked;
             let af = &self.allowed_fast;
             let k = match self
@@ -858,7 +873,7 @@ impl Peer {
                 },
             };
             let p = &mut self.active[k];
-            while self.outstanding < self.depth {
+            while self.outstanding < depth {
                 let Some(b) = p.next_free_block() else { break };
                 p.state[b as usize] = REQUESTED;
                 p.sent[b as usize] = now;
@@ -870,6 +885,9 @@ impl Peer {
                     length: lengths.block_len(p.index, b),
                 }
                 .encode(&mut self.out);
+            }
+            if piece_mode {
+                break;
             }
         }
     }

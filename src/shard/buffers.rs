@@ -81,6 +81,42 @@ impl BlockBuf {
     }
 }
 
+// SAFETY: both variants own heap memory that neither moves nor is freed
+// while the buffer is owned by an operation; the whole length is
+// initialised (`vec![0; n]`, and registered buffers are made from such).
+unsafe impl tokio_uring::buf::IoBuf for BlockBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.base()
+    }
+    fn bytes_init(&self) -> usize {
+        match self {
+            BlockBuf::Fixed(b) => b.bytes_init(),
+            BlockBuf::Plain(v) => v.len(),
+        }
+    }
+    fn bytes_total(&self) -> usize {
+        match self {
+            BlockBuf::Fixed(b) => b.bytes_total(),
+            BlockBuf::Plain(v) => v.len(),
+        }
+    }
+}
+
+// SAFETY: as above; `set_init` never shrinks what is initialised.
+unsafe impl tokio_uring::buf::IoBufMut for BlockBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            BlockBuf::Fixed(b) => b.stable_mut_ptr(),
+            BlockBuf::Plain(v) => v.as_mut_ptr(),
+        }
+    }
+    unsafe fn set_init(&mut self, pos: usize) {
+        if let BlockBuf::Fixed(b) = self {
+            b.set_init(pos);
+        }
+    }
+}
+
 impl crate::storage::read::ReadTarget for BlockBuf {
     async fn read_at(
         self,

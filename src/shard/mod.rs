@@ -14,6 +14,7 @@ pub mod budget;
 pub mod buffers;
 pub mod peer;
 pub mod reader;
+pub mod side_ring;
 pub mod writer;
 
 use std::cell::{Cell, RefCell};
@@ -31,7 +32,7 @@ use ringseed_proto::metainfo::InfoHash;
 use ringseed_proto::wire::Message;
 use tokio::sync::Notify;
 
-use crate::config::{Cidr, Config};
+use crate::config::{Cidr, Config, SendMode};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{ClosedPeer, PeerKey, ShardCommand, ShardEvent, ShardStats};
 use crate::session::Registry;
@@ -107,6 +108,11 @@ pub struct ShardState {
     /// all shards; this is the shard's own backstop).
     half_open: Cell<usize>,
     pub stats: RefCell<ShardStats>,
+    /// How blocks reach the socket now: the configured mode, or `fixed`
+    /// once the kernel refused the configured one.
+    pub send_mode: Cell<SendMode>,
+    /// The ring for splice and zerocopy sends (absent in `fixed` mode).
+    pub side: Option<Rc<side_ring::SideRing>>,
     /// Files reported unreadable, and when (reported again at most every few seconds).
     unreadable_reported: RefCell<HashMap<(InfoHash, usize), Instant>>,
 }
@@ -270,7 +276,10 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
         );
         let shards = ctx.config.shard_count().max(1);
         let whitelist = ctx.config.whitelist().unwrap_or_default();
+        let (send_mode, side) = side_ring_for(ctx.id, &ctx.config);
         let shard = Rc::new(ShardState {
+            send_mode: Cell::new(send_mode),
+            side,
             id: ctx.id,
             files: FileCache::new((ctx.config.storage.max_open_files / shards).max(8)),
             config: ctx.config,
@@ -312,6 +321,50 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             }
         }
     })
+}
+
+/// The send mode a shard starts with and its side ring: `fixed` needs no
+/// ring; `splice` (page-cache reads only) and `zc` need one whose kernel
+/// supports their operations, else the shard falls back to `fixed` with a
+/// warning.
+fn side_ring_for(id: usize, config: &Config) -> (SendMode, Option<Rc<side_ring::SideRing>>) {
+    let want = match config.network.send_mode {
+        SendMode::Splice if config.storage.direct_io => SendMode::Fixed,
+        m => m,
+    };
+    if want == SendMode::Fixed {
+        return (SendMode::Fixed, None);
+    }
+    match side_ring::SideRing::new() {
+        Ok(r) => {
+            let ok = match want {
+                SendMode::Splice => r.splice,
+                _ => r.send_zc,
+            };
+            if ok {
+                (want, Some(r))
+            } else {
+                tracing::warn!(shard = id, mode = ?want, "the kernel does not support this send mode's io_uring operations; sending with fixed");
+                (SendMode::Fixed, None)
+            }
+        }
+        Err(e) => {
+            tracing::warn!(shard = id, mode = ?want, error = %e, "cannot create the side io_uring ring; sending with fixed");
+            (SendMode::Fixed, None)
+        }
+    }
+}
+
+impl ShardState {
+    /// The configured send path failed in a way that will not get better
+    /// (the kernel or file system refuses the operation): warn once and
+    /// send with `fixed` from now on.
+    pub fn send_path_failed(&self, mode: SendMode, error: &std::io::Error) {
+        if self.send_mode.get() == mode {
+            tracing::warn!(shard = self.id, ?mode, %error, "send path refused; falling back to fixed");
+            self.send_mode.set(SendMode::Fixed);
+        }
+    }
 }
 
 fn peer_of(shard: &ShardState, key: PeerKey) -> Option<Rc<Peer>> {

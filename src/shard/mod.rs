@@ -269,14 +269,16 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
     };
     rt.block_on(async move {
         let buffers = BlockBuffers::new(ctx.id, ctx.buffers, ctx.config.storage.direct_io);
-        tracing::debug!(
-            shard = ctx.id,
-            registered = buffers.registered(),
-            "shard started"
-        );
         let shards = ctx.config.shard_count().max(1);
         let whitelist = ctx.config.whitelist().unwrap_or_default();
         let (send_mode, side) = side_ring_for(ctx.id, &ctx.config);
+        tracing::debug!(
+            shard = ctx.id,
+            registered = buffers.registered(),
+            ?send_mode,
+            pipe_bytes = side.as_ref().map_or(0, |s| s.pipe_capacity()),
+            "shard started"
+        );
         let shard = Rc::new(ShardState {
             send_mode: Cell::new(send_mode),
             side,

@@ -35,11 +35,17 @@ use tokio::io::unix::AsyncFd;
 const CQE_F_NOTIF: u32 = 1 << 3;
 /// Submission queue entries of the side ring.
 const ENTRIES: u32 = 1024;
-/// Pipes one shard may hold at once (each up to [`PIPE_BYTES`]).
-pub const MAX_PIPES: usize = 64;
-/// Size asked of every pipe (`F_SETPIPE_SZ`), bytes; the kernel may grant
-/// less (`/proc/sys/fs/pipe-max-size`, per-user pipe page limits).
-const PIPE_BYTES: i32 = 1 << 20;
+/// Pipes one shard may hold at once: two per sending peer (one batch being
+/// sent, the next being filled). Beyond them batches go through registered
+/// buffers. A pipe costs its slot array (about 5 KiB) plus the pages it
+/// holds while a batch is in it.
+pub const MAX_PIPES: usize = 128;
+/// Size asked of every pipe (`F_SETPIPE_SZ`), bytes: 128 slots, room for a
+/// full batch (16 blocks of at most 6 slots each). The kernel may grant less
+/// (`/proc/sys/fs/pipe-max-size`; an unprivileged user past
+/// `pipe-user-pages-soft`, 16384 pages, gets one-page pipes): a batch that
+/// would not fit goes through registered buffers instead.
+const PIPE_BYTES: i32 = 512 * 1024;
 /// Operations one chain may hold (the ring's queue is shared by all chains).
 pub const MAX_CHAIN: usize = 256;
 

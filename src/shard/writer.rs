@@ -95,11 +95,17 @@ fn next_request(shard: &ShardState, peer: &Rc<Peer>, torrent: &Torrent) -> Optio
     st.requests.pop_front()
 }
 
-/// Blocks a batch may hold now: [`MAX_BATCH`], fewer when the shard's free
+/// Blocks a batch may hold now: one under a rate limit; else [`MAX_BATCH`], fewer when the shard's free
 /// registered buffers run short (each block of a `fixed`/`zc` batch holds
 /// one, and a peer holds two batches: one sending, one being read), or what
 /// a pipe holds in `splice` mode.
 fn batch_limit(shard: &ShardState) -> usize {
+    // Under a rate limit writers take turns a block at a time, so the
+    // period's allowance is shared by every waiting peer (a batch would let
+    // the first one woken take it all).
+    if !shard.budget.unlimited() {
+        return 1;
+    }
     if let (SendMode::Splice, Some(side)) = (shard.send_mode.get(), shard.side.as_ref()) {
         return (side.pipe_capacity() / 4096 / SLOTS_PER_BLOCK).clamp(1, MAX_BATCH);
     }

@@ -314,7 +314,11 @@ impl Daemon {
             receivers.push(rx);
         }
         let buffers = match config.storage.buffers_per_shard {
-            0 => shard::buffers::pool_size_from_memlock(n, config.storage.direct_io),
+            0 => shard::buffers::pool_size_from_memlock(
+                n,
+                config.storage.direct_io,
+                shard::side_ring::wanted(&config),
+            ),
             b => b,
         };
         let peer_id = random_peer_id();

@@ -155,8 +155,9 @@ pub struct BlockBuffers {
 
 /// How many buffers a shard may register: the memlock budget shared by
 /// `shards` rings (three quarters of the limit, leaving room for the rings
-/// themselves), at most [`MAX_REGISTERED`].
-pub fn pool_size_from_memlock(shards: usize, direct_io: bool) -> usize {
+/// themselves, and for each shard's side ring when `side_ring`), at most
+/// [`MAX_REGISTERED`].
+pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -> usize {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -165,7 +166,13 @@ pub fn pool_size_from_memlock(shards: usize, direct_io: bool) -> usize {
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
     // Each ring's own queues (about 400 KiB at 4096 entries) may be charged too.
-    let rings = RING_MEMORY * shards.max(1) as u64;
+    let per_shard_rings = RING_MEMORY
+        + if side_ring {
+            super::side_ring::RING_MEMORY
+        } else {
+            0
+        };
+    let rings = per_shard_rings * shards.max(1) as u64;
     let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY {
         u64::MAX
     } else {

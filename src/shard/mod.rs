@@ -330,13 +330,10 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
 /// supports their operations, else the shard falls back to `fixed` with a
 /// warning.
 fn side_ring_for(id: usize, config: &Config) -> (SendMode, Option<Rc<side_ring::SideRing>>) {
-    let want = match config.network.send_mode {
-        SendMode::Splice if config.storage.direct_io => SendMode::Fixed,
-        m => m,
-    };
-    if want == SendMode::Fixed {
+    if !side_ring::wanted(config) {
         return (SendMode::Fixed, None);
     }
+    let want = config.network.send_mode;
     match side_ring::SideRing::new() {
         Ok(r) => {
             let ok = match want {

@@ -34,7 +34,10 @@ use tokio::io::unix::AsyncFd;
 /// notification (the `io-uring` crate 0.6 does not export it).
 const CQE_F_NOTIF: u32 = 1 << 3;
 /// Submission queue entries of the side ring.
-const ENTRIES: u32 = 1024;
+const ENTRIES: u32 = 256;
+/// Memory of the side ring's queues as RLIMIT_MEMLOCK may count it, bytes
+/// (256 SQEs of 64 bytes, 4096 CQEs of 16 bytes, the index array, rounded up).
+pub const RING_MEMORY: u64 = 128 * 1024;
 /// Pipes one shard may hold at once: two per sending peer (one batch being
 /// sent, the next being filled). Beyond them batches go through registered
 /// buffers. A pipe costs its slot array (about 5 KiB) plus the pages it
@@ -89,6 +92,17 @@ pub struct Pipe {
     pub read: OwnedFd,
     pub write: OwnedFd,
     pub capacity: usize,
+}
+
+/// True when the configuration makes shards create a side ring (`splice`
+/// without `--direct-io`, or `zc`).
+pub fn wanted(config: &crate::config::Config) -> bool {
+    use crate::config::SendMode;
+    match config.network.send_mode {
+        SendMode::Fixed => false,
+        SendMode::Splice => !config.storage.direct_io,
+        SendMode::Zc => true,
+    }
 }
 
 impl SideRing {

@@ -194,8 +194,14 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
         None => 0,
     };
     c.ipc.max_clients = c.ipc.max_clients.min(ipc_clients.max(1) as usize);
+    // Splice pipes: two descriptors each, the shards' share of them.
+    let pipe_fds = if crate::shard::side_ring::wanted(c) {
+        2 * (crate::shard::side_ring::pipes_per_shard(nofile, shards) * shards) as u64
+    } else {
+        0
+    };
     let peers = nofile
-        .saturating_sub(RESERVED_FDS + ipc_clients + files)
+        .saturating_sub(RESERVED_FDS + ipc_clients + files + pipe_fds)
         .max(shards as u64);
     let per_shard = (peers / shards.max(1) as u64) as usize;
     if files < c.storage.max_open_files as u64 || per_shard < c.network.max_peers_per_shard {
@@ -204,6 +210,7 @@ fn fit_descriptors(c: &mut Config, shards: usize) {
             max_open_files = files,
             max_peers = per_shard * shards,
             ipc_clients,
+            pipe_fds,
             "fitting peers and data files into the descriptor limit (RLIMIT_NOFILE)"
         );
     }

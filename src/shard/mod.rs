@@ -334,7 +334,8 @@ fn side_ring_for(id: usize, config: &Config) -> (SendMode, Option<Rc<side_ring::
         return (SendMode::Fixed, None);
     }
     let want = config.network.send_mode;
-    match side_ring::SideRing::new() {
+    let pipes = side_ring::pipes_per_shard(side_ring::nofile_limit(), config.shard_count().max(1));
+    match side_ring::SideRing::new(pipes) {
         Ok(r) => {
             let ok = match want {
                 SendMode::Splice => r.splice,
@@ -575,6 +576,9 @@ async fn housekeeping(shard: Rc<ShardState>) {
     let reqq = cfg.network.reqq as u32;
     loop {
         tick.tick().await;
+        if let Some(side) = &shard.side {
+            side.trim();
+        }
         let now = Instant::now();
         let now_unix = crate::messages::unix_now();
         let peers: Vec<Rc<Peer>> = shard.peers.borrow().values().cloned().collect();

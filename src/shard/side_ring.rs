@@ -38,11 +38,33 @@ const ENTRIES: u32 = 256;
 /// Memory of the side ring's queues as RLIMIT_MEMLOCK may count it, bytes
 /// (256 SQEs of 64 bytes, 4096 CQEs of 16 bytes, the index array, rounded up).
 pub const RING_MEMORY: u64 = 128 * 1024;
-/// Pipes one shard may hold at once: two per sending peer (one batch being
+/// Most pipes one shard holds at once: two per sending peer (one batch being
 /// sent, the next being filled). Beyond them batches go through registered
-/// buffers. A pipe costs its slot array (about 5 KiB) plus the pages it
-/// holds while a batch is in it.
+/// buffers. A pipe costs two descriptors, its slot array (about 5 KiB) and
+/// the pages it holds while a batch is in it.
 pub const MAX_PIPES: usize = 128;
+
+/// Pipes per shard under a descriptor limit of `nofile`: a sixteenth of the
+/// limit (two descriptors each) shared by the shards, at least 2, at most
+/// [`MAX_PIPES`]. `fit_descriptors` sets the same number aside.
+pub fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
+    ((nofile / 32) as usize / shards.max(1)).clamp(2, MAX_PIPES)
+}
+
+/// The process's RLIMIT_NOFILE soft limit (`u64::MAX` when unlimited or unknown).
+pub fn nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return u64::MAX;
+    }
+    lim.rlim_cur
+}
 /// Size asked of every pipe (`F_SETPIPE_SZ`), bytes: 128 slots, room for a
 /// full batch (16 blocks of at most 6 slots each). The kernel may grant less
 /// (`/proc/sys/fs/pipe-max-size`; an unprivileged user past
@@ -80,6 +102,7 @@ pub struct SideRing {
     free: RefCell<Vec<usize>>,
     pipes: RefCell<Vec<Pipe>>,
     pipes_made: Cell<usize>,
+    max_pipes: usize,
     /// Operations submitted (for the shard's submission counter).
     pub submitted: Cell<u64>,
     pub splice: bool,
@@ -110,7 +133,7 @@ impl SideRing {
     /// of the operations the kernel supports (`splice`, `send_zc`).
     ///
     /// Errors: the ring cannot be created or registered with the reactor.
-    pub fn new() -> io::Result<Rc<SideRing>> {
+    pub fn new(max_pipes: usize) -> io::Result<Rc<SideRing>> {
         // Completions of linked chains arrive in bursts: a completion queue
         // well beyond the submission queue (overflow is kept by the kernel
         // anyway, IORING_FEAT_NODROP, and flushed in `reap`).
@@ -140,6 +163,7 @@ impl SideRing {
             free: RefCell::new(Vec::new()),
             pipes: RefCell::new(Vec::new()),
             pipes_made: Cell::new(0),
+            max_pipes,
             submitted: Cell::new(0),
             splice,
             send_zc,
@@ -287,13 +311,13 @@ impl SideRing {
         })
     }
 
-    /// A pipe from the pool, or a new one while fewer than [`MAX_PIPES`]
-    /// exist; `None` when the pool is spent (the caller uses another path).
+    /// A pipe from the pool, or a new one while fewer than the shard's
+    /// share exist; `None` when the pool is spent (the caller uses another path).
     pub fn pipe(&self) -> Option<Pipe> {
         if let Some(p) = self.pipes.borrow_mut().pop() {
             return Some(p);
         }
-        if self.pipes_made.get() >= MAX_PIPES {
+        if self.pipes_made.get() >= self.max_pipes {
             return None;
         }
         let mut fds = [0; 2];
@@ -324,6 +348,18 @@ impl SideRing {
     /// Returns an empty pipe to the pool.
     pub fn put_pipe(&self, p: Pipe) {
         self.pipes.borrow_mut().push(p);
+    }
+
+    /// Closes half of the idle pipes beyond two (called once a second: a
+    /// pool grown by a burst of peers shrinks back within seconds).
+    pub fn trim(&self) {
+        let mut pipes = self.pipes.borrow_mut();
+        let extra = pipes.len().saturating_sub(2);
+        let close = extra.div_ceil(2);
+        for _ in 0..close {
+            pipes.pop();
+        }
+        self.pipes_made.set(self.pipes_made.get() - close);
     }
 
     /// Forgets a pipe that may hold data (it is closed).

@@ -567,15 +567,21 @@ async fn fill_pipe(
                 }
                 continue;
             }
-            let Ok(file) = shard.files.get(
+            let file = match shard.files.get(
                 torrent.meta.info_hash,
                 &torrent.root,
                 &torrent.files,
                 e.file,
                 false,
-            ) else {
-                side.put_pipe(pipe);
-                return None;
+            ) {
+                Ok(f) => f,
+                Err(err) => {
+                    // Reported here with its cause (the read path that
+                    // takes over sees only "open failed recently").
+                    shard.unreadable(torrent, e.file, &ReadError::Open(err));
+                    side.put_pipe(pipe);
+                    return None;
+                }
             };
             // NONBLOCK: a pipe that is full anyway ends the chain instead of
             // parking a kernel worker on it.

@@ -340,6 +340,11 @@ impl SideRing {
         })
     }
 
+    /// True when [`SideRing::pipe`] would give a pipe now.
+    pub fn pipe_available(&self) -> bool {
+        !self.pipes.borrow().is_empty() || self.pipes_made.get() < self.max_pipes
+    }
+
     /// Bytes a pipe of the pool holds (what `F_SETPIPE_SZ` granted).
     pub fn pipe_capacity(&self) -> usize {
         self.pipe_capacity.get()

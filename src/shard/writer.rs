@@ -107,7 +107,10 @@ fn batch_limit(shard: &ShardState) -> usize {
         return 1;
     }
     if let (SendMode::Splice, Some(side)) = (shard.send_mode.get(), shard.side.as_ref()) {
-        return (side.pipe_capacity() / 4096 / SLOTS_PER_BLOCK).clamp(1, MAX_BATCH);
+        if side.pipe_available() {
+            return (side.pipe_capacity() / 4096 / SLOTS_PER_BLOCK).clamp(1, MAX_BATCH);
+        }
+        // No pipe free: this batch goes through buffers, sized like one.
     }
     let reg = shard.buffers.registered();
     if reg == 0 {

@@ -70,7 +70,7 @@ pub fn nofile_limit() -> u64 {
 /// (`/proc/sys/fs/pipe-max-size`; an unprivileged user past
 /// `pipe-user-pages-soft`, 16384 pages, gets one-page pipes): a batch that
 /// would not fit goes through registered buffers instead.
-const PIPE_BYTES: i32 = 512 * 1024;
+const PIPE_BYTES: i32 = 1024 * 1024;
 /// Operations one chain may hold (the ring's queue is shared by all chains).
 pub const MAX_CHAIN: usize = 256;
 

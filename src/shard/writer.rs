@@ -42,7 +42,7 @@ use crate::storage::read::{read_range, RangeError, ReadError, ReadTarget, Torren
 /// Outbox capacity kept between writes, bytes.
 const OUTBOX_KEEP: usize = 64 * 1024;
 /// Most blocks prepared and sent as one batch (256 KiB of 16 KiB blocks).
-pub const MAX_BATCH: usize = 16;
+pub const MAX_BATCH: usize = 32;
 /// Pipe slots (pages) one block may take: its header, its pages, one more
 /// when it starts inside a page.
 const SLOTS_PER_BLOCK: usize = 1 + (ringseed_proto::wire::MAX_BLOCK_LEN as usize / 4096) + 1;

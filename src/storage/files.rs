@@ -77,6 +77,9 @@ pub struct FileCache {
     tick: Cell<u64>,
     /// Opens that failed (for logs and metrics).
     pub failures: Cell<u64>,
+    /// Tell the kernel accesses are random (`POSIX_FADV_RANDOM`): no
+    /// readahead beyond what each read asks for.
+    random: bool,
 }
 
 impl FileCache {
@@ -87,7 +90,21 @@ impl FileCache {
             entries: RefCell::new(HashMap::new()),
             tick: Cell::new(0),
             failures: Cell::new(0),
+            random: false,
         }
+    }
+
+    /// Files opened from now on are advised `POSIX_FADV_RANDOM` (page-cache
+    /// opens only). For the shards: many peers interleave requests for
+    /// pieces all over a file through one descriptor, so the kernel's
+    /// readahead (8 MiB on this machine's virtual disk) reads mostly what
+    /// nobody asked for once the payload is larger than the page cache
+    /// (bytes read per byte sent, 3 GiB payload in 512 MiB: 2.7–3.1 with
+    /// readahead; docs/benchmarks.md, "Read amplification"). A writer's
+    /// batch reads up to 512 KiB of consecutive blocks at once anyway.
+    pub fn random_access(mut self) -> Self {
+        self.random = true;
+        self
     }
 
     /// Files open right now.
@@ -139,6 +156,11 @@ impl FileCache {
             }
         }
         let result = open_beneath(root, rel, direct);
+        if let (Ok(f), true, false) = (&result, self.random, direct) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: advice on a descriptor we hold open; no memory involved.
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+        }
         let entry = match &result {
             Ok(f) => Entry::Open {
                 file: f.clone(),

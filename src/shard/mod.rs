@@ -283,7 +283,8 @@ pub fn run(ctx: ShardContext) -> std::io::Result<()> {
             send_mode: Cell::new(send_mode),
             side,
             id: ctx.id,
-            files: FileCache::new((ctx.config.storage.max_open_files / shards).max(8)).random_access(),
+            files: FileCache::new((ctx.config.storage.max_open_files / shards).max(8))
+                .random_access(),
             config: ctx.config,
             registry: ctx.registry,
             peer_id: ctx.peer_id,

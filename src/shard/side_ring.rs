@@ -84,6 +84,11 @@ pub struct Cqe {
 struct Slot {
     /// Completions still expected (a zerocopy send adds one for its notification).
     pending: usize,
+    /// Result completions still expected (notifications not counted).
+    results_left: usize,
+    /// Resolve the future once every result is in, before notifications
+    /// (zerocopy: the socket took the data; the memory is freed later).
+    early: bool,
     /// Per operation of the chain, its (first) completion.
     results: Vec<Cqe>,
     waker: Option<Waker>,
@@ -206,6 +211,7 @@ impl SideRing {
                 };
                 let flags = cqe.flags();
                 if flags & CQE_F_NOTIF == 0 {
+                    slot.results_left = slot.results_left.saturating_sub(1);
                     if let Some(r) = slot.results.get_mut(op) {
                         *r = Cqe {
                             result: cqe.result(),
@@ -216,11 +222,11 @@ impl SideRing {
                 if !cqueue::more(flags) {
                     slot.pending -= 1;
                 }
-                if slot.pending == 0 {
-                    if slot.orphan {
-                        slots[id] = None;
-                        self.free.borrow_mut().push(id);
-                    } else if let Some(w) = slot.waker.take() {
+                if slot.pending == 0 && slot.orphan {
+                    slots[id] = None;
+                    self.free.borrow_mut().push(id);
+                } else if slot.pending == 0 || (slot.early && slot.results_left == 0) {
+                    if let Some(w) = slot.waker.take() {
                         wake.push(w);
                     }
                 }
@@ -251,6 +257,29 @@ impl SideRing {
         ops: Vec<squeue::Entry>,
         keep: Box<dyn Any>,
     ) -> Result<Completion, (io::Error, Box<dyn Any>)> {
+        self.submit_with(ops, keep, false)
+    }
+
+    /// [`SideRing::submit`] for zerocopy sends: the future resolves once
+    /// every operation's result is in; `keep` comes back only when no
+    /// notification is outstanding by then, else the ring drops it when the
+    /// last notification arrives (put buffer release in its `Drop`).
+    #[allow(clippy::type_complexity)]
+    pub fn submit_early(
+        self: &Rc<Self>,
+        ops: Vec<squeue::Entry>,
+        keep: Box<dyn Any>,
+    ) -> Result<Completion, (io::Error, Box<dyn Any>)> {
+        self.submit_with(ops, keep, true)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn submit_with(
+        self: &Rc<Self>,
+        ops: Vec<squeue::Entry>,
+        keep: Box<dyn Any>,
+        early: bool,
+    ) -> Result<Completion, (io::Error, Box<dyn Any>)> {
         if ops.is_empty() || ops.len() > MAX_CHAIN {
             return Err((
                 io::Error::new(io::ErrorKind::InvalidInput, "chain length out of range"),
@@ -272,6 +301,8 @@ impl SideRing {
             let mut slots = self.slots.borrow_mut();
             let slot = Slot {
                 pending: ops.len(),
+                results_left: ops.len(),
+                early,
                 results: vec![Cqe::default(); ops.len()],
                 waker: None,
                 keep: Some(keep),
@@ -424,20 +455,30 @@ pub struct Completion {
 }
 
 impl Future for Completion {
-    type Output = (Vec<Cqe>, Box<dyn Any>);
+    /// Each operation's result, and the chain's `keep` unless a zerocopy
+    /// notification is still outstanding (see [`SideRing::submit_early`]).
+    type Output = (Vec<Cqe>, Option<Box<dyn Any>>);
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let id = self.id;
         let mut slots = self.ring.slots.borrow_mut();
         let slot = slots[id].as_mut().expect("live slot");
-        if slot.pending > 0 {
+        if slot.pending > 0 && !(slot.early && slot.results_left == 0) {
             slot.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
         let results = std::mem::take(&mut slot.results);
-        let keep = slot.keep.take().expect("keep present until completion");
-        slots[id] = None;
+        let keep = if slot.pending == 0 {
+            let keep = slot.keep.take();
+            slots[id] = None;
+            self.ring.free.borrow_mut().push(id);
+            keep
+        } else {
+            // Notifications outstanding: the ring frees the slot (and drops
+            // `keep`) when the last one arrives.
+            slot.orphan = true;
+            None
+        };
         drop(slots);
-        self.ring.free.borrow_mut().push(id);
         self.done = true;
         Poll::Ready((results, keep))
     }

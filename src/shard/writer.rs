@@ -654,7 +654,7 @@ async fn fill_pipe(
 }
 
 /// Sends a prepared batch and accounts every block.
-async fn send(shard: &ShardState, peer: &Rc<Peer>, r: Ready) -> Result<(), DisconnectReason> {
+async fn send(shard: &Rc<ShardState>, peer: &Rc<Peer>, r: Ready) -> Result<(), DisconnectReason> {
     peer.st.borrow_mut().write_started = Some(Instant::now());
     let res = match r {
         Ready::Bufs(blocks) => send_bufs(shard, peer, blocks).await,
@@ -682,7 +682,7 @@ async fn send(shard: &ShardState, peer: &Rc<Peer>, r: Ready) -> Result<(), Disco
 /// batch: one write for one block, one `writev` (continued while short) for
 /// several, or one `SENDMSG_ZC` in `zc` mode.
 async fn send_bufs(
-    shard: &ShardState,
+    shard: &Rc<ShardState>,
     peer: &Rc<Peer>,
     blocks: Vec<ReadyBlock>,
 ) -> Result<Vec<QueuedRequest>, DisconnectReason> {
@@ -782,19 +782,35 @@ async fn writev_all(
     }
 }
 
+/// Buffers a zerocopy send lent the kernel: back to the shard's pool when
+/// dropped (after the send's notification).
+struct ZcBufs {
+    shard: Rc<ShardState>,
+    ranges: Vec<(BlockBuf, std::ops::Range<usize>)>,
+}
+
+impl Drop for ZcBufs {
+    fn drop(&mut self) {
+        for (b, _) in self.ranges.drain(..) {
+            self.shard.buffers.put(b);
+        }
+    }
+}
+
 /// What a zerocopy send must keep alive until its notification.
-type ZcKeep = (
-    Vec<libc::iovec>,
-    Box<libc::msghdr>,
-    Vec<(BlockBuf, std::ops::Range<usize>)>,
-    Rc<Peer>,
-);
+type ZcKeep = (Vec<libc::iovec>, Box<libc::msghdr>, ZcBufs, Rc<Peer>);
+
+/// The buffers of a zerocopy send's keep box, taken back for more sending.
+fn take_ranges(keep: Box<dyn std::any::Any>) -> Vec<(BlockBuf, std::ops::Range<usize>)> {
+    let (_, _, mut bufs, _) = *keep.downcast::<ZcKeep>().expect("zc keep");
+    std::mem::take(&mut bufs.ranges)
+}
 
 /// Sends the ranges with one `SENDMSG_ZC` (`MSG_WAITALL`); returns the bytes
 /// sent (the caller sends any rest with `writev`). A kernel or socket that
 /// refuses zerocopy switches the shard to `fixed` (0 bytes sent).
 async fn send_zc(
-    shard: &ShardState,
+    shard: &Rc<ShardState>,
     side: &Rc<SideRing>,
     peer: &Rc<Peer>,
     ranges: Vec<(BlockBuf, std::ops::Range<usize>)>,
@@ -818,18 +834,32 @@ async fn send_zc(
         .flags(libc::MSG_WAITALL as u32)
         .build();
     shard.count_op();
-    let keep: Box<dyn std::any::Any> = Box::new((iovs, msg, ranges, peer.clone()) as ZcKeep);
-    let (res, keep) = match side.submit(vec![op], keep) {
+    let total: usize = ranges.iter().map(|(_, r)| r.len()).sum();
+    let bufs = ZcBufs {
+        shard: shard.clone(),
+        ranges,
+    };
+    let keep: Box<dyn std::any::Any> = Box::new((iovs, msg, bufs, peer.clone()) as ZcKeep);
+    let (res, keep) = match side.submit_early(vec![op], keep) {
         Ok(c) => c.await,
         Err((e, keep)) => {
             // Nothing was queued: send it all with writev.
             shard.send_path_failed(SendMode::Zc, &e);
-            let (_, _, ranges, _) = *keep.downcast::<ZcKeep>().expect("zc keep");
-            return (Ok(0), ranges);
+            return (Ok(0), take_ranges(keep));
         }
     };
-    let (_, _, ranges, _) = *keep.downcast::<ZcKeep>().expect("zc keep");
     let r = res[0].result;
+    let Some(keep) = keep else {
+        // The kernel still holds the memory: the buffers go back to the
+        // pool when its notification arrives (ZcBufs' Drop). The send
+        // took everything (MSG_WAITALL) or the connection is broken.
+        return if r >= 0 && r as usize == total {
+            (Ok(total), Vec::new())
+        } else {
+            (Err(std::io::ErrorKind::BrokenPipe.into()), Vec::new())
+        };
+    };
+    let ranges = take_ranges(keep);
     if r >= 0 {
         return (Ok(r as usize), ranges);
     }

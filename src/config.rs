@@ -51,8 +51,9 @@ pub struct Network {
     /// Set TCP_NODELAY on peer sockets (default on). The writer coalesces
     /// itself (every block ready goes out in one `writev` or one splice), so
     /// Nagle only delays the last segment of a burst: a leecher that asks
-    /// for a whole piece and waits for it got 42–46 MB/s with Nagle on, 13×
-    /// less than without (docs/benchmarks.md, "Send path").
+    /// for a whole piece and waits for it got 37–38 MB/s with Nagle on and
+    /// one write per block, 638 MB/s now with `fixed`, 1125–1363 MB/s with
+    /// `splice` (docs/benchmarks.md, "Send path").
     pub tcp_nodelay: bool,
     /// How block data reaches the socket: `fixed` (read into registered
     /// buffers, then `writev`), `splice` (file → pipe → socket through

@@ -173,6 +173,10 @@ pub struct ShardStats {
     pub registered_buffers: u64,
     pub registered_buffers_in_use: u64,
     pub plain_buffer_blocks: u64,
+    /// Blocks spliced from the page cache to the socket (`--send-mode splice`).
+    pub spliced_blocks: u64,
+    /// Splice pipes the shard holds open (pooled and in use).
+    pub splice_pipes: u64,
     /// io_uring operations submitted by the shard (reads, writes; accepts excluded).
     pub uring_ops: u64,
     /// Failed accepts (descriptor exhaustion and the like).

@@ -137,6 +137,16 @@ pub fn describe() {
         Unit::Count,
         "Blocks the shard sent."
     );
+    describe_counter!(
+        "ringseed_shard_spliced_blocks_total",
+        Unit::Count,
+        "Blocks spliced from the page cache to the socket (never in user memory)."
+    );
+    describe_gauge!(
+        "ringseed_shard_splice_pipes",
+        Unit::Count,
+        "Splice pipes the shard holds open (two descriptors each)."
+    );
     describe_gauge!(
         "ringseed_shard_registered_buffers",
         Unit::Count,
@@ -462,6 +472,8 @@ impl Publisher {
             counter!("ringseed_shard_plain_buffer_blocks_total", l.iter())
                 .absolute(s.plain_buffer_blocks);
             counter!("ringseed_shard_uring_submissions_total", l.iter()).absolute(s.uring_ops);
+            counter!("ringseed_shard_spliced_blocks_total", l.iter()).absolute(s.spliced_blocks);
+            gauge!("ringseed_shard_splice_pipes", l.iter()).set(s.splice_pipes as f64);
         }
         let mut os_errors = 0;
         for (r, n) in view.disconnects.iter() {

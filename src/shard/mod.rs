@@ -625,6 +625,7 @@ async fn housekeeping(shard: Rc<ShardState>) {
             let mut s = shard.stats.borrow_mut();
             s.registered_buffers_in_use = shard.buffers.in_use() as u64;
             s.plain_buffer_blocks = shard.buffers.plain_given();
+            s.splice_pipes = shard.side.as_ref().map_or(0, |r| r.pipes_open() as u64);
             s.connections = peers.len() as u64;
             let samples = std::mem::take(&mut s.serve_time_us);
             ShardStats {

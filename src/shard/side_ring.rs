@@ -371,6 +371,11 @@ impl SideRing {
         })
     }
 
+    /// Pipes open now (pooled and lent out).
+    pub fn pipes_open(&self) -> usize {
+        self.pipes_made.get()
+    }
+
     /// True when [`SideRing::pipe`] would give a pipe now.
     pub fn pipe_available(&self) -> bool {
         !self.pipes.borrow().is_empty() || self.pipes_made.get() < self.max_pipes

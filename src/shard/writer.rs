@@ -658,7 +658,14 @@ async fn send(shard: &Rc<ShardState>, peer: &Rc<Peer>, r: Ready) -> Result<(), D
     peer.st.borrow_mut().write_started = Some(Instant::now());
     let res = match r {
         Ready::Bufs(blocks) => send_bufs(shard, peer, blocks).await,
-        Ready::Pipe(p) => drain_pipe(shard, peer, p).await,
+        Ready::Pipe(p) => {
+            let n = p.reqs.len() as u64;
+            let r = drain_pipe(shard, peer, p).await;
+            if r.is_ok() {
+                shard.stats.borrow_mut().spliced_blocks += n;
+            }
+            r
+        }
     };
     peer.st.borrow_mut().write_started = None;
     let sent = res?;

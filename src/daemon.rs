@@ -173,17 +173,9 @@ const RESERVED_FDS: u64 = 128;
 /// refuses new peers (−17) while descriptors remain for storage, instead of
 /// failing opens and accepts.
 fn fit_descriptors(c: &mut Config, shards: usize) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills a struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
-        || lim.rlim_cur == libc::RLIM_INFINITY
-    {
+    let Some(nofile) = crate::shard::side_ring::nofile_limit() else {
         return;
-    }
-    let nofile = lim.rlim_cur;
+    };
     let files = (c.storage.max_open_files as u64)
         .min(nofile / 4)
         .max(shards as u64 * 8);

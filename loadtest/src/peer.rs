@@ -600,7 +600,7 @@ impl Peer {
                 Ok(h) => {
                     if let Some(q) = h.reqq {
                         self.depth = self.sh.cfg.queue_depth.min(q.max(1) as usize).max(1);
-                        self.reqq_cap = (q.max(1) as usize).max(1);
+                        self.reqq_cap = q.max(1) as usize;
                     }
                 }
                 Err(e) => self

@@ -130,7 +130,11 @@ impl ShardStats {
 
 impl ShardState {
     fn count_op(&self) {
-        self.stats.borrow_mut().uring_ops += 1;
+        self.count_ops(1);
+    }
+
+    fn count_ops(&self, n: usize) {
+        self.stats.borrow_mut().uring_ops += n as u64;
     }
 
     fn remove_peer(&self, key: PeerKey) {
@@ -335,7 +339,10 @@ fn side_ring_for(id: usize, config: &Config) -> (SendMode, Option<Rc<side_ring::
         return (SendMode::Fixed, None);
     }
     let want = config.network.send_mode;
-    let pipes = side_ring::pipes_per_shard(side_ring::nofile_limit(), config.shard_count().max(1));
+    let pipes = side_ring::pipes_per_shard(
+        side_ring::nofile_limit().unwrap_or(u64::MAX),
+        config.shard_count().max(1),
+    );
     match side_ring::SideRing::new(pipes) {
         Ok(r) => {
             let ok = match want {

@@ -36,7 +36,7 @@ const CQE_F_NOTIF: u32 = 1 << 3;
 /// Submission queue entries of the side ring.
 const ENTRIES: u32 = 256;
 /// Memory of the side ring's queues as RLIMIT_MEMLOCK may count it, bytes
-/// (256 SQEs of 64 bytes, 4096 CQEs of 16 bytes, the index array, rounded up).
+/// (256 SQEs of 64 bytes, 2048 CQEs of 16 bytes, the index array, rounded up).
 pub const RING_MEMORY: u64 = 128 * 1024;
 /// Most pipes one shard holds at once: two per sending peer (one batch being
 /// sent, the next being filled). Beyond them batches go through registered
@@ -51,8 +51,8 @@ pub fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
     ((nofile / 32) as usize / shards.max(1)).clamp(2, MAX_PIPES)
 }
 
-/// The process's RLIMIT_NOFILE soft limit (`u64::MAX` when unlimited or unknown).
-pub fn nofile_limit() -> u64 {
+/// The process's RLIMIT_NOFILE soft limit; `None` when unlimited or unknown.
+pub fn nofile_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -61,12 +61,12 @@ pub fn nofile_limit() -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
         || lim.rlim_cur == libc::RLIM_INFINITY
     {
-        return u64::MAX;
+        return None;
     }
-    lim.rlim_cur
+    Some(lim.rlim_cur)
 }
-/// Size asked of every pipe (`F_SETPIPE_SZ`), bytes: 128 slots, room for a
-/// full batch (16 blocks of at most 6 slots each). The kernel may grant less
+/// Size asked of every pipe (`F_SETPIPE_SZ`), bytes: 256 slots, room for a
+/// full batch (32 blocks of at most 6 slots each). The kernel may grant less
 /// (`/proc/sys/fs/pipe-max-size`; an unprivileged user past
 /// `pipe-user-pages-soft`, 16384 pages, gets one-page pipes): a batch that
 /// would not fit goes through registered buffers instead.
@@ -108,8 +108,6 @@ pub struct SideRing {
     pipes: RefCell<Vec<Pipe>>,
     pipes_made: Cell<usize>,
     max_pipes: usize,
-    /// Operations submitted (for the shard's submission counter).
-    pub submitted: Cell<u64>,
     pub splice: bool,
     pub send_zc: bool,
     pipe_capacity: Cell<usize>,
@@ -169,7 +167,6 @@ impl SideRing {
             pipes: RefCell::new(Vec::new()),
             pipes_made: Cell::new(0),
             max_pipes,
-            submitted: Cell::new(0),
             splice,
             send_zc,
             pipe_capacity: Cell::new(4096 * 16),
@@ -334,7 +331,6 @@ impl SideRing {
         if let Err(e) = enter(&ring) {
             tracing::warn!(error = %e, "side ring: io_uring_enter failed; the chain goes with the next one");
         }
-        self.submitted.set(self.submitted.get() + n as u64);
         Ok(Completion {
             ring: self.clone(),
             id,

@@ -41,7 +41,7 @@ use crate::storage::read::{read_range, RangeError, ReadError, ReadTarget, Torren
 
 /// Outbox capacity kept between writes, bytes.
 const OUTBOX_KEEP: usize = 64 * 1024;
-/// Most blocks prepared and sent as one batch (256 KiB of 16 KiB blocks).
+/// Most blocks prepared and sent as one batch (512 KiB of 16 KiB blocks).
 pub const MAX_BATCH: usize = 32;
 /// Pipe slots (pages) one block may take: its header, its pages, one more
 /// when it starts inside a page.
@@ -51,10 +51,7 @@ static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
 
 /// A block read from disk, waiting to be sent.
 struct ReadyBlock {
-    at: Instant,
-    index: u32,
-    begin: u32,
-    length: u32,
+    req: QueuedRequest,
     buf: BlockBuf,
     data_start: usize,
 }
@@ -239,13 +236,10 @@ fn release(shard: &ShardState, r: Ready) {
                 shard.buffers.put(b.buf);
             }
         }
+        // A prepared pipe holds its batch: it is closed, not pooled.
         Ready::Pipe(p) => {
             if let Some(side) = &shard.side {
-                if p.total == 0 {
-                    side.put_pipe(p.pipe);
-                } else {
-                    side.discard_pipe(p.pipe);
-                }
+                side.discard_pipe(p.pipe);
             }
         }
     }
@@ -294,17 +288,6 @@ fn refund(shard: &ShardState, torrent: &Torrent, length: u32) {
     }
 }
 
-impl ReadyBlock {
-    fn request(&self) -> QueuedRequest {
-        QueuedRequest {
-            index: self.index,
-            begin: self.begin,
-            length: self.length,
-            at: self.at,
-        }
-    }
-}
-
 /// Drops the blocks of a prepared batch that are no longer wanted. A pipe
 /// cannot lose a block from its middle: it is discarded and the wanted
 /// blocks prepared again.
@@ -318,10 +301,10 @@ async fn keep_wanted(
         Ready::Bufs(blocks) => {
             let mut keep = Vec::with_capacity(blocks.len());
             for b in blocks {
-                if still_wanted(peer, &b.request()) {
+                if still_wanted(peer, &b.req) {
                     keep.push(b);
                 } else {
-                    refund(shard, torrent, b.length);
+                    refund(shard, torrent, b.req.length);
                     shard.buffers.put(b.buf);
                 }
             }
@@ -364,7 +347,8 @@ async fn prepare(
     torrent: &Torrent,
     reqs: Vec<QueuedRequest>,
 ) -> Result<Ready, DisconnectReason> {
-    if shard.send_mode.get() == SendMode::Splice && !shard.config.storage.direct_io {
+    // (`--direct-io` never runs in splice mode: see side_ring::wanted.)
+    if shard.send_mode.get() == SendMode::Splice {
         if let Some(side) = &shard.side {
             if let Some(p) = fill_pipe(shard, side, torrent, &reqs).await {
                 return Ok(Ready::Pipe(p));
@@ -372,6 +356,32 @@ async fn prepare(
         }
     }
     read_bufs(shard, peer, torrent, reqs).await.map(Ready::Bufs)
+}
+
+/// File `index` of the torrent from the shard's cache (`direct`: O_DIRECT).
+fn open_file(
+    shard: &ShardState,
+    torrent: &Torrent,
+    index: usize,
+    direct: bool,
+) -> Result<Rc<tokio_uring::fs::File>, crate::storage::files::OpenError> {
+    shard.files.get(
+        torrent.meta.info_hash,
+        &torrent.root,
+        &torrent.files,
+        index,
+        direct,
+    )
+}
+
+/// The file extent holding all of `offset..offset+len`, if one file (not a
+/// BEP 47 pad file) does.
+fn single_extent(torrent: &Torrent, offset: u64, len: u32) -> Option<crate::storage::Extent> {
+    let mut ext = torrent.layout.extents(offset, len);
+    match (ext.next(), ext.next()) {
+        (Some(e), None) if !e.pad => Some(e),
+        _ => None,
+    }
 }
 
 /// Torrent-wide byte offset of a request.
@@ -434,18 +444,10 @@ async fn readv_run(
     let Ok(total) = u32::try_from(total) else {
         return Vec::new();
     };
-    let mut ext = torrent.layout.extents(off, total);
-    let e = match (ext.next(), ext.next()) {
-        (Some(e), None) if !e.pad => e,
-        _ => return Vec::new(),
+    let Some(e) = single_extent(torrent, off, total) else {
+        return Vec::new();
     };
-    let Ok(file) = shard.files.get(
-        torrent.meta.info_hash,
-        &torrent.root,
-        &torrent.files,
-        e.file,
-        false,
-    ) else {
+    let Ok(file) = open_file(shard, torrent, e.file, false) else {
         return Vec::new();
     };
     let bufs: Vec<_> = reqs
@@ -466,10 +468,7 @@ async fn readv_run(
         if got >= q.length as usize {
             got -= q.length as usize;
             out.push(ReadyBlock {
-                at: q.at,
-                index: q.index,
-                begin: q.begin,
-                length: q.length,
+                req: *q,
                 buf,
                 data_start,
             });
@@ -490,21 +489,13 @@ async fn read_request(
     shard: &ShardState,
     peer: &Peer,
     torrent: &Torrent,
-    QueuedRequest {
-        index,
-        begin,
-        length,
-        at,
-    }: QueuedRequest,
+    req: QueuedRequest,
 ) -> Result<ReadyBlock, Option<DisconnectReason>> {
     let buf = shard.buffers.get();
-    let (res, buf) = read_block(shard, torrent, index, begin, length, buf).await;
+    let (res, buf) = read_block(shard, torrent, &req, buf).await;
     match res {
         Ok(data_start) => Ok(ReadyBlock {
-            at,
-            index,
-            begin,
-            length,
+            req,
             buf,
             data_start,
         }),
@@ -514,9 +505,9 @@ async fn read_request(
             let mut st = peer.st.borrow_mut();
             if st.fast {
                 st.queue(Message::Reject {
-                    index,
-                    begin,
-                    length,
+                    index: req.index,
+                    begin: req.begin,
+                    length: req.length,
                 });
                 Err(None)
             } else {
@@ -570,13 +561,7 @@ async fn fill_pipe(
                 }
                 continue;
             }
-            let file = match shard.files.get(
-                torrent.meta.info_hash,
-                &torrent.root,
-                &torrent.files,
-                e.file,
-                false,
-            ) {
+            let file = match open_file(shard, torrent, e.file, false) {
                 Ok(f) => f,
                 Err(err) => {
                     // Reported here with its cause (the read path that
@@ -617,9 +602,7 @@ async fn fill_pipe(
             }
         })
         .collect();
-    for _ in 0..n {
-        shard.count_op();
-    }
+    shard.count_ops(n);
     let keep: Box<dyn std::any::Any> = Box::new((headers, files));
     let done = match side.submit(entries, keep) {
         Ok(c) => c,
@@ -697,10 +680,11 @@ async fn send_bufs(
     let mut slices = Vec::with_capacity(blocks.len());
     for mut b in blocks {
         let h = b.data_start - PIECE_HEADER_LEN;
+        let q = b.req;
         b.buf.as_mut_slice()[h..b.data_start]
-            .copy_from_slice(&piece_header(b.index, b.begin, b.length));
-        meta.push(b.request());
-        slices.push((b.buf, h..b.data_start + b.length as usize));
+            .copy_from_slice(&piece_header(q.index, q.begin, q.length));
+        meta.push(q);
+        slices.push((b.buf, h..b.data_start + q.length as usize));
     }
     let mut skip = 0;
     if shard.send_mode.get() == SendMode::Zc {
@@ -911,9 +895,7 @@ async fn drain_pipe(
         } else {
             vec![splice]
         };
-        for _ in 0..ops.len() {
-            shard.count_op();
-        }
+        shard.count_ops(ops.len());
         let c = match side.submit(ops, Box::new(peer.clone())) {
             Ok(c) => c,
             Err((e, _)) => return fail(side, p.pipe, e),
@@ -942,19 +924,17 @@ async fn drain_pipe(
     Ok(p.reqs)
 }
 
-/// Reads block `(index, begin, length)` into `buf`; returns where the data starts
+/// Reads the block `req` asks for into `buf`; returns where the data starts
 /// (the header goes in the 13 bytes before it).
 async fn read_block(
     shard: &ShardState,
     torrent: &Torrent,
-    index: u32,
-    begin: u32,
-    length: u32,
+    req: &QueuedRequest,
     buf: BlockBuf,
 ) -> (Result<usize, RangeError>, BlockBuf) {
     let direct = shard.config.storage.direct_io;
     let a = BlockLayout::for_buffer(buf.base(), direct).aligned_start;
-    let offset = torrent.meta.lengths.piece_offset(index) + begin as u64;
+    let (offset, length) = (offset_of(torrent, req), req.length);
     let t = TorrentFiles {
         info_hash: torrent.meta.info_hash,
         root: &torrent.root,
@@ -963,28 +943,27 @@ async fn read_block(
     };
     // O_DIRECT: one extent read as whole aligned pages, landing in the buffer
     // itself. Files O_DIRECT cannot open (tmpfs) are read through the page cache.
-    if direct {
-        let mut ext = torrent.layout.extents(offset, length);
-        if let (Some(e), None) = (ext.next(), ext.next()) {
-            if !e.pad {
-                if let Ok(file) = shard.files.get(t.info_hash, t.root, t.slots, e.file, true) {
-                    let aligned = e.file_offset & !(DIRECT_ALIGN as u64 - 1);
-                    let r = (e.file_offset - aligned) as usize;
-                    let rlen = (r + e.len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-                    shard.count_op();
-                    let (res, b) = buf.read_at(&file, a..a + rlen, aligned).await;
-                    let fail = |error| RangeError {
-                        file: e.file,
-                        error,
-                    };
-                    return match res {
-                        Ok(n) if n >= r + e.len as usize => (Ok(a + r), b),
-                        Ok(_) => (Err(fail(ReadError::Short)), b),
-                        Err(err) => (Err(fail(err.into())), b),
-                    };
-                }
-            }
-        }
+    let direct_extent = if direct {
+        single_extent(torrent, offset, length)
+            .and_then(|e| Some((e, open_file(shard, torrent, e.file, true).ok()?)))
+    } else {
+        None
+    };
+    if let Some((e, file)) = direct_extent {
+        let aligned = e.file_offset & !(DIRECT_ALIGN as u64 - 1);
+        let r = (e.file_offset - aligned) as usize;
+        let rlen = (r + e.len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        shard.count_op();
+        let (res, b) = buf.read_at(&file, a..a + rlen, aligned).await;
+        let fail = |error| RangeError {
+            file: e.file,
+            error,
+        };
+        return match res {
+            Ok(n) if n >= r + e.len as usize => (Ok(a + r), b),
+            Ok(_) => (Err(fail(ReadError::Short)), b),
+            Err(err) => (Err(fail(err.into())), b),
+        };
     }
     let (res, buf) = read_range(&shard.files, t, offset, length, buf, a, || shard.count_op()).await;
     (res.map(|()| a), buf)

@@ -21,6 +21,9 @@ pub mod shard;
 pub mod storage;
 pub mod tracker;
 
+#[cfg(test)]
+mod module_graph;
+
 pub use daemon::{Daemon, DaemonError};
 pub use ringseed_proto::tracker as tracker_proto;
 pub use ringseed_proto::{metainfo, wire};

@@ -5,9 +5,9 @@
 //! A [`Torrent`] is immutable once published: shards hold `Arc<Torrent>` and
 //! never lock it per block. The [`Registry`] is written by the coordinator
 //! (the owner of the torrent list) and read by shards at handshake time only.
-//! Plain data, no thread of its own: the session threads
-//! ([`crate::session`]), the coordinator, the shards and the messages
-//! between them ([`crate::messages`]) all import it.
+//! Plain data, no thread of its own, and below every thread: the session
+//! threads, the coordinator, the shards and the messages between them all
+//! import it; it imports none of them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -96,8 +96,8 @@ impl StoreReply {
 const FORMAT: u32 = 1;
 
 /// One torrent of the session, as stored (`STATE/session/<info hash>.json`,
-/// see [`crate::session::store`]): the coordinator keeps it as the torrent's
-/// settings and hands it to the `session-store` thread to write.
+/// written by the `session-store` thread): the coordinator keeps it as the
+/// torrent's settings and hands it to that thread to write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TorrentRecord {
     pub format: u32,

@@ -26,9 +26,11 @@ use crate::config::Config;
 use crate::control::rpc::auth::Auth;
 use crate::coordinator::view::{latest, SharedView};
 use crate::coordinator::{ChokeSettings, Coordinator, Initial, Links};
-use crate::messages::{ControlCommand, ShardCommand, ShardLink};
-use crate::session::store::{Store, TorrentRecord};
-use crate::session::Registry;
+use crate::messages::{
+    ControlCommand, ShardCommand, ShardLink, ThreadEnd, ThreadExit, ThreadName, TorrentRecord,
+};
+use crate::session::store::Store;
+use crate::torrent::Registry;
 use crate::{shard, CLIENT_NAME, PEER_ID_PREFIX};
 
 /// Why the daemon could not start.
@@ -41,7 +43,7 @@ pub enum DaemonError {
     },
     #[error("cannot start thread {name}: {source}")]
     Thread {
-        name: String,
+        name: ThreadName,
         source: std::io::Error,
     },
     #[error("state directory {path}: {source}")]
@@ -78,9 +80,9 @@ pub struct Daemon {
     links: Vec<ShardLink>,
     coord_stop: Sender<()>,
     control_stop: Option<tokio::sync::oneshot::Sender<()>>,
-    exits: Receiver<(String, Result<(), String>)>,
+    exits: Receiver<ThreadExit>,
     quit: Receiver<String>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Vec<(ThreadName, JoinHandle<()>)>,
 }
 
 /// Binds one listener per shard on the same address with SO_REUSEPORT; the
@@ -125,27 +127,31 @@ fn bind_control(addr: SocketAddr) -> Result<std::net::TcpListener, DaemonError> 
     Ok(l)
 }
 
+/// Starts thread `name` running `f`; when it ends (returns or panics) the
+/// supervisor hears of it on `exits`.
 fn spawn_named(
-    name: String,
-    exits: &Sender<(String, Result<(), String>)>,
+    name: ThreadName,
+    exits: &Sender<ThreadExit>,
     f: impl FnOnce() -> Result<(), String> + Send + 'static,
-) -> Result<JoinHandle<()>, DaemonError> {
+) -> Result<(ThreadName, JoinHandle<()>), DaemonError> {
     let tx = exits.clone();
-    let n = name.clone();
     std::thread::Builder::new()
-        .name(name.clone())
+        .name(name.to_string())
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-                Err(format!(
-                    "panicked: {}",
+            let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok(Ok(())) => ThreadEnd::Returned,
+                Ok(Err(e)) => ThreadEnd::Failed(e),
+                Err(p) => ThreadEnd::Panicked(
                     p.downcast_ref::<&str>()
                         .copied()
                         .or(p.downcast_ref::<String>().map(|s| s.as_str()))
                         .unwrap_or("?")
-                ))
-            });
-            let _ = tx.send((n, r));
+                        .to_string(),
+                ),
+            };
+            let _ = tx.send(ThreadExit { thread: name, end });
         })
+        .map(|handle| (name, handle))
         .map_err(|source| DaemonError::Thread { name, source })
 }
 
@@ -339,7 +345,7 @@ impl Daemon {
                 buffers,
             };
             threads.push(spawn_named(
-                format!("shard-{id:02}"),
+                ThreadName::Shard(id),
                 &exit_tx,
                 move || shard::run(ctx).map_err(|e| e.to_string()),
             )?);
@@ -352,14 +358,14 @@ impl Daemon {
                 hashed_bytes.clone(),
                 config.storage.hash_threads,
             );
-            threads.push(spawn_named("hash-check".into(), &exit_tx, move || {
+            threads.push(spawn_named(ThreadName::HashCheck, &exit_tx, move || {
                 crate::session::checker::run(check_rx, done_tx, state_dir, threads_n, hashed);
                 Ok(())
             })?);
         }
         {
             let state_dir = state_dir.clone();
-            threads.push(spawn_named("session-store".into(), &exit_tx, move || {
+            threads.push(spawn_named(ThreadName::SessionStore, &exit_tx, move || {
                 crate::session::store::run(store, state_dir, store_rx);
                 Ok(())
             })?);
@@ -401,7 +407,7 @@ impl Daemon {
             whitelist,
         );
         coord.add_initial(initial);
-        threads.push(spawn_named("coordinator".into(), &exit_tx, move || {
+        threads.push(spawn_named(ThreadName::Coordinator, &exit_tx, move || {
             let totals = coord.run(event_rx, cmd_rx, done_rx, stop_rx);
             tracing::info!(disconnects = ?totals.disconnects, rounds = totals.choke_rounds, "coordinator stopped");
             Ok(())
@@ -424,7 +430,7 @@ impl Daemon {
                 peer_id,
                 listen_addr,
             };
-            threads.push(spawn_named("control".into(), &exit_tx, move || {
+            threads.push(spawn_named(ThreadName::Control, &exit_tx, move || {
                 crate::control::run(ctx)
             })?);
         }
@@ -476,9 +482,9 @@ impl Daemon {
         true
     }
 
-    /// The next thread to stop, with its result; `None` on timeout.
+    /// The next thread to stop, and how it ended; `None` on timeout.
     /// Anything before shutdown means the daemon is broken.
-    pub fn next_exit(&self, timeout: Duration) -> Option<(String, Result<(), String>)> {
+    pub fn next_exit(&self, timeout: Duration) -> Option<ThreadExit> {
         self.exits.recv_timeout(timeout).ok()
     }
 
@@ -492,11 +498,10 @@ impl Daemon {
         if let Some(s) = self.control_stop.take() {
             let _ = s.send(());
         }
-        for t in self.threads {
-            let name = t.thread().name().unwrap_or("").to_string();
+        for (name, t) in self.threads {
             // The checker and the store end when the coordinator's channels
             // close; a long hash check is not waited for.
-            if name == "hash-check" {
+            if name == ThreadName::HashCheck {
                 continue;
             }
             let _ = t.join();
@@ -520,7 +525,7 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
         .build()
         .map_err(|e| e.to_string())?;
     std::thread::Builder::new()
-        .name("signals".into())
+        .name(ThreadName::Signals.to_string())
         .spawn(move || {
             rt.block_on(async move {
                 use tokio::signal::unix::{signal, SignalKind};
@@ -566,11 +571,8 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
                 latest(&daemon.view).torrents.len()
             );
         }
-        if let Some((name, result)) = daemon.next_exit(Duration::from_millis(0)) {
-            return Err(match result {
-                Ok(()) => format!("thread {name} stopped unexpectedly"),
-                Err(e) => format!("thread {name} failed: {e}"),
-            });
+        if let Some(exit) = daemon.next_exit(Duration::from_millis(0)) {
+            return Err(exit.to_string());
         }
     }
 }

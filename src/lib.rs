@@ -5,8 +5,9 @@
 //! [`coordinator`] (torrent list, choking, budgets, the view), [`control`]
 //! (JSON-RPC, /metrics) and [`tracker`] (announces, on the control
 //! thread), [`session`] (torrents, hash check, persistence),
-//! [`storage`] (files, reads, hashes) and [`messages`] (what crosses
-//! between them).
+//! [`storage`] (files, reads, hashes), [`torrent`] (a checked torrent and
+//! the registry the shards read) and [`messages`] (what crosses between
+//! them).
 
 pub mod accept;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod messages;
 pub mod session;
 pub mod shard;
 pub mod storage;
+pub mod torrent;
 pub mod tracker;
 
 #[cfg(test)]

@@ -35,9 +35,10 @@ use crate::messages::{
     unix_now, AddTorrent, BudgetGrant, BudgetUse, CommandError, ControlCommand, PeerHello, PeerKey,
     PeerSnapshot, SessionChange, ShardCommand, ShardEvent, ShardLink, ShardStats, TorrentProps,
 };
-use crate::session::checker::{CheckDone, CheckJob, CheckOutcome};
-use crate::session::store::{Reply as StoreReply, SessionSettings, StoreJob, TorrentRecord};
-use crate::session::{Registry, Torrent, TorrentEntry};
+use crate::messages::{
+    CheckDone, CheckJob, CheckOutcome, SessionSettings, StoreJob, StoreReply, TorrentRecord,
+};
+use crate::torrent::{Registry, Torrent, TorrentEntry};
 use crate::shard::BanList;
 use choker::{Candidate, ChokerAlgorithm};
 use rates::ShardUse;
@@ -241,16 +242,6 @@ pub struct Coordinator {
 
 fn reply<T>(r: crate::messages::Reply<T>, v: T) {
     let _ = r.send(v);
-}
-
-/// A store reply that forwards the outcome to a control command's reply.
-fn forward<T: Send + 'static>(
-    r: crate::messages::Reply<Result<T, CommandError>>,
-    ok: T,
-) -> StoreReply {
-    Box::new(move |res: Result<(), String>| {
-        let _ = r.send(res.map(|()| ok).map_err(CommandError::Store));
-    })
 }
 
 impl Coordinator {
@@ -768,7 +759,7 @@ impl Coordinator {
                 }
                 // The answer goes with the last job: the store thread runs them in order.
                 match jobs.last_mut() {
-                    Some(StoreJob::Remove { reply, .. }) => *reply = Some(forward(r, ())),
+                    Some(StoreJob::Remove { reply, .. }) => *reply = Some(StoreReply::Done(r)),
                     _ => reply(r, Ok(())),
                 }
                 self.store_jobs.extend(jobs);
@@ -810,7 +801,7 @@ impl Coordinator {
                 self.store_jobs.push(StoreJob::Save {
                     record,
                     metainfo: None,
-                    reply: Some(forward(r, ())),
+                    reply: Some(StoreReply::Done(r)),
                 });
                 // A smaller slot count or connection cap applies at the next round.
                 self.rechoke_torrent(ih, Instant::now());
@@ -967,7 +958,7 @@ impl Coordinator {
     fn save_settings(&mut self, r: crate::messages::Reply<Result<(), CommandError>>) {
         self.store_jobs.push(StoreJob::Settings {
             settings: self.saved.clone(),
-            reply: Some(forward(r, ())),
+            reply: Some(StoreReply::Done(r)),
         });
     }
 
@@ -988,7 +979,7 @@ impl Coordinator {
         self.store_jobs.push(StoreJob::Save {
             record: record.clone(),
             metainfo: Some(add.raw),
-            reply: Some(forward(r, ih)),
+            reply: Some(StoreReply::Added(ih, r)),
         });
         self.insert_torrent(add.meta, record);
     }
@@ -1020,7 +1011,7 @@ impl Coordinator {
         self.store_jobs.push(StoreJob::Save {
             record,
             metainfo: None,
-            reply: Some(forward(r, ())),
+            reply: Some(StoreReply::Done(r)),
         });
     }
 

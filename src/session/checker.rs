@@ -10,41 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
-use super::{prepare, CheckSource, LoadError, Torrent};
-
-/// A torrent to verify.
-pub struct CheckJob {
-    pub info_hash: InfoHash,
-    pub meta: Arc<Metainfo>,
-    pub save_path: PathBuf,
-    /// Hash every piece even when resume data matches (`torrents.recheck`).
-    pub force: bool,
-    /// The coordinator's generation of the torrent when queued: a result
-    /// for an older generation (removed and re-added, rechecked again) is dropped.
-    pub generation: u64,
-    /// Check only these pieces of this (ready) torrent: a file that could
-    /// not be read while serving is rechecked this way.
-    pub pieces: Option<(Arc<Torrent>, Vec<u32>)>,
-}
-
-/// What a check found.
-pub enum CheckOutcome {
-    /// The whole torrent: ready to seed, or why not.
-    Full(Result<(Arc<Torrent>, CheckSource), LoadError>),
-    /// The pieces asked for, each verified or not.
-    Pieces(Vec<(u32, bool)>),
-}
-
-/// A finished check.
-pub struct CheckDone {
-    pub info_hash: InfoHash,
-    pub generation: u64,
-    pub outcome: CheckOutcome,
-    /// Seconds the check took.
-    pub seconds: f64,
-}
+use super::{prepare, CheckSource};
+use crate::messages::{CheckDone, CheckJob, CheckOutcome};
 
 /// Runs jobs until `jobs` closes. `hashed` counts hashed bytes (metrics).
 pub fn run(

@@ -1,106 +1,21 @@
 //! Torrents and their state: loading metainfo, resolving files, checking
-//! pieces (or trusting resume data), the registry the shards look info
-//! hashes up in, and the persistent session ([`store`]).
-//!
-//! A [`Torrent`] is immutable once published: shards hold `Arc<Torrent>` and
-//! never lock it per block. The [`Registry`] is written by the coordinator
-//! (the owner of the torrent list) and read by shards at handshake time only.
+//! pieces (or trusting resume data) on the `hash-check` thread
+//! ([`checker`]), and the persistent session on the `session-store` thread
+//! ([`store`]). The torrent the check produces and the registry the shards
+//! read it from are in [`crate::torrent`]; the jobs these threads take and
+//! the results they send are in [`crate::messages`].
 
 pub mod checker;
 pub mod store;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
+use ringseed_proto::metainfo::Metainfo;
 
-use crate::storage::{self, check, resume, FileSlot, Layout, StorageError};
-
-/// A torrent ready to seed: metainfo, file layout and verified pieces.
-#[derive(Debug)]
-pub struct Torrent {
-    pub meta: Arc<Metainfo>,
-    /// The save path, canonical: every file is opened beneath it.
-    pub root: PathBuf,
-    pub layout: Layout,
-    pub files: Arc<Vec<FileSlot>>,
-    /// Verified pieces, one per piece.
-    pub have: Vec<bool>,
-    /// Verified pieces as a BEP 3 bitfield (what we send).
-    pub bitfield: Vec<u8>,
-    /// Number of verified pieces.
-    pub have_count: u32,
-}
-
-impl Torrent {
-    /// True when every piece is verified (we may send `have_all`).
-    pub fn is_complete(&self) -> bool {
-        self.have_count == self.meta.lengths.num_pieces()
-    }
-
-    /// A copy with some pieces marked had or not (`(index, have)`).
-    pub fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
-        let mut have = self.have.clone();
-        for (i, h) in changes {
-            if let Some(x) = have.get_mut(i as usize) {
-                *x = h;
-            }
-        }
-        Torrent {
-            meta: self.meta.clone(),
-            root: self.root.clone(),
-            layout: self.layout.clone(),
-            files: self.files.clone(),
-            have_count: have.iter().filter(|h| **h).count() as u32,
-            bitfield: resume::to_bitfield(&have),
-            have,
-        }
-    }
-
-    /// The pieces holding any byte of file `file` (none for an empty file).
-    pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<u32> {
-        let Some(f) = self.meta.files.get(file) else {
-            return 0..0;
-        };
-        if f.length == 0 {
-            return 0..0;
-        }
-        let pl = self.meta.lengths.piece_length() as u64;
-        ((f.offset / pl) as u32)..(((f.offset + f.length - 1) / pl) as u32 + 1)
-    }
-}
-
-/// What the registry knows of an info hash.
-#[derive(Clone, Debug)]
-pub enum TorrentEntry {
-    /// Being hash checked: peers are refused with `torrent_checking` (−18).
-    Checking,
-    /// Paused by the operator: peers are refused as for an unknown torrent (−11).
-    Paused,
-    Ready(Arc<Torrent>),
-}
-
-/// Info hash → torrent, shared by all shards; written by the coordinator when
-/// a torrent is added, checked, paused, resumed or removed; read once per
-/// handshake.
-pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
-
-/// Why a torrent could not be loaded. Every variant names the torrent.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: invalid torrent: {source}")]
-    Invalid { path: String, source: MetainfoError },
-    #[error("{path}: {source}")]
-    Storage { path: String, source: StorageError },
-}
+use crate::storage::{self, check, resume, Layout, StorageError};
+pub use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
 
 /// Reads and parses a .torrent file.
 ///
@@ -114,15 +29,6 @@ pub fn read_metainfo(path: &Path) -> Result<(Metainfo, Vec<u8>), LoadError> {
     let meta =
         Metainfo::from_bytes(&bytes).map_err(|source| LoadError::Invalid { path: p, source })?;
     Ok((meta, bytes))
-}
-
-/// How the verified set of a loaded torrent was obtained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckSource {
-    /// Resume data applied; nothing was hashed.
-    Resume,
-    /// Pieces were hashed: this many bytes.
-    Hashed { bytes: u64 },
 }
 
 /// Resolves files below `save_path`, then verifies pieces (or applies resume

@@ -17,83 +17,12 @@
 //! with one directory fsync.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
-use serde::{Deserialize, Serialize};
 
+use crate::messages::{SessionSettings, StoreJob, StoreReply, TorrentRecord};
 use crate::storage;
-
-/// Format version of the record files.
-const FORMAT: u32 = 1;
-
-/// One torrent of the session, as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TorrentRecord {
-    pub format: u32,
-    /// Info hash, 40 lowercase hex digits.
-    pub info_hash: String,
-    /// Torrent name (for people reading the file).
-    pub name: String,
-    /// Folder holding the torrent's content.
-    pub save_path: PathBuf,
-    pub paused: bool,
-    /// Upload limit, bytes/s of payload; -1 = unlimited.
-    pub upload_limit: i64,
-    /// Most peers connected at once; -1 = unlimited.
-    pub max_connections: i64,
-    /// Upload slots of this torrent; -1 = the global `choking.upload_slots`.
-    pub max_uploads: i64,
-    /// Unix time the torrent was added, seconds.
-    pub added_unix: u64,
-    /// Order of addition (porla's `queue_position`).
-    pub queue_position: u64,
-    /// Payload bytes uploaded before this daemon started (all-time upload
-    /// minus this run's).
-    pub uploaded_before: u64,
-}
-
-impl TorrentRecord {
-    /// A new record with default limits.
-    pub fn new(meta: &Metainfo, save_path: PathBuf, paused: bool, queue_position: u64) -> Self {
-        TorrentRecord {
-            format: FORMAT,
-            info_hash: meta.info_hash.to_hex(),
-            name: meta.name.clone(),
-            save_path,
-            paused,
-            upload_limit: -1,
-            max_connections: -1,
-            max_uploads: -1,
-            added_unix: crate::messages::unix_now(),
-            queue_position,
-            uploaded_before: 0,
-        }
-    }
-}
-
-/// Session-wide settings changed at runtime. `None` = never set: the
-/// configuration's value (or the built-in default) applies.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SessionSettings {
-    /// Global upload limit set through the RPC or the IPC, bytes/s (-1 = unlimited);
-    /// `None` = the configuration's.
-    pub upload_limit: Option<i64>,
-    /// Download limit set through the IPC (`downlimit`), bytes/s (-1 =
-    /// unlimited). Stored and reported only: a seeder downloads nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub download_limit: Option<i64>,
-    /// Save path of torrents added without one (the IPC's `directory`);
-    /// `None` = `storage.data_dir`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_save_path: Option<PathBuf>,
-    /// Torrents added through the IPC start at once (the IPC's
-    /// `autostart`); `None` = true.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autostart: Option<bool>,
-}
 
 /// Where the session keeps a torrent's metainfo bytes (`STATE/session/<info hash>.torrent`).
 pub fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
@@ -221,30 +150,6 @@ impl Store {
     }
 }
 
-/// Called with the outcome once a job is durable.
-pub type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// What the coordinator asks the store thread to do.
-pub enum StoreJob {
-    /// Write a torrent's record (and its metainfo bytes, on add).
-    Save {
-        record: TorrentRecord,
-        metainfo: Option<Arc<[u8]>>,
-        reply: Option<Reply>,
-    },
-    /// Remove a torrent from the session, and its data when asked.
-    Remove {
-        info_hash: InfoHash,
-        data: Option<(Arc<Metainfo>, PathBuf)>,
-        reply: Option<Reply>,
-    },
-    /// Write the session-wide settings.
-    Settings {
-        settings: SessionSettings,
-        reply: Option<Reply>,
-    },
-}
-
 /// The `session-store` thread: runs until `jobs` closes.
 pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
     while let Ok(first) = jobs.recv() {
@@ -256,7 +161,7 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<(Reply, Result<(), String>)> = Vec::new();
+        let mut replies: Vec<(StoreReply, Result<(), String>)> = Vec::new();
         for job in batch {
             let (result, reply) = match job {
                 StoreJob::Save {
@@ -305,7 +210,7 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
         let synced =
             storage::sync_dir(&store.dir).map_err(|e| format!("cannot sync the session: {e}"));
         for (reply, r) in replies {
-            reply(r.and(synced.clone()));
+            reply.send(r.and(synced.clone()));
         }
     }
 }

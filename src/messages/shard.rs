@@ -1,8 +1,6 @@
-//! The typed messages that cross threads: shard ↔ coordinator, hash check →
-//! coordinator. Every cross-thread edge is one of these enums over a
-//! crossbeam channel; the enums are the contract. Shards, the coordinator
-//! and the control runtime all import this module and none imports another's
-//! internals.
+//! Shard ↔ coordinator: what a shard reports (a peer's handshake, its
+//! interest, its close, per-second snapshots, budget use) and what the
+//! coordinator tells a shard (choke, close, dial, budgets, a new listener).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,21 +9,12 @@ use crossbeam_channel::Sender;
 use ringseed_proto::metainfo::InfoHash;
 use tokio::sync::Notify;
 
+use super::PeerKey;
 use crate::disconnect::DisconnectReason;
 
-/// A peer connection's identity across threads: a counter shared by all
-/// shards, starting at 0, never reused in the process (getpeerinfo's `id`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerKey(pub u64);
-
-impl std::fmt::Display for PeerKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// Where we learnt of a peer: libtorrent's `peer_source_flags_t` bits
-/// (reference §2.2), which porla's `source` field carries.
+/// (`peer_info::tracker` … `peer_info::incoming` in libtorrent's
+/// `include/libtorrent/peer_info.hpp`), which porla's `source` field carries.
 pub mod source {
     /// From a tracker announce.
     pub const TRACKER: u8 = 1;
@@ -315,103 +304,4 @@ impl ShardLink {
             self.wake.notify_one();
         }
     }
-}
-
-/// Unix time now, seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The answer channel of a control command (a tokio oneshot: the sender
-/// works from any thread, the control runtime awaits the receiver).
-pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
-
-/// A torrent to add to the session.
-#[derive(Debug)]
-pub struct AddTorrent {
-    pub meta: Arc<ringseed_proto::metainfo::Metainfo>,
-    /// The metainfo bytes as given (kept in the session).
-    pub raw: Arc<[u8]>,
-    /// Folder holding (or to hold) the torrent's content.
-    pub save_path: std::path::PathBuf,
-    pub paused: bool,
-    pub props: TorrentProps,
-}
-
-/// Per-torrent settings (porla's `torrents.properties`): `None` leaves a
-/// value as it is; -1 = unlimited / the global default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TorrentProps {
-    /// Upload limit, bytes/s of payload (0 or -1 = unlimited).
-    pub upload_limit: Option<i64>,
-    /// Most connected peers.
-    pub max_connections: Option<i64>,
-    /// Upload slots.
-    pub max_uploads: Option<i64>,
-}
-
-/// Why a control command failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    #[error("torrent not found")]
-    NotFound,
-    #[error("torrent already in the session")]
-    Duplicate,
-    #[error("{0}")]
-    Store(String),
-}
-
-/// Control runtime → coordinator: the operations of the session.
-#[derive(Debug)]
-pub enum ControlCommand {
-    /// Add a torrent; it is hashed unless resume data matches. Answered once
-    /// the session on disk holds it.
-    Add(Box<AddTorrent>, Reply<Result<InfoHash, CommandError>>),
-    /// Remove torrents (unknown ones are skipped), closing their peers;
-    /// `remove_data` deletes the files their metainfo names.
-    Remove {
-        info_hashes: Vec<InfoHash>,
-        remove_data: bool,
-        reply: Reply<Result<(), CommandError>>,
-    },
-    Pause(InfoHash, Reply<Result<(), CommandError>>),
-    Resume(InfoHash, Reply<Result<(), CommandError>>),
-    /// Hash every piece again (peers are closed while it checks).
-    Recheck(InfoHash, Reply<Result<(), CommandError>>),
-    SetProps(InfoHash, TorrentProps, Reply<Result<(), CommandError>>),
-    /// Dial these peers for the torrent.
-    AddPeers(InfoHash, Vec<SocketAddr>, Reply<Result<(), CommandError>>),
-    /// The global upload limit, bytes/s (0 or -1 = unlimited); kept in the session.
-    SetUploadLimit(i64, Reply<Result<(), CommandError>>),
-    /// Peers a tracker returned for a seeding torrent: the coordinator dials
-    /// those it is not connected to, within the caps of `[trackers]`
-    /// (half-open, per torrent, global), with source = tracker.
-    TrackerPeers {
-        info_hash: InfoHash,
-        peers: Vec<SocketAddr>,
-    },
-    /// A session-wide runtime setting (the IPC's `downlimit`, `directory`,
-    /// `autostart`); kept in the session's `settings.json`.
-    SetSession(SessionChange, Reply<Result<(), CommandError>>),
-    /// Listen on `port` from now on: one listener per shard, bound by the
-    /// caller (SO_REUSEPORT, like at start); existing peers stay.
-    Listen {
-        port: u16,
-        listeners: Vec<std::net::TcpListener>,
-        reply: Reply<Result<(), CommandError>>,
-    },
-}
-
-/// A change to a session-wide runtime setting.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionChange {
-    /// Download limit, bytes/s (0 or -1 = unlimited). Stored and reported
-    /// only: a seeder downloads nothing.
-    DownloadLimit(i64),
-    /// Save path of torrents added without one (absolute).
-    DefaultSavePath(std::path::PathBuf),
-    /// Torrents added through the IPC start seeding at once (`false`: paused).
-    Autostart(bool),
 }

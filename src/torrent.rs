@@ -1,0 +1,111 @@
+//! A torrent as the threads share it: the immutable [`Torrent`] the hash
+//! check produces, the [`Registry`] the shards look info hashes up in, and
+//! why a torrent could not be loaded ([`LoadError`]).
+//!
+//! A [`Torrent`] is immutable once published: shards hold `Arc<Torrent>` and
+//! never lock it per block. The [`Registry`] is written by the coordinator
+//! (the owner of the torrent list) and read by shards at handshake time only.
+//! Plain data, no thread of its own, and below every thread: the session
+//! threads, the coordinator, the shards and the messages between them all
+//! import it; it imports none of them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
+
+use crate::storage::{resume, FileSlot, Layout, StorageError};
+
+/// A torrent ready to seed: metainfo, file layout and verified pieces.
+#[derive(Debug)]
+pub struct Torrent {
+    pub meta: Arc<Metainfo>,
+    /// The save path, canonical: every file is opened beneath it.
+    pub root: PathBuf,
+    pub layout: Layout,
+    pub files: Arc<Vec<FileSlot>>,
+    /// Verified pieces, one per piece.
+    pub have: Vec<bool>,
+    /// Verified pieces as a BEP 3 bitfield (what we send).
+    pub bitfield: Vec<u8>,
+    /// Number of verified pieces.
+    pub have_count: u32,
+}
+
+impl Torrent {
+    /// True when every piece is verified (we may send `have_all`).
+    pub fn is_complete(&self) -> bool {
+        self.have_count == self.meta.lengths.num_pieces()
+    }
+
+    /// A copy with some pieces marked had or not (`(index, have)`).
+    pub fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
+        let mut have = self.have.clone();
+        for (i, h) in changes {
+            if let Some(x) = have.get_mut(i as usize) {
+                *x = h;
+            }
+        }
+        Torrent {
+            meta: self.meta.clone(),
+            root: self.root.clone(),
+            layout: self.layout.clone(),
+            files: self.files.clone(),
+            have_count: have.iter().filter(|h| **h).count() as u32,
+            bitfield: resume::to_bitfield(&have),
+            have,
+        }
+    }
+
+    /// The pieces holding any byte of file `file` (none for an empty file).
+    pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<u32> {
+        let Some(f) = self.meta.files.get(file) else {
+            return 0..0;
+        };
+        if f.length == 0 {
+            return 0..0;
+        }
+        let pl = self.meta.lengths.piece_length() as u64;
+        ((f.offset / pl) as u32)..(((f.offset + f.length - 1) / pl) as u32 + 1)
+    }
+}
+
+/// What the registry knows of an info hash.
+#[derive(Clone, Debug)]
+pub enum TorrentEntry {
+    /// Being hash checked: peers are refused with `torrent_checking` (−18).
+    Checking,
+    /// Paused by the operator: peers are refused as for an unknown torrent (−11).
+    Paused,
+    Ready(Arc<Torrent>),
+}
+
+/// Info hash → torrent, shared by all shards; written by the coordinator when
+/// a torrent is added, checked, paused, resumed or removed; read once per
+/// handshake.
+pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
+
+/// How the verified set of a loaded torrent was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckSource {
+    /// Resume data applied; nothing was hashed.
+    Resume,
+    /// Pieces were hashed: this many bytes.
+    Hashed { bytes: u64 },
+}
+
+/// Why a torrent could not be loaded. Every variant names the torrent.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid torrent: {source}")]
+    Invalid { path: String, source: MetainfoError },
+    #[error("{path}: {source}")]
+    Storage { path: String, source: StorageError },
+}

@@ -292,7 +292,7 @@ impl Daemon {
         };
 
         let registry: Registry = Default::default();
-        let bans: shard::BanList = Default::default();
+        let bans: crate::ban::BanList = Default::default();
         let view: SharedView = Default::default();
         let hashed_bytes = Arc::new(AtomicU64::new(0));
         let (exit_tx, exits) = crossbeam_channel::unbounded();

@@ -9,6 +9,7 @@
 //! between them).
 
 pub mod accept;
+pub mod ban;
 pub mod config;
 pub mod control;
 pub mod coordinator;

@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
+use crate::ban::BanList;
 use crate::disconnect::DisconnectReason;
 use crate::messages::{
     ControlCommand, PeerHello, PeerKey, PeerSnapshot, ShardCommand, ShardEvent, ShardLink,
@@ -62,7 +63,6 @@ use crate::messages::{
 use crate::session::checker::{CheckDone, CheckJob};
 use crate::session::store::{SessionSettings, StoreJob, TorrentRecord};
 use crate::session::{Registry, Torrent, TorrentEntry};
-use crate::shard::BanList;
 use choker::ChokerAlgorithm;
 pub use dial::DialLimits;
 use health::Trouble;

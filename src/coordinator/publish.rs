@@ -140,7 +140,7 @@ impl Coordinator {
                 autostart: self.saved.autostart.unwrap_or(true),
             },
         };
-        *self.links.view.write() = Arc::new(view);
+        self.links.view.store(Arc::new(view));
         for job in self.store_jobs.drain(..) {
             let _ = self.links.store.send(job);
         }

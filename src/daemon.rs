@@ -298,7 +298,7 @@ impl Daemon {
         };
 
         let registry: Registry = Default::default();
-        let bans: shard::BanList = Default::default();
+        let bans: crate::ban::BanList = Default::default();
         let view: SharedView = Default::default();
         let hashed_bytes = Arc::new(AtomicU64::new(0));
         let (exit_tx, exits) = crossbeam_channel::unbounded();
@@ -344,11 +344,9 @@ impl Daemon {
                 wake: links[id].wake.clone(),
                 buffers,
             };
-            threads.push(spawn_named(
-                ThreadName::Shard(id),
-                &exit_tx,
-                move || shard::run(ctx).map_err(|e| e.to_string()),
-            )?);
+            threads.push(spawn_named(ThreadName::Shard(id), &exit_tx, move || {
+                shard::run(ctx).map_err(|e| e.to_string())
+            })?);
         }
         drop(event_tx);
 
@@ -365,10 +363,14 @@ impl Daemon {
         }
         {
             let state_dir = state_dir.clone();
-            threads.push(spawn_named(ThreadName::SessionStore, &exit_tx, move || {
-                crate::session::store::run(store, state_dir, store_rx);
-                Ok(())
-            })?);
+            threads.push(spawn_named(
+                ThreadName::SessionStore,
+                &exit_tx,
+                move || {
+                    crate::session::store::run(store, state_dir, store_rx);
+                    Ok(())
+                },
+            )?);
         }
 
         let settings_c = ChokeSettings {

@@ -10,6 +10,7 @@
 //! them).
 
 pub mod accept;
+pub mod ban;
 pub mod config;
 pub mod control;
 pub mod coordinator;

@@ -34,8 +34,8 @@ fn library_files(src: &Path) -> Vec<SourceFile> {
     let mut out = Vec::new();
     let mut todo: Vec<(ModPath, PathBuf)> = vec![(vec![], src.join("lib.rs"))];
     while let Some((module, path)) = todo.pop() {
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // Where this module's children live: beside lib.rs/mod.rs, or in a
         // folder named as the module for `x.rs`.
@@ -303,14 +303,22 @@ fn sibling_modules_form_a_dag() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
     for (parent, e) in sibling_edges(&src) {
-        let at = if parent.is_empty() { "crate".to_string() } else { parent.join("::") };
+        let at = if parent.is_empty() {
+            "crate".to_string()
+        } else {
+            parent.join("::")
+        };
         for c in cycles(&e) {
             let inside: Vec<String> = e
                 .iter()
                 .filter(|(a, b)| c.contains(a) && c.contains(b))
                 .map(|(a, b)| format!("{a} -> {b}"))
                 .collect();
-            found.push(format!("in {at}: {{{}}}: {}", c.join(", "), inside.join(", ")));
+            found.push(format!(
+                "in {at}: {{{}}}: {}",
+                c.join(", "),
+                inside.join(", ")
+            ));
         }
     }
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
@@ -323,12 +331,22 @@ fn the_check_sees_a_cycle() {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    assert_eq!(cycles(&e), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
-    let mut p = Paths { module: vec!["x".into()], found: vec![] };
+    assert_eq!(
+        cycles(&e),
+        vec![vec!["a".to_string(), "b".into(), "c".into()]]
+    );
+    let mut p = Paths {
+        module: vec!["x".into()],
+        found: vec![],
+    };
     let m: syn::Macro = syn::parse_str("info!(\"{}\", crate::tracker::tally(1))").unwrap();
     p.visit_macro(&m);
-    let modules: BTreeSet<ModPath> =
-        [vec![], vec!["x".to_string()], vec!["tracker".to_string()]].into_iter().collect();
+    let modules: BTreeSet<ModPath> = [vec![], vec!["x".to_string()], vec!["tracker".to_string()]]
+        .into_iter()
+        .collect();
     let (from, segs) = &p.found[0];
-    assert_eq!(resolve(from, segs, &modules), Some(vec!["tracker".to_string()]));
+    assert_eq!(
+        resolve(from, segs, &modules),
+        Some(vec!["tracker".to_string()])
+    );
 }

@@ -5,26 +5,28 @@
 //! snapshots), the coordinator owns choking, rates and the torrent list;
 //! the view joins them, and readers never ask anyone else.
 //!
-//! Readers take an `Arc<View>` from [`SharedView`] (a read lock held for a
-//! pointer copy) and keep it as long as they like.
+//! Readers take an `Arc<View>` from [`SharedView`] (an `arc-swap` load: no
+//! lock, and the coordinator's store never waits for a reader) and keep it
+//! as long as they like.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwap;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::disconnect::DisconnectReason;
 use crate::messages::{PeerKey, ShardStats, MSG_SLOTS};
 
-/// The latest view, shared with readers.
-pub type SharedView = Arc<RwLock<Arc<View>>>;
+/// The latest view, shared with readers; only the coordinator stores a new
+/// one.
+pub type SharedView = Arc<ArcSwap<View>>;
 
 /// Reads the latest view.
 pub fn latest(v: &SharedView) -> Arc<View> {
-    v.read().clone()
+    v.load_full()
 }
 
 /// Everything readers see.

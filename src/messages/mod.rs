@@ -42,7 +42,6 @@ pub fn unix_now() -> u64 {
 /// works from any thread, the control runtime awaits the receiver).
 pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
-
 /// Every thread the daemon starts by name and supervises. [`Display`](std::fmt::Display)
 /// gives the OS thread name, which logs, panics and `top -H` show:
 /// `shard-00`…, `coordinator`, `hash-check`, `session-store`, `control`,

@@ -27,11 +27,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::RwLock;
 use ringseed_proto::metainfo::InfoHash;
 use ringseed_proto::wire::Message;
 use tokio::sync::Notify;
 
+use crate::ban::BanList;
 use crate::config::{Cidr, Config, SendMode};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{ClosedPeer, PeerKey, ShardCommand, ShardEvent, ShardStats};
@@ -54,10 +54,6 @@ const SERVE_SAMPLES: usize = 2048;
 
 /// How often one shard reports the same unreadable file.
 const UNREADABLE_REPORT: Duration = Duration::from_secs(5);
-
-/// Banned addresses and until when, shared by all shards (written by the
-/// coordinator, read at accept).
-pub type BanList = Arc<RwLock<HashMap<IpAddr, Instant>>>;
 
 /// What a shard thread is handed at start.
 pub struct ShardContext {

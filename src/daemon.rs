@@ -513,7 +513,7 @@ impl Daemon {
 
 /// Runs the daemon until SIGINT/SIGTERM (clean exit) or until a thread
 /// stops on its own (an error naming it). Logs `ready:` once the starting
-/// torrents are checked.
+/// torrents are checked, then prints the ready line on stdout ([`print_ready_line`]).
 ///
 /// Errors: the daemon cannot start, a signal handler cannot be installed,
 /// or a thread died.
@@ -572,9 +572,27 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
                 "ready: {} torrent(s) checked",
                 latest(&daemon.view).torrents.len()
             );
+            print_ready_line(&daemon);
         }
         if let Some(exit) = daemon.next_exit(Duration::from_millis(0)) {
             return Err(exit.to_string());
         }
     }
+}
+
+/// The machine-readable ready signal, printed once on stdout right after the
+/// `ready:` log line (the log stays on stderr): one JSON line,
+/// `{"ready":{"ipc":PATH|null,"listen":"IP:PORT","metrics":"IP:PORT"|null,"rpc":"IP:PORT"|null}}`,
+/// every address as bound (ports resolved), null for a surface that is off.
+/// A closed or broken stdout is ignored: the daemon seeds on.
+fn print_ready_line(daemon: &Daemon) {
+    use std::io::Write;
+    let line = serde_json::json!({ "ready": {
+        "listen": daemon.listen_addr.to_string(),
+        "rpc": daemon.rpc_addr.map(|a| a.to_string()),
+        "metrics": daemon.metrics_addr.map(|a| a.to_string()),
+        "ipc": daemon.ipc_socket.as_ref().map(|p| p.display().to_string()),
+    }});
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

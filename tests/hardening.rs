@@ -10,8 +10,9 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::wait::until;
 use common::wire::*;
 use common::*;
 use ringseed::metainfo::{InfoHash, Metainfo};
@@ -111,14 +112,6 @@ fn first_message(seeder: &Seeder, ih: InfoHash) -> Vec<u8> {
     handshake_first(seeder.addr, ih, true).1
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_file_swapped_for_a_symlink_out_of_the_save_path_is_never_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,14 +135,14 @@ fn a_file_swapped_for_a_symlink_out_of_the_save_path_is_never_served() {
     assert_eq!((blocks, rejects), (16 * 4, 16 * 4));
     seeder.wait_log(&["file cannot be read", "b.bin"], Duration::from_secs(5));
     // New peers are no longer offered b.bin's pieces.
-    wait_for("b.bin's pieces withdrawn", Duration::from_secs(5), || {
+    until("b.bin's pieces withdrawn", Duration::from_secs(5), || {
         let m = first_message(&seeder, meta.info_hash);
         m[0] == 5 && m[1..3] == [0xff, 0xff] && m[3..5] == [0, 0]
     });
     // The file comes back (same bytes): rechecked and announced again.
     std::fs::remove_file(&b).unwrap();
     std::fs::write(&b, &payload[1 << 20..]).unwrap();
-    wait_for("b.bin's pieces back", Duration::from_secs(15), || {
+    until("b.bin's pieces back", Duration::from_secs(15), || {
         first_message(&seeder, meta.info_hash)[0] == 0x0E
     });
     seeder.wait_log(&["file readable again"], Duration::from_secs(1));
@@ -161,9 +154,8 @@ fn an_unreadable_file_comes_back_without_a_restart() {
     let dir = open_tempdir();
     let (torrent, meta, payload) = two_files(dir.path());
     let state = dir.path().join("state");
-    let seeder = Seeder::start_wrapped(
-        NOBODY,
-        &[
+    let seeder = Seeder::spawn(
+        Seed::args(&[
             "--data",
             dir.path().join("data").to_str().unwrap(),
             "--state-dir",
@@ -171,7 +163,8 @@ fn an_unreadable_file_comes_back_without_a_restart() {
             "--upload-slots",
             "0",
             torrent.to_str().unwrap(),
-        ],
+        ])
+        .wrapped(NOBODY),
     );
     let b = dir.path().join("data/payload/b.bin");
     std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o000)).unwrap();
@@ -182,7 +175,7 @@ fn an_unreadable_file_comes_back_without_a_restart() {
         Duration::from_secs(5),
     );
     std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
-    wait_for("b.bin readable again", Duration::from_secs(15), || {
+    until("b.bin readable again", Duration::from_secs(15), || {
         first_message(&seeder, meta.info_hash)[0] == 0x0E
     });
     assert_eq!(fetch_all(&seeder, &meta, &payload, 12..20), (32, 0));
@@ -215,15 +208,15 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
     let torrent = dir.path().join("p.torrent");
     ringseed_create(&root, &torrent, PIECE);
     let meta = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
-    let seeder = Seeder::start_wrapped(
-        &["prlimit", "--nofile=256:256"],
-        &[
+    let seeder = Seeder::spawn(
+        Seed::args(&[
             "--data",
             dir.path().join("data").to_str().unwrap(),
             "--upload-slots",
             "0",
             torrent.to_str().unwrap(),
-        ],
+        ])
+        .wrapped(&["prlimit", "--nofile=256:256"]),
     );
     seeder.wait_log(
         &["fitting peers and data files into the descriptor limit"],
@@ -274,7 +267,7 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
     let busy = report.timeline.iter().filter(|b| **b > 0).count();
     assert!(busy + 2 >= report.timeline.len(), "{:?}", report.timeline);
     drop(conns);
-    wait_for(
+    until(
         "descriptors back near the baseline",
         Duration::from_secs(10),
         || fd_count(pid) <= base + 8,
@@ -300,9 +293,8 @@ fn a_thousand_slow_metrics_clients_cannot_stop_seeding() {
     let torrent = dir.path().join("p.torrent");
     ringseed_create(&root, &torrent, PIECE);
     let meta = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
-    let seeder = Seeder::start_wrapped(
-        &["prlimit", "--nofile=1024:1024"],
-        &[
+    let seeder = Seeder::spawn(
+        Seed::args(&[
             "--data",
             dir.path().join("data").to_str().unwrap(),
             "--metrics",
@@ -310,18 +302,10 @@ fn a_thousand_slow_metrics_clients_cannot_stop_seeding() {
             "--upload-slots",
             "0",
             torrent.to_str().unwrap(),
-        ],
+        ])
+        .wrapped(&["prlimit", "--nofile=1024:1024"]),
     );
-    let line = seeder.wait_log(&["metrics on http://"], Duration::from_secs(5));
-    let maddr: std::net::SocketAddr = line
-        .split("metrics on http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let maddr = seeder.metrics_addr();
     // 1,100 clients that connect to /metrics and never send a byte.
     let slow: Vec<TcpStream> = (0..1100)
         .filter_map(|_| {
@@ -353,11 +337,8 @@ fn a_thousand_slow_metrics_clients_cannot_stop_seeding() {
     drop(slow);
     // The log is not flooded, and /metrics answers once the slow clients are gone.
     assert!(seeder.log_text().lines().count() < 200);
-    wait_for("/metrics answers", Duration::from_secs(30), || {
-        ureq::get(&format!("http://{maddr}/metrics"))
-            .timeout(Duration::from_secs(2))
-            .call()
-            .is_ok()
+    until("/metrics answers", Duration::from_secs(30), || {
+        common::metrics::try_scrape(maddr, Duration::from_secs(2)).is_some()
     });
 }
 
@@ -368,9 +349,8 @@ fn a_tiny_memlock_limit_as_an_unprivileged_user_still_seeds() {
     let state = dir.path().join("state");
     let mut wrapper = vec!["prlimit", "--memlock=65536:65536"];
     wrapper.extend(NOBODY);
-    let seeder = Seeder::start_wrapped(
-        &wrapper,
-        &[
+    let seeder = Seeder::spawn(
+        Seed::args(&[
             "--data",
             dir.path().join("data").to_str().unwrap(),
             "--state-dir",
@@ -378,7 +358,8 @@ fn a_tiny_memlock_limit_as_an_unprivileged_user_still_seeds() {
             "--upload-slots",
             "0",
             torrent.to_str().unwrap(),
-        ],
+        ])
+        .wrapped(&wrapper),
     );
     let report = spawn_random_swarm(Arc::new(meta.clone()), seeder.addr, 4, 8, 3)
         .join()

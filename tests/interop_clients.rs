@@ -63,7 +63,8 @@
 //! * A client or opentracker that is not installed skips its cases outside
 //!   CI and fails them under `CI=true`; so does a missing network namespace.
 //! * `RINGSEED_BIN` runs another ringseed build as the seeder (it must
-//!   announce to trackers); `RINGSEED_ARGS` adds seeder flags.
+//!   announce to trackers and print the ready line on stdout, as this build
+//!   does); `RINGSEED_ARGS` adds seeder flags.
 //!   `transmission_reqq_sweep` (ignored; `tests/interop/transmission_reqq.sh`)
 //!   times Transmission against several `--reqq` values.
 
@@ -124,12 +125,6 @@ fn seeder_extra_args() -> Vec<String> {
         .split_whitespace()
         .map(String::from)
         .collect()
-}
-
-/// The last `n` lines of a text.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn tail_file(path: &Path, n: usize) -> String {
@@ -1192,7 +1187,7 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
         .arg(&state)
         .args(seed_args)
         .arg(&torrent);
-    let seeder = Seeder::start_command(cmd);
+    let seeder = Seeder::spawn(Seed::command(cmd));
     let registered = seeder_registered(&ns, &tracker, &meta.info_hash.0).unwrap_or_else(|e| {
         panic!(
             "{test}: {e}\nopentracker:\n{}\nseeder log:\n{}",

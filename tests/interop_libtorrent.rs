@@ -70,7 +70,7 @@ impl Case {
         ];
         args.extend(extra);
         args.push(self.torrent.to_str().unwrap());
-        Seeder::start_wrapped(wrapper, &args)
+        Seeder::spawn(Seed::args(&args).wrapped(wrapper))
     }
 
     /// libtorrent downloads into `save-TAG`; every file must equal the original.

@@ -1,7 +1,10 @@
 //! Transmission 0.80's legacy IPC on a real daemon, over its real Unix
-//! socket: every vector T1–T29 and Q1–Q20 of reference §3.8 byte for byte
-//! (adapted to the daemon's own torrents, hashes and port where the
-//! reference's cannot exist), the seed's four example sessions corrected,
+//! socket: every exchange of seed 002 (Transmission 0.80's
+//! `misc/ipcproto.txt`) byte for byte, as vectors T1–T29 (handshake, tags,
+//! actions) and Q1–Q20 (queries) — each example re-encoded with its lengths
+//! corrected, and checked against 0.80's `libtransmission/ipcparse.c` and
+//! `daemon/server.c` — adapted to the daemon's own torrents, hashes and port
+//! where the spec's cannot exist; the seed's four example sessions corrected,
 //! the socket's mode and lock, hostile frames, 100 concurrent clients
 //! polling while a verifying swarm downloads, `port` at runtime, `quit`,
 //! settings across a restart, and `ringseed ipc`.
@@ -24,8 +27,8 @@ use ringseed::wire::Message;
 const G: &[u8] = b"0000001Dd7:versiond3:mini1e3:maxi2eee";
 const H2: &[u8] = b"0000001Dd7:versiond3:mini1e3:maxi2eee";
 
-/// The reference's torrent hashes (ids 3 and 9), replaced by ours: same
-/// length, so every header stays as the reference wrote it.
+/// The vectors' torrent hashes (ids 3 "foo" and 9 "bar"), replaced by ours:
+/// same length, so every header stays as the vectors write it.
 const REF_FOO: &str = "0f16ea6965ee5133ea4dbb1e7f516e9fcf3d899e";
 const REF_BAR: &str = "1234567890abcdef1234567890abcdef12345678";
 
@@ -162,12 +165,9 @@ fn new_torrent(dir: &Path, name: &str, seed: u64) -> PathBuf {
     t
 }
 
-fn wait_for(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !pred() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits (20 s at most) until `pred` holds.
+fn wait_for(what: &str, pred: impl FnMut() -> bool) {
+    common::wait::until(what, Duration::from_secs(20), pred);
 }
 
 /// `get-status-all` of `types` as text (tagged 77).
@@ -178,7 +178,7 @@ fn status_all(sock: &Path, types: &str) -> String {
 }
 
 #[test]
-fn every_reference_vector_byte_for_byte() {
+fn every_ipcproto_vector_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let names = ["t1", "t2", "foo", "t4", "t5", "t6", "t7", "t8", "bar"];
     let (mut seeder, metas, _data) = daemon(dir.path(), &names, &[]);
@@ -189,7 +189,7 @@ fn every_reference_vector_byte_for_byte() {
     // T1: the greeting comes at once, before the client says anything.
     let mut c = Client::greeted(&sock);
     c.send(H2);
-    // The reference's server state: only ids 3 ("foo", seeding) and 9
+    // The vectors' server state: only ids 3 ("foo", seeding) and 9
     // ("bar", paused) exist. Ids 1..=9 are ours in command-line order.
     c.ask(
         &f("l6:removeli1ei2ei4ei5ei6ei7ei8eei1ee"),
@@ -431,7 +431,7 @@ fn every_reference_vector_byte_for_byte() {
 
 /// Save paths of the session's torrents (JSON-RPC `torrents.list`).
 fn call_rpc_save_paths(seeder: &Seeder) -> Vec<String> {
-    common::rpc::torrents(seeder)
+    common::http::torrents(seeder)
         .values()
         .map(|t| t["save_path"].as_str().unwrap().to_string())
         .collect()
@@ -484,7 +484,7 @@ fn the_seeds_four_example_sessions_corrected() {
     c.send(b"00000015l13:get-downlimiti0ee00000013l11:get-uplimiti0ee");
     c.expect(b"00000012l9:downlimiti100ee0000000Fl7:uplimiti20ee");
     // The upload limit is the daemon's global one: 20 KiB/s in bytes/s.
-    let s = common::rpc::call(&seeder, "ringseed.session.get", serde_json::json!({}));
+    let s = common::http::call(&seeder, "ringseed.session.get", serde_json::json!({}));
     assert_eq!(s["upload_limit"], 20 * 1024);
 
     // Session 1: a v1 client quits the daemon (length corrected to 0x0A).
@@ -572,12 +572,18 @@ fn socket_is_0600_in_a_0700_dir_stale_sockets_are_replaced_and_off_means_none() 
     let (seeder, _, _) = daemon(dir2.path(), &["two"], &[]);
     assert_eq!(mode(&ipc_socket(&seeder)), 0o600);
     assert_eq!(mode(&seeder.state_dir.join("daemon")), 0o700);
+    assert_eq!(
+        seeder.ipc,
+        Some(ipc_socket(&seeder)),
+        "the ready line's ipc"
+    );
     drop(seeder);
 
     let dir3 = tempfile::tempdir().unwrap();
     let (seeder, _, _) = daemon(dir3.path(), &["three"], &["--ipc-socket", "off"]);
     assert!(!ipc_socket(&seeder).exists());
     assert!(!seeder.log_text().contains("ipc on"));
+    assert_eq!(seeder.ipc, None, "the ready line's ipc is null when off");
 }
 
 #[test]
@@ -649,15 +655,7 @@ fn hostile(sock: &Path, v2: bool, bytes: &[u8]) {
 }
 
 fn metric(addr: std::net::SocketAddr, series: &str) -> u64 {
-    let body = ureq::get(&format!("http://{addr}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    body.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+    common::metrics::value(&common::metrics::scrape(addr), series) as u64
 }
 
 #[test]
@@ -665,7 +663,7 @@ fn hostile_frames_close_only_their_connection_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let (seeder, metas, _) = daemon(dir.path(), &["one"], &["--metrics", "127.0.0.1:0"]);
     let sock = ipc_socket(&seeder);
-    let metrics = metrics_addr(&seeder);
+    let metrics = seeder.metrics_addr();
     let rss_before = seeder.rss_bytes();
     let mut bystander = Client::v2(&sock);
     bystander.quiet();

@@ -17,14 +17,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use ringseed::metainfo::Metainfo;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Prometheus {
     child: Child,
     url: String,
@@ -100,21 +92,22 @@ fn setup(dir: &Path, extra: &[&str]) -> (Seeder, SocketAddr, Arc<Metainfo>) {
     let torrent = dir.join("m.torrent");
     ringseed_create(&data.join("m"), &torrent, 65536);
     let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap());
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut args = vec![
         "--data".to_string(),
         data.to_str().unwrap().into(),
         "--state-dir".into(),
         dir.join("state").to_str().unwrap().into(),
         "--metrics".into(),
-        metrics.to_string(),
+        "127.0.0.1:0".into(),
         "--upload-slots".into(),
         "0".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(torrent.to_str().unwrap().into());
     let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    (Seeder::start(&a), metrics, meta)
+    let seeder = Seeder::start(&a);
+    let metrics = seeder.metrics_addr();
+    (seeder, metrics, meta)
 }
 
 fn dashboard_queries() -> Vec<(String, String)> {
@@ -186,11 +179,7 @@ fn prometheus_sees_every_peer_and_every_dashboard_query_returns_data() {
     );
 
     // The exposition passes promtool's lint (names, units, HELP, types).
-    let exposition = ureq::get(&format!("http://{metrics}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let exposition = common::metrics::scrape(metrics);
     let mut lint = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -265,11 +254,7 @@ fn per_peer_series_stay_capped_with_thousands_of_connections() {
     // Idle peers shown first make room for busier ones once their series
     // expire (exporter idle timeout 10 s + 3 s): the cap is never exceeded.
     std::thread::sleep(Duration::from_secs(17));
-    let body = ureq::get(&format!("http://{metrics}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let body = common::metrics::scrape(metrics);
     let peers: BTreeSet<&str> = body
         .lines()
         .filter(|l| l.starts_with("ringseed_peer_"))

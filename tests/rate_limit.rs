@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::rpc::call;
+use common::http::call;
 use common::*;
 use ringseed::metainfo::Metainfo;
 use serde_json::json;

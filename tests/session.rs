@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rpc::{call, call_raw, ti, torrents, wait_torrent};
+use common::http::{call, ti, torrents, wait_torrent, Rpc};
 use common::wire::*;
 use common::*;
 use ringseed::metainfo::Metainfo;
@@ -86,9 +86,7 @@ fn torrents_change_at_runtime_while_another_torrents_peers_keep_downloading() {
     assert_eq!(t["name"], "other");
     seeder.wait_log(&["torrent other", "hashed"], Duration::from_secs(5));
     // Adding it twice is porla's -3.
-    let dup = call_raw(
-        seeder.rpc.unwrap(),
-        &seeder.state_dir,
+    let dup = Rpc::of(&seeder).response(
         "torrents.add",
         json!({"ti": ti(&other_t), "save_path": data.to_str().unwrap()}),
     );

@@ -33,26 +33,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::opentracker::{self, wait_for, Opentracker};
-use common::rpc::call;
+use common::http::call;
+use common::metrics::value as metric;
+use common::opentracker::{self, Opentracker};
+use common::wait::wait_for;
 use common::*;
 use ringseed::metainfo::Metainfo;
 use serde_json::{json, Value};
-
-/// The last `n` lines of a text.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A free TCP port on 127.0.0.1 (also free for UDP in practice).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = l.local_addr().unwrap().port();
-    let u = UdpSocket::bind(("127.0.0.1", p));
-    drop(u);
-    p
-}
 
 /// Awkward multi-file content: a 0-byte file, a 1-byte file, unaligned
 /// sizes, a short last piece (32 KiB pieces).
@@ -81,20 +68,9 @@ fn trackers_config(dir: &Path, extra: &str) -> PathBuf {
     p
 }
 
+/// `/metrics` as text ("" when it does not answer).
 fn metrics_text(addr: SocketAddr) -> String {
-    ureq::get(&format!("http://{addr}/metrics"))
-        .call()
-        .map(|r| r.into_string().unwrap_or_default())
-        .unwrap_or_default()
-}
-
-/// The value of the series whose line starts with `prefix` (0 when absent).
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    common::metrics::try_scrape(addr, Duration::from_secs(10)).unwrap_or_default()
 }
 
 fn trackers_of(seeder: &Seeder, ih: &str) -> Vec<Value> {
@@ -108,20 +84,20 @@ fn trackers_of(seeder: &Seeder, ih: &str) -> Vec<Value> {
 /// publishes its state once a second, so a reply may be a second old);
 /// panics with the last list after 10 s.
 fn wait_trackers(seeder: &Seeder, ih: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let tr = common::wait::poll(Duration::from_secs(10), Duration::from_millis(100), || {
         let tr = trackers_of(seeder, ih);
         if pred(&tr) {
-            return tr;
+            Ok(tr)
+        } else {
+            Err(format!("{tr:?}"))
         }
-        if Instant::now() > deadline {
-            panic!(
-                "torrents.trackers.list never matched in 10 s: {tr:?}\nseeder:\n{}",
-                tail(&seeder.log_text(), 60)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    tr.unwrap_or_else(|tr| {
+        panic!(
+            "torrents.trackers.list never matched in 10 s: {tr}\nseeder:\n{}",
+            tail(&seeder.log_text(), 60)
+        )
+    })
 }
 
 /// The v1 slot of a `torrents.trackers.list` entry.
@@ -144,17 +120,15 @@ fn lt_download(py: &Path, torrent: &Path, save: &Path, out: &Path) -> std::proce
 }
 
 fn wait_child(child: &mut std::process::Child, timeout: Duration, logs: impl Fn() -> String) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "libtorrent leecher failed ({st})\n{}", logs());
-            return;
-        }
-        if Instant::now() > deadline {
+    let exited = common::wait::poll(timeout, Duration::from_millis(100), || {
+        child.try_wait().unwrap().ok_or_else(String::new)
+    });
+    match exited {
+        Ok(st) => assert!(st.success(), "libtorrent leecher failed ({st})\n{}", logs()),
+        Err(_) => {
             let _ = child.kill();
             panic!("libtorrent leecher not done in {timeout:?}\n{}", logs());
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -185,7 +159,6 @@ fn udp_tracker_only_libtorrent_leecher_is_dialled_by_the_seeder_and_stopped_reac
     });
 
     let cfg = trackers_config(dir.path(), "scrape_interval_secs = 2\n");
-    let maddr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let data = dir.path().join("data");
     let mut seeder = Seeder::start(&[
         "--data",
@@ -193,9 +166,10 @@ fn udp_tracker_only_libtorrent_leecher_is_dialled_by_the_seeder_and_stopped_reac
         "--config",
         cfg.to_str().unwrap(),
         "--metrics",
-        &maddr.to_string(),
+        "127.0.0.1:0",
         torrent.to_str().unwrap(),
     ]);
+    let maddr = seeder.metrics_addr();
     let logs = || {
         format!(
             "leecher:\n{}\n{}\nopentracker:\n{}\nseeder:\n{}",
@@ -269,7 +243,7 @@ fn udp_tracker_only_libtorrent_leecher_is_dialled_by_the_seeder_and_stopped_reac
     assert_eq!(v1["start_sent"], true, "{tr:?}");
     assert_eq!(v1["fails"], 0, "{tr:?}");
     assert!(v1["scrape_complete"].as_i64().unwrap() >= 1, "{tr:?}");
-    let row = &common::rpc::torrents(&seeder)[&ih];
+    let row = &common::http::torrents(&seeder)[&ih];
     assert_eq!(row["current_tracker"], url.as_str(), "{row}");
     assert!(row["num_complete"].as_i64().unwrap() >= 1, "{row}");
     // /metrics is rendered once a second too.
@@ -407,7 +381,7 @@ fn dead_first_tier_falls_through_to_the_live_second_and_scrape_counts_the_downlo
     assert_eq!(e1["fails"], 0);
     // BEP 48 scrape of opentracker: the completed download is counted.
     let row = wait_for("scrape downloaded ≥ 1", Duration::from_secs(20), || {
-        let r = common::rpc::torrents(&seeder)[&ih].clone();
+        let r = common::http::torrents(&seeder)[&ih].clone();
         (r["num_downloaded"].as_i64().unwrap_or(-1) >= 1).then_some(r)
     });
     assert_eq!(row["current_tracker"], live.as_str(), "{row}");
@@ -713,7 +687,6 @@ fn hostile_trackers_are_refused_counted_and_backed_off_while_the_good_one_keeps_
          udp_timeout_secs = 1\nudp_retries = 1\nscrape_interval_secs = 2\n\
          announces_per_second = 100\nmax_half_open = 4\nmax_peers_per_torrent = 6\n",
     );
-    let maddr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let data = dir.path().join("data");
     let mut args: Vec<String> = vec![
         "--data".into(),
@@ -721,11 +694,12 @@ fn hostile_trackers_are_refused_counted_and_backed_off_while_the_good_one_keeps_
         "--config".into(),
         cfg.display().to_string(),
         "--metrics".into(),
-        maddr.to_string(),
+        "127.0.0.1:0".into(),
     ];
     args.extend(paths.iter().map(|p| p.display().to_string()));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut seeder = Seeder::start(&argv);
+    let maddr = seeder.metrics_addr();
     let window = Duration::from_secs(10);
     std::thread::sleep(window);
     assert!(
@@ -801,7 +775,7 @@ fn hostile_trackers_are_refused_counted_and_backed_off_while_the_good_one_keeps_
     // Swarm counts of the good tracker: its scrape says downloaded 11.
     let good = torrents["good"].info_hash.to_hex();
     let row = wait_for("good scrape", Duration::from_secs(10), || {
-        let r = common::rpc::torrents(&seeder)[&good].clone();
+        let r = common::http::torrents(&seeder)[&good].clone();
         (r["num_downloaded"] == 11).then_some(r)
     });
     assert_eq!(

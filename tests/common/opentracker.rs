@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running opentracker; killed on drop.
 pub struct Opentracker {
@@ -94,13 +94,10 @@ impl Opentracker {
 
     /// Waits until `probe(addr)` is true (10 s at most).
     pub fn wait_ready(&self, probe: impl Fn(&SocketAddr) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !probe(&self.addr) {
-            if Instant::now() > deadline {
-                panic!("opentracker did not answer on {} within 10 s", self.addr);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            probe(&self.addr).then_some(()).ok_or_else(String::new)
+        })
+        .unwrap_or_else(|_| panic!("opentracker did not answer on {} within 10 s", self.addr));
     }
 
     /// The HTTP announce URL.
@@ -197,20 +194,5 @@ impl Drop for Opentracker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits until `f` returns `Some`, polling every 100 ms; panics with
-/// `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {:?} waiting for {what}", timeout);
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }

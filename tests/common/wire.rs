@@ -1,6 +1,9 @@
-//! A raw BitTorrent peer for wire-level tests: blocking std sockets, one
-//! message at a time, nothing hidden (BEP 3 framing, BEP 6 bits).
+//! Raw BitTorrent peers for wire-level tests: blocking std sockets, one
+//! message at a time, nothing hidden (BEP 3 framing, BEP 6 bits) — free
+//! functions over a `TcpStream`, and [`RawPeer`], which also counts every
+//! byte it sends and reads by message type.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -100,4 +103,129 @@ pub fn assert_reason(seeder: &super::Seeder, s: &TcpStream, reason: &str) {
         ],
         Duration::from_secs(10),
     );
+}
+
+/// The `bytes*_per_msg` key of a frame payload: the message's name
+/// (`messages::MSG_NAMES`, BEP 3, 6 and 10 ids), `*other*` for an unknown id
+/// (as Bitcoin Core's `getpeerinfo` counts unknown commands, seed 003).
+pub fn msg_name(payload: &[u8]) -> &'static str {
+    match payload.first() {
+        None => "keep_alive",
+        Some(0) => "choke",
+        Some(1) => "unchoke",
+        Some(2) => "interested",
+        Some(3) => "not_interested",
+        Some(4) => "have",
+        Some(5) => "bitfield",
+        Some(6) => "request",
+        Some(7) => "piece",
+        Some(8) => "cancel",
+        Some(9) => "port",
+        Some(13) => "suggest_piece",
+        Some(14) => "have_all",
+        Some(15) => "have_none",
+        Some(16) => "reject_request",
+        Some(17) => "allowed_fast",
+        Some(20) => "extended",
+        Some(_) => "*other*",
+    }
+}
+
+/// A peer id `-ZZ0042-` + `tag` (Azureus style: client `ZZ` 0.0.4.2).
+pub fn peer_id(tag: &[u8; 12]) -> [u8; 20] {
+    let mut id = *b"-ZZ0042-000000000000";
+    id[8..].copy_from_slice(tag);
+    id
+}
+
+/// A raw BitTorrent peer that counts every byte it sends and reads, by
+/// message type, as `getpeerinfo` should (length prefix included).
+pub struct RawPeer {
+    pub s: TcpStream,
+    pub sent: BTreeMap<String, u64>,
+    pub got: BTreeMap<String, u64>,
+}
+
+impl RawPeer {
+    /// Connects and sends our handshake; reads the seeder's when `expect_answer`.
+    pub fn connect(
+        addr: SocketAddr,
+        ih: InfoHash,
+        reserved: [u8; 8],
+        peer_id: [u8; 20],
+        expect_answer: bool,
+    ) -> RawPeer {
+        let mut p = RawPeer {
+            s: connect(addr),
+            sent: BTreeMap::new(),
+            got: BTreeMap::new(),
+        };
+        let mut hs = Handshake::new(ih, peer_id);
+        hs.reserved = reserved;
+        p.s.write_all(&hs.encode()).unwrap();
+        *p.sent.entry("handshake".into()).or_default() += 68;
+        if expect_answer {
+            let mut theirs = [0u8; 68];
+            p.s.read_exact(&mut theirs).unwrap();
+            assert_eq!(
+                &theirs[28..48],
+                &ih.0,
+                "the seeder's handshake names our torrent"
+            );
+            *p.got.entry("handshake".into()).or_default() += 68;
+        }
+        p
+    }
+
+    pub fn port(&self) -> u16 {
+        self.s.local_addr().unwrap().port()
+    }
+
+    pub fn send_frame(&mut self, frame: &[u8]) {
+        self.s.write_all(frame).unwrap();
+        *self.sent.entry(msg_name(&frame[4..]).into()).or_default() += frame.len() as u64;
+    }
+
+    pub fn send(&mut self, m: Message<'_>) {
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        self.send_frame(&out);
+    }
+
+    /// One frame's payload (empty for a keep-alive); `None` on close or timeout.
+    pub fn read(&mut self) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        self.s.read_exact(&mut len).ok()?;
+        let len = u32::from_be_bytes(len) as usize;
+        assert!(len < 1 << 20, "frame of {len} bytes");
+        let mut body = vec![0u8; len];
+        self.s.read_exact(&mut body).ok()?;
+        *self.got.entry(msg_name(&body).into()).or_default() += 4 + len as u64;
+        Some(body)
+    }
+
+    pub fn read_until(&mut self, id: u8) -> Vec<u8> {
+        loop {
+            let m = self
+                .read()
+                .unwrap_or_else(|| panic!("closed before message id {id}"));
+            if m.first() == Some(&id) {
+                return m;
+            }
+        }
+    }
+
+    /// Reads whatever else the seeder sent until it is quiet for `quiet`.
+    pub fn drain(&mut self, quiet: Duration) {
+        self.s.set_read_timeout(Some(quiet)).unwrap();
+        while self.read().is_some() {}
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+
+    /// True once the seeder closed the connection (EOF or reset) within 10 s.
+    pub fn closed_by_seeder(&mut self) -> bool {
+        closed_by_seeder(&mut self.s)
+    }
 }

@@ -31,14 +31,14 @@ pub fn tally(name: &'static str, labels: [(&'static str, &'static str); 2]) {
 
 /// Makes the series of counter `name` with `labels` exist (0 until
 /// counted), so a dashboard's `rate()` has a series from the start.
-pub fn register(name: &'static str, labels: [(&'static str, &'static str); 2]) {
+pub(crate) fn register(name: &'static str, labels: [(&'static str, &'static str); 2]) {
     TALLY.with(|t| {
         t.borrow_mut().entry((name, labels)).or_default();
     });
 }
 
 /// Sets every counted series on the installed recorder to its total.
-pub fn publish() {
+pub(crate) fn publish() {
     TALLY.with(|t| {
         for ((name, labels), n) in t.borrow().iter() {
             let l: Vec<Label> = labels

@@ -3,12 +3,12 @@
 //! for, built from the view and the trackers' state, and the cache of the
 //! last `get-info-all` / `get-status-all` answer.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use ringseed_proto::metainfo::Metainfo;
-use std::os::unix::ffi::OsStringExt;
 
 use super::bencode::{self, dict, int, list, text, Ben, Out};
 use crate::coordinator::view::{TorrentView, View};
@@ -334,7 +334,7 @@ pub fn status_dict(
 }
 
 /// The requested keys of an `info` (`info`) or `status` answer as a bit set.
-pub fn mask_of(info: bool, types: &[Ben<'_>]) -> u32 {
+pub(crate) fn mask_of(info: bool, types: &[Ben<'_>]) -> u32 {
     if info {
         type_mask(types, INFO_KEYS)
     } else {
@@ -345,7 +345,7 @@ pub fn mask_of(info: bool, types: &[Ben<'_>]) -> u32 {
 /// The list of info (`info`) or status dictionaries of `chosen`, in that
 /// order, with the keys in `mask`; `state_dir` is the session's (the
 /// `path` of a torrent).
-pub fn items(
+pub(crate) fn items(
     info: bool,
     chosen: &[(i64, &Arc<TorrentView>)],
     mask: u32,
@@ -372,7 +372,7 @@ pub fn items(
 /// keys within a view's second gets these bytes instead of a fresh
 /// encoding (16 ms for 1,000 torrents with every status key).
 #[derive(Default)]
-pub struct AllCache {
+pub(crate) struct AllCache {
     last: Option<AllAnswer>,
 }
 
@@ -390,7 +390,7 @@ impl AllCache {
     /// The encoded answer value for (`view`, `trackers`, `info`, `mask`):
     /// the cached one when it was built from the same, else `build`'s,
     /// encoded and kept.
-    pub fn get_or_build(
+    pub(crate) fn get_or_build(
         &mut self,
         view: &Arc<View>,
         trackers: &Arc<TrackersView>,

@@ -486,7 +486,7 @@ impl Ipc {
 
     /// `port`: applied when 0 < port < 65535 (others are ignored and still
     /// acknowledged, as 0.80); every shard gets a listener on the new port,
-    /// bound here like at start; a bind failure answers `failed`.
+    /// bound like at start ([`Api::set_listen_port`]); a bind failure answers `failed`.
     async fn port(&self, port: i64, tag: Option<i64>) -> Action {
         if !(1..65535).contains(&port) {
             tracing::info!(port, "IPC port out of range 1..65534: ignored");

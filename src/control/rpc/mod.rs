@@ -17,6 +17,15 @@
 //! without a string `method`, gets `{"error":{"code":-32600,"data":…,
 //! "message":"Invalid Request"}}`. Every refusal is counted in
 //! `ringseed_rpc_errors_total{kind}`.
+//!
+//! This file is the server and the envelope; the methods translate porla's
+//! shapes onto the control API (`super::api::Api`):
+//!
+//! - `dispatch`: the method table;
+//! - `params`: reading and checking `params` (porla's exceptions, info hashes);
+//! - `torrents`: the torrent answers (list, files, properties, trackers);
+//! - `peers`: the peer answers (`torrents.peers.list`, `ringseed.getpeerinfo`);
+//! - [`auth`]: the token.
 
 pub mod auth;
 mod dispatch;

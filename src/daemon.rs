@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::control::rpc::auth::Auth;
 use crate::coordinator::view::{latest, SharedView};
 use crate::coordinator::{ChokeSettings, Coordinator, Initial, Links};
+use crate::listen::{bind_listeners, ListenError};
 use crate::messages::{
     ControlCommand, ShardCommand, ShardLink, ThreadEnd, ThreadExit, ThreadName, TorrentRecord,
 };
@@ -59,6 +60,15 @@ pub enum DaemonError {
     Ipc(#[from] crate::control::ipc::socket::SocketError),
 }
 
+impl From<ListenError> for DaemonError {
+    fn from(e: ListenError) -> Self {
+        DaemonError::Listen {
+            addr: e.addr,
+            source: e.source,
+        }
+    }
+}
+
 /// A running daemon; dropping it without [`Daemon::shutdown`] leaves the threads running.
 pub struct Daemon {
     /// The address the shards listen on (port resolved when 0 was asked).
@@ -83,40 +93,6 @@ pub struct Daemon {
     exits: Receiver<ThreadExit>,
     quit: Receiver<String>,
     threads: Vec<(ThreadName, JoinHandle<()>)>,
-}
-
-/// Binds one listener per shard on the same address with SO_REUSEPORT; the
-/// first resolves port 0. Sockets stay blocking (tokio-uring needs that).
-/// Used at start and by the IPC's `port` (a new port for every shard).
-///
-/// Errors: [`DaemonError::Listen`] with the address (in use, no permission).
-pub fn bind_listeners(
-    addr: SocketAddr,
-    n: usize,
-) -> Result<(Vec<std::net::TcpListener>, SocketAddr), DaemonError> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let mut out = Vec::with_capacity(n);
-    let mut bound = addr;
-    for _ in 0..n {
-        let err = |source| DaemonError::Listen {
-            addr: bound,
-            source,
-        };
-        let s = Socket::new(
-            Domain::for_address(bound),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .map_err(err)?;
-        s.set_reuse_address(true).map_err(err)?;
-        s.set_reuse_port(true).map_err(err)?;
-        s.bind(&bound.into()).map_err(err)?;
-        s.listen(1024).map_err(err)?;
-        let l: std::net::TcpListener = s.into();
-        bound = l.local_addr().map_err(err)?;
-        out.push(l);
-    }
-    Ok((out, bound))
 }
 
 /// A non-blocking listener for the control runtime (tokio).

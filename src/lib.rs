@@ -17,10 +17,12 @@ pub mod coordinator;
 pub mod create;
 pub mod daemon;
 pub mod disconnect;
+pub mod listen;
 pub mod messages;
 pub mod session;
 pub mod shard;
 pub mod storage;
+pub mod tally;
 pub mod torrent;
 pub mod tracker;
 

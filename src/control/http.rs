@@ -52,7 +52,7 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>>
 }
 
 fn count(server: &'static str, kind: &'static str) {
-    crate::control::metrics::tally(
+    crate::tally::tally(
         "ringseed_http_errors_total",
         [("server", server), ("kind", kind)],
     );
@@ -76,7 +76,7 @@ fn loopback_host(host: &str) -> bool {
         return true;
     }
     name.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| crate::shard::reader::is_loopback(ip))
+        .is_ok_and(crate::listen::is_loopback)
 }
 
 /// Answers a request from its head alone (wrong path, method, no token)

@@ -284,34 +284,6 @@ pub fn describe() {
     );
 }
 
-thread_local! {
-    /// Counters of the control thread's own events (RPC and HTTP refusals,
-    /// requests), kept here and republished every second: the exporter
-    /// drops any series not touched for [`IDLE_TIMEOUT`], which is right
-    /// for a departed peer but would reset a rare event's total.
-    static TALLY: std::cell::RefCell<std::collections::BTreeMap<(&'static str, [(&'static str, &'static str); 2]), u64>> =
-        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
-}
-
-/// Counts one control-thread event of counter `name` with up to two labels
-/// (an empty label name is left out).
-pub fn tally(name: &'static str, labels: [(&'static str, &'static str); 2]) {
-    TALLY.with(|t| *t.borrow_mut().entry((name, labels)).or_default() += 1);
-}
-
-fn publish_tally() {
-    TALLY.with(|t| {
-        for ((name, labels), n) in t.borrow().iter() {
-            let l: Vec<Label> = labels
-                .iter()
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| Label::new(*k, *v))
-                .collect();
-            counter!(*name, l).absolute(*n);
-        }
-    });
-}
-
 /// Publishes the view's series once a second, keeping per-peer series to
 /// the busiest `max_peers` peers.
 pub struct Publisher {
@@ -444,22 +416,18 @@ impl Publisher {
         }
         // The announce results always exist (0 until counted), so a
         // dashboard's rate() has a series from the start.
-        TALLY.with(|t| {
-            let mut t = t.borrow_mut();
-            for r in [
-                "ok",
-                "failure_reason",
-                "timeout",
-                "invalid_reply",
-                "network",
-            ] {
-                t.entry((
-                    "ringseed_tracker_announces_total",
-                    [("result", r), ("", "")],
-                ))
-                .or_default();
-            }
-        });
+        for r in [
+            "ok",
+            "failure_reason",
+            "timeout",
+            "invalid_reply",
+            "network",
+        ] {
+            crate::tally::register(
+                "ringseed_tracker_announces_total",
+                [("result", r), ("", "")],
+            );
+        }
 
         for s in view.shards.iter() {
             let l = [Label::new("shard", s.shard.to_string())];
@@ -494,7 +462,7 @@ impl Publisher {
         counter!("ringseed_accept_errors_total").absolute(accept_errors);
         let failed = view.shards.iter().filter(|s| s.registration_failed).count();
         gauge!("ringseed_buffer_registration_failed_shards").set(failed as f64);
-        publish_tally();
+        crate::tally::publish();
     }
 }
 

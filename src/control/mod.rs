@@ -2,10 +2,14 @@
 //! always runs and serves everything slow or external — porla's JSON-RPC
 //! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), Transmission 0.80's IPC
 //! on a Unix socket ([`ipc`]), and tracker announces ([`crate::tracker`]).
-//! It reads the coordinator's view and sends commands over a channel; it
-//! never touches a peer. At shutdown it waits at most 2 s for the trackers'
+//! The front ends are translators of their wire formats onto one facade,
+//! `api::Api` (the view, the coordinator's command channel, the trackers'
+//! state): a new front end starts there. The control thread reads the
+//! coordinator's view and sends commands over a channel; it never touches
+//! a peer. At shutdown it waits at most 2 s for the trackers'
 //! `stopped`, then lets the IPC socket go.
 
+pub(crate) mod api;
 pub mod http;
 pub mod ipc;
 pub mod metrics;
@@ -80,15 +84,18 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 limits.clone(),
             )?;
         }
+        let api = Arc::new(api::Api::new(
+            ctx.config.clone(),
+            ctx.view.clone(),
+            ctx.commands.clone(),
+            ctx.state_dir.clone(),
+            trackers.clone(),
+        ));
         if let Some(l) = ctx.rpc {
             let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
             let server = Arc::new(rpc::Rpc {
-                config: ctx.config.clone(),
-                view: ctx.view.clone(),
-                commands: ctx.commands.clone(),
+                api: api.clone(),
                 auth: ctx.auth.clone(),
-                state_dir: ctx.state_dir.clone(),
-                trackers: trackers.clone(),
             });
             let check: http::Check = {
                 let server = server.clone();
@@ -105,16 +112,7 @@ pub fn run(ctx: ControlContext) -> Result<(), String> {
                 .map_err(|e| format!("IPC socket {}: {e}", path.display()))?;
             tracing::info!("ipc on {}", path.display());
             ipc_path = Some((path, lock));
-            let server = Rc::new(ipc::handler::Ipc {
-                config: ctx.config.clone(),
-                view: ctx.view.clone(),
-                commands: ctx.commands.clone(),
-                state_dir: ctx.state_dir.clone(),
-                quit: ctx.quit.clone(),
-                ids: Default::default(),
-                trackers: trackers.clone(),
-                all_cache: Default::default(),
-            });
+            let server = Rc::new(ipc::handler::Ipc::new(api.clone(), ctx.quit.clone()));
             let c = &ctx.config.ipc;
             let limits = ipc::Limits {
                 max_message_bytes: c.max_message_bytes,

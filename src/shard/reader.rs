@@ -6,7 +6,6 @@
 //! validated; the rules for bending peers (late bitfields, deep pipelines)
 //! are in the message functions and in [`super::peer`].
 
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +20,7 @@ use super::peer::{message_id, Overflow, Peer, PeerState, QueuedRequest};
 use super::writer;
 use super::ShardState;
 use crate::disconnect::DisconnectReason;
+use crate::listen::is_loopback;
 use crate::messages::{msg_slot, ClosedPeer, PeerHello, ShardEvent, HANDSHAKE_SLOT};
 use crate::session::{Torrent, TorrentEntry};
 
@@ -558,14 +558,4 @@ fn misbehaved(cx: &Ctx, st: &mut PeerState, points: u32) -> Result<(), Disconnec
         let _ = cx.shard.events.send(ShardEvent::Ban(ip));
     }
     Err(DisconnectReason::Banned)
-}
-
-/// Loopback, IPv4-mapped loopback included.
-pub fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
 }

@@ -55,9 +55,9 @@ use ringseed_proto::tracker::{
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
-use crate::control::metrics::tally;
 use crate::coordinator::view::{latest, SharedView};
 use crate::messages::{unix_now, ControlCommand};
+use crate::tally::tally;
 
 /// The longest shutdown waits for `stopped` announces.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);

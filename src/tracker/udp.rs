@@ -126,7 +126,7 @@ impl Client {
                 };
                 match parse_udp_reply(&buf[..len], transaction, action, v6) {
                     Err(TrackerError::Transaction { .. }) => {
-                        crate::control::metrics::tally(
+                        crate::tally::tally(
                             "ringseed_tracker_udp_discarded_total",
                             [("reason", "transaction_id"), ("", "")],
                         );

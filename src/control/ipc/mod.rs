@@ -8,7 +8,9 @@
 //! - [`frame`]: 8-hex-digit framing with a payload cap;
 //! - [`bencode`]: a key-order-tolerant reader, bendy's encoder for answers;
 //! - [`proto`]: message names, handshake, payload shapes, replies;
-//! - [`handler`]: the messages on the session, torrent ids, info/status.
+//! - [`handler`]: the messages on the session (through the control API);
+//! - [`ids`]: the IPC's torrent ids;
+//! - [`answers`]: the `info` and `status` answers and their cache.
 //!
 //! Each client is one task on the control thread with its own negotiated
 //! version. A client waits for nothing but its own requests: reads and
@@ -18,9 +20,11 @@
 //! closes that connection only, with a log line and a count in
 //! `ringseed_ipc_errors_total{kind}`.
 
+pub mod answers;
 pub mod bencode;
 pub mod frame;
 pub mod handler;
+pub mod ids;
 pub mod proto;
 pub mod socket;
 
@@ -68,7 +72,7 @@ pub async fn serve(listener: tokio::net::UnixListener, ipc: Rc<Ipc>, limits: Lim
                 continue;
             }
         };
-        crate::control::metrics::tally("ringseed_ipc_connections_total", [("", ""), ("", "")]);
+        crate::tally::tally("ringseed_ipc_connections_total", [("", ""), ("", "")]);
         let (ipc, limits) = (ipc.clone(), limits.clone());
         tokio::task::spawn_local(async move {
             let id = CLIENTS.with(|c| {

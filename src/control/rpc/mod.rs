@@ -17,36 +17,46 @@
 //! without a string `method`, gets `{"error":{"code":-32600,"data":…,
 //! "message":"Invalid Request"}}`. Every refusal is counted in
 //! `ringseed_rpc_errors_total{kind}`.
+//!
+//! This file is the server and the envelope; the methods translate porla's
+//! shapes onto the control API (`super::api::Api`):
+//!
+//! - `dispatch`: the method table;
+//! - `params`: reading and checking `params` (porla's exceptions, info hashes);
+//! - `torrents`: the torrent answers (list, files, properties, trackers);
+//! - `peers`: the peer answers (`torrents.peers.list`, `ringseed.getpeerinfo`);
+//! - [`auth`]: the token.
 
 pub mod auth;
-pub mod methods;
+mod dispatch;
+mod params;
+mod peers;
+mod torrents;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
+use super::api::{Api, ApiError};
 use super::http::{text, HttpRequest};
-use crate::config::Config;
-use crate::coordinator::view::SharedView;
-use crate::messages::ControlCommand;
+use crate::messages::CommandError;
+use ringseed_proto::metainfo::MetainfoError;
 
 /// The JSON-RPC path.
 pub const PATH: &str = "/api/v1/jsonrpc";
 
+/// porla's single session name.
+const SESSION: &str = "default";
+
 /// What the RPC handlers reach.
 pub struct Rpc {
-    pub config: Arc<Config>,
-    pub view: SharedView,
-    pub commands: Sender<ControlCommand>,
-    pub auth: Option<auth::Auth>,
-    pub state_dir: PathBuf,
-    /// What the trackers said (`torrents.trackers.list`, `torrents.list`).
-    pub trackers: crate::tracker::SharedTrackers,
+    /// The session, its view and the trackers' state.
+    pub(crate) api: Arc<Api>,
+    /// The token check; `None`: no authentication.
+    pub(crate) auth: Option<auth::Auth>,
 }
 
 /// A method's failure.
@@ -84,8 +94,34 @@ impl MethodError {
     }
 }
 
+/// The porla error of a failed operation.
+impl From<ApiError> for MethodError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Command(CommandError::NotFound) => MethodError::not_found(),
+            ApiError::Command(CommandError::Duplicate) => {
+                MethodError::rpc(-3, format!("Torrent already in session '{SESSION}'"))
+            }
+            ApiError::Command(CommandError::Store(s)) => {
+                MethodError::with_data(-5, "Failed to add torrent to session", s)
+            }
+            ApiError::InvalidTorrent(
+                e @ (MetainfoError::NotBencode(_) | MetainfoError::Truncated(_)),
+            ) => MethodError::with_data(-1, "Failed to bdecode 'ti' parameter", e.to_string()),
+            ApiError::InvalidTorrent(e) => MethodError::with_data(
+                -2,
+                "Failed to parse torrent_info from bdecoded data",
+                e.to_string(),
+            ),
+            ApiError::NoSavePath => MethodError::rpc(-4, "'save_path' missing"),
+            // The daemon is stopping; a listener (no RPC method binds one).
+            e @ (ApiError::Stopping | ApiError::Listen(_)) => MethodError::Internal(e.to_string()),
+        }
+    }
+}
+
 fn count_error(kind: &'static str) {
-    crate::control::metrics::tally("ringseed_rpc_errors_total", [("kind", kind), ("", "")]);
+    crate::tally::tally("ringseed_rpc_errors_total", [("kind", kind), ("", "")]);
 }
 
 fn json_response(v: &Value) -> Response<Full<Bytes>> {
@@ -140,7 +176,7 @@ impl Rpc {
             return json!({"error": {"code": -32600, "data": "'method' must be a string", "message": "Invalid Request"}});
         };
         let id = obj.get("id").cloned().unwrap_or(Value::Null);
-        if !methods::exists(method) {
+        if !dispatch::exists(method) {
             count_error("method_not_found");
             return json!({"error": {"code": -32601, "message": "Method not found"}});
         }
@@ -148,11 +184,11 @@ impl Rpc {
             count_error("internal");
             return json!({"error": {"code": -32603, "data": "[json.exception.out_of_range.403] key 'params' not found", "message": "Internal error"}});
         };
-        crate::control::metrics::tally(
+        crate::tally::tally(
             "ringseed_rpc_requests_total",
-            [("method", methods::canonical(method)), ("", "")],
+            [("method", dispatch::canonical(method)), ("", "")],
         );
-        match methods::dispatch(self, method, params).await {
+        match dispatch::dispatch(&self.api, method, params).await {
             Ok(result) => json!({"id": id, "jsonrpc": "2.0", "result": result}),
             Err(MethodError::Rpc {
                 code,

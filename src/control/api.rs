@@ -1,0 +1,396 @@
+//! The control API: the one set of typed operations every front end uses.
+//!
+//! A front end (porla's JSON-RPC in [`super::rpc`], Transmission 0.80's IPC
+//! in [`super::ipc`]; next the qBittorrent WebUI API v2 and Transmission's
+//! RPC) is a translator: it reads its wire format, calls [`Api`], and
+//! writes the answer — or the [`ApiError`] mapped onto its own error — in
+//! its wire format. What a torrent *is*, how one is added, what a command
+//! means and when it is done live here once, never in a front end.
+//!
+//! How it works:
+//!
+//! - **Reads** come from the coordinator's view, rebuilt once a second
+//!   ([`Api::view`]), and from the tracker manager's state, published once
+//!   a second too ([`Api::trackers`]). Take one view per request and answer
+//!   everything from it, so an answer is consistent within itself. Reads
+//!   never wait and never reach a shard.
+//! - **Changes** go to the coordinator as [`ControlCommand`]s over its
+//!   channel; each operation returns once the coordinator has answered,
+//!   which is once the session on disk agrees (a torrent added is in the
+//!   session's store, a limit set is in its settings). The coordinator
+//!   publishes the view before it answers, so a read after a change sees it.
+//! - **Errors** are one [`ApiError`]: the daemon is stopping, the
+//!   coordinator refused ([`CommandError`]: unknown torrent, duplicate, the
+//!   store failed), the metainfo is invalid, there is no save path, or a
+//!   listener could not be bound.
+//!
+//! Adding a torrent is three steps so that a front end can keep its own
+//! order of parameter checks: [`Api::parse_torrent`] (the metainfo),
+//! [`Api::save_path`] (the folder: the one asked for, else the session's
+//! default) and [`Api::add_torrent`] (which resolves the save path itself
+//! when the front end has not).
+//!
+//! An `Api` is shared by the front ends of the control thread (`Arc<Api>`);
+//! every operation takes `&self`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::coordinator::view::{latest, PeerView, SharedView, View};
+use crate::listen::ListenError;
+use crate::messages::{
+    AddTorrent, CommandError, ControlCommand, Reply, SessionChange, TorrentProps,
+};
+use crate::tracker::{SharedTrackers, TrackersView};
+
+/// Why an operation failed. Each front end maps these onto its wire error
+/// (porla's codes, the IPC's `failed`…).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    /// The coordinator is gone: the daemon is shutting down.
+    #[error("the daemon is stopping")]
+    Stopping,
+    /// The coordinator refused the command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The torrent's metainfo could not be read.
+    #[error("invalid torrent: {0}")]
+    InvalidTorrent(MetainfoError),
+    /// No save path was asked for and the session has no default one
+    /// (`storage.data_dir`, or the IPC's `directory`).
+    #[error("no save path: none given and the session has no default")]
+    NoSavePath,
+    /// The new listen port could not be bound.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
+/// A torrent read from its metainfo, ready to add.
+#[derive(Debug)]
+pub(crate) struct NewTorrent {
+    pub(crate) meta: Metainfo,
+    /// The metainfo bytes as given (the session keeps them).
+    pub(crate) raw: Vec<u8>,
+}
+
+/// How to add a torrent.
+#[derive(Debug, Default)]
+pub(crate) struct AddOptions {
+    /// Folder holding (or to hold) the content; `None` or empty: the
+    /// session's default save path.
+    pub(crate) save_path: Option<PathBuf>,
+    /// Added paused; `None`: as the session's `autostart` says (the IPC's
+    /// setting: paused when it is off).
+    pub(crate) paused: Option<bool>,
+    /// Per-torrent limits (`None` fields: the defaults).
+    pub(crate) props: TorrentProps,
+}
+
+/// A torrent the session now holds.
+#[derive(Clone, Debug)]
+pub(crate) struct AddedTorrent {
+    /// Its v1 info hash (the session's key).
+    pub(crate) info_hash: InfoHash,
+    pub(crate) meta: Arc<Metainfo>,
+}
+
+/// Session-wide figures (`ringseed.session.get`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct SessionStats {
+    /// Global upload limit, bytes/s; -1 = unlimited.
+    pub(crate) upload_limit: i64,
+    /// Payload upload rate of all peers over the last second, bytes/s.
+    pub(crate) upload_rate: u64,
+    /// The TCP port the shards listen on.
+    pub(crate) listen_port: u16,
+    pub(crate) torrents_total: usize,
+    /// Connected peers (handshake done).
+    pub(crate) peers_total: usize,
+    /// Bytes hashed by piece verification since start.
+    pub(crate) hashed_bytes: u64,
+}
+
+/// A closed connection (`ringseed.disconnects`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct Disconnect {
+    /// Unix time, seconds.
+    pub(crate) time: u64,
+    /// The peer's address, when it was known.
+    pub(crate) peer: Option<String>,
+    /// The peer's client name, when known.
+    pub(crate) client: Option<String>,
+    /// The torrent's v1 info hash (hex), once the handshake named it.
+    pub(crate) info_hash: Option<String>,
+    /// The reason's name (`DisconnectReason::name`).
+    pub(crate) reason: &'static str,
+    /// The reason's code (an errno for OS errors).
+    pub(crate) code: i32,
+    /// The reason in words.
+    pub(crate) message: String,
+    /// Where we learnt of the peer (`incoming`, `tracker`, `manual`…).
+    pub(crate) source: Option<&'static str>,
+}
+
+/// The control API (see the module documentation).
+pub(crate) struct Api {
+    config: Arc<Config>,
+    view: SharedView,
+    commands: Sender<ControlCommand>,
+    state_dir: PathBuf,
+    trackers: SharedTrackers,
+}
+
+impl Api {
+    /// An API over the coordinator's view and command channel, the
+    /// session's state directory and the tracker manager's state.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        view: SharedView,
+        commands: Sender<ControlCommand>,
+        state_dir: PathBuf,
+        trackers: SharedTrackers,
+    ) -> Self {
+        Api {
+            config,
+            view,
+            commands,
+            state_dir,
+            trackers,
+        }
+    }
+
+    /// The session's state directory (where the metainfo of every torrent
+    /// is kept as added).
+    pub(crate) fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    // ---- Reads ----
+
+    /// The latest view of the session (rebuilt once a second, and before
+    /// the coordinator answers a command).
+    pub(crate) fn view(&self) -> Arc<View> {
+        latest(&self.view)
+    }
+
+    /// The trackers' latest state (published once a second).
+    pub(crate) fn trackers(&self) -> Arc<TrackersView> {
+        self.trackers.read().clone()
+    }
+
+    /// Session-wide figures from `view`.
+    pub(crate) fn session_stats(view: &View) -> SessionStats {
+        SessionStats {
+            upload_limit: view.session.upload_limit,
+            upload_rate: view.session.upload_rate,
+            listen_port: view.session.listen_port,
+            torrents_total: view.torrents.len(),
+            peers_total: view.all_peers().count(),
+            hashed_bytes: view.session.hashed_bytes,
+        }
+    }
+
+    /// The connected peers of one torrent, in the view's order (none when
+    /// it has none or is unknown).
+    pub(crate) fn torrent_peers(view: &View, info_hash: InfoHash) -> &[Arc<PeerView>] {
+        view.peers
+            .get(&info_hash)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Every connected peer, or those of one torrent, by peer key.
+    pub(crate) fn peers(view: &View, only: Option<InfoHash>) -> Vec<&Arc<PeerView>> {
+        let mut peers: Vec<&Arc<PeerView>> = view
+            .all_peers()
+            .filter(|p| only.is_none_or(|ih| p.info_hash == ih))
+            .collect();
+        peers.sort_by_key(|p| p.key);
+        peers
+    }
+
+    /// The last closed connections at or after Unix time `since`, oldest first.
+    pub(crate) fn disconnects(view: &View, since: i64) -> Vec<Disconnect> {
+        view.recent_disconnects
+            .iter()
+            .filter(|d| d.unix as i64 >= since)
+            .map(|d| Disconnect {
+                time: d.unix,
+                peer: d.addr.map(|a| a.to_string()),
+                client: d.client.as_deref().map(str::to_string),
+                info_hash: d.info_hash.map(|h| h.to_hex()),
+                reason: d.reason.name(),
+                code: d.reason.code(),
+                message: d.reason.message(),
+                source: d.source.map(super::metrics::source_name),
+            })
+            .collect()
+    }
+
+    // ---- Adding a torrent ----
+
+    /// Reads a torrent's metainfo bytes.
+    ///
+    /// Errors: [`ApiError::InvalidTorrent`] with the parser's reason.
+    pub(crate) fn parse_torrent(raw: Vec<u8>) -> Result<NewTorrent, ApiError> {
+        let meta = Metainfo::from_bytes(&raw).map_err(ApiError::InvalidTorrent)?;
+        Ok(NewTorrent { meta, raw })
+    }
+
+    /// The folder a torrent is saved in: `asked` unless empty, else the
+    /// session's default save path (`storage.data_dir` unless the IPC's
+    /// `directory` changed it), made absolute.
+    ///
+    /// Errors: [`ApiError::NoSavePath`] when neither is set.
+    pub(crate) fn save_path(&self, asked: Option<PathBuf>) -> Result<PathBuf, ApiError> {
+        let path = match asked.filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => p,
+            None => Some(self.view().session.default_save_path.clone())
+                .filter(|d| !d.as_os_str().is_empty())
+                .ok_or(ApiError::NoSavePath)?,
+        };
+        Ok(std::path::absolute(&path).unwrap_or(path))
+    }
+
+    /// Adds `torrent` to the session; returns once the session on disk
+    /// holds it (it is then hashed, unless resume data matches).
+    ///
+    /// Errors: [`ApiError::NoSavePath`]; the coordinator's
+    /// [`CommandError::Duplicate`] or [`CommandError::Store`];
+    /// [`ApiError::Stopping`].
+    pub(crate) async fn add_torrent(
+        &self,
+        torrent: NewTorrent,
+        options: AddOptions,
+    ) -> Result<AddedTorrent, ApiError> {
+        let save_path = self.save_path(options.save_path)?;
+        let paused = match options.paused {
+            Some(p) => p,
+            None => !self.view().session.autostart,
+        };
+        let meta = Arc::new(torrent.meta);
+        let add = AddTorrent {
+            meta: meta.clone(),
+            raw: Arc::from(torrent.raw),
+            save_path,
+            paused,
+            props: options.props,
+        };
+        let info_hash = self
+            .command(|r| ControlCommand::Add(Box::new(add), r))
+            .await?;
+        Ok(AddedTorrent { info_hash, meta })
+    }
+
+    // ---- Changes ----
+
+    /// Removes torrents (unknown ones are skipped), closing their peers;
+    /// `remove_data` deletes the files their metainfo names.
+    pub(crate) async fn remove(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        remove_data: bool,
+    ) -> Result<(), ApiError> {
+        self.command(|reply| ControlCommand::Remove {
+            info_hashes,
+            remove_data,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops seeding a torrent (its peers are closed).
+    pub(crate) async fn pause(&self, info_hash: InfoHash) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Pause(info_hash, r)).await
+    }
+
+    /// Seeds a paused torrent again.
+    pub(crate) async fn resume(&self, info_hash: InfoHash) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Resume(info_hash, r)).await
+    }
+
+    /// Hashes every piece of a torrent again (its peers are closed while it checks).
+    pub(crate) async fn recheck(&self, info_hash: InfoHash) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Recheck(info_hash, r))
+            .await
+    }
+
+    /// Sets a torrent's limits (`None` fields stay as they are).
+    pub(crate) async fn set_props(
+        &self,
+        info_hash: InfoHash,
+        props: TorrentProps,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetProps(info_hash, props, r))
+            .await
+    }
+
+    /// Dials these peers for a torrent.
+    pub(crate) async fn add_peers(
+        &self,
+        info_hash: InfoHash,
+        peers: Vec<SocketAddr>,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::AddPeers(info_hash, peers, r))
+            .await
+    }
+
+    /// Sets the global upload limit, bytes/s (0 or -1 = unlimited).
+    pub(crate) async fn set_upload_limit(&self, bytes_per_sec: i64) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetUploadLimit(bytes_per_sec, r))
+            .await
+    }
+
+    /// Changes a session-wide setting (download limit, default save path,
+    /// autostart); kept in the session's settings.
+    pub(crate) async fn set_session(&self, change: SessionChange) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetSession(change, r))
+            .await
+    }
+
+    /// Listens on `port` from now on: every shard gets a listener on the
+    /// new port, bound here like at start (SO_REUSEPORT on the configured
+    /// address); connected peers stay. The port already in use is a no-op.
+    ///
+    /// Errors: [`ApiError::Listen`] when the port cannot be bound.
+    pub(crate) async fn set_listen_port(&self, port: u16) -> Result<(), ApiError> {
+        if self.view().session.listen_port == port {
+            return Ok(());
+        }
+        let addr = SocketAddr::new(self.config.network.listen.ip(), port);
+        let (listeners, _) = crate::listen::bind_listeners(addr, self.config.shard_count())?;
+        self.command(|reply| ControlCommand::Listen {
+            port,
+            listeners,
+            reply,
+        })
+        .await
+    }
+
+    // ---- The coordinator's channel ----
+
+    /// Sends the command `make` builds and waits for its reply.
+    ///
+    /// Errors: [`ApiError::Stopping`] when the coordinator is gone.
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> ControlCommand) -> Result<T, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| ApiError::Stopping)?;
+        rx.await.map_err(|_| ApiError::Stopping)
+    }
+
+    /// [`Api::ask`] for a command that the coordinator may refuse.
+    async fn command<T>(
+        &self,
+        make: impl FnOnce(Reply<Result<T, CommandError>>) -> ControlCommand,
+    ) -> Result<T, ApiError> {
+        Ok(self.ask(make).await??)
+    }
+}

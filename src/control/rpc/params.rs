@@ -1,0 +1,337 @@
+//! Reading a method's `params`, porla style: a missing key or a wrong type
+//! is an "exception" (-32603 with nlohmann's message); `null` counts as
+//! absent for optional keys; integers are read from any JSON number. Also
+//! porla's `info_hash` shapes (reference §1.2) and the torrent they name.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::MethodError;
+use crate::coordinator::view::{TorrentView, View};
+use crate::messages::TorrentProps;
+use ringseed_proto::metainfo::{InfoHash, Metainfo};
+
+// ---- Parameters, nlohmann style ----
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn type_error(expected: &str, v: &Value) -> MethodError {
+    MethodError::Internal(format!(
+        "[json.exception.type_error.302] type must be {expected}, but is {}",
+        type_name(v)
+    ))
+}
+
+/// A required key (`params.at(k)` in porla).
+pub(crate) fn key<'a>(params: &'a Value, k: &str) -> Result<&'a Value, MethodError> {
+    match params {
+        Value::Object(m) => m.get(k).ok_or_else(|| {
+            MethodError::Internal(format!(
+                "[json.exception.out_of_range.403] key '{k}' not found"
+            ))
+        }),
+        other => Err(MethodError::Internal(format!(
+            "[json.exception.type_error.304] cannot use at() with {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// An optional key; `null` counts as absent.
+pub(crate) fn opt<'a>(params: &'a Value, k: &str) -> Option<&'a Value> {
+    params.get(k).filter(|v| !v.is_null())
+}
+
+pub(crate) fn string(v: &Value) -> Result<&str, MethodError> {
+    v.as_str().ok_or_else(|| type_error("string", v))
+}
+
+/// An integer, as nlohmann's `get<int64_t>()` reads any JSON number: a
+/// float is truncated toward zero (out-of-range values saturate here).
+pub(crate) fn int(v: &Value) -> Result<i64, MethodError> {
+    v.as_i64()
+        .or_else(|| v.as_f64().map(|f| f as i64))
+        .ok_or_else(|| type_error("number", v))
+}
+
+pub(crate) fn boolean(v: &Value) -> Result<bool, MethodError> {
+    v.as_bool().ok_or_else(|| type_error("boolean", v))
+}
+
+pub(crate) fn array(v: &Value) -> Result<&Vec<Value>, MethodError> {
+    v.as_array().ok_or_else(|| type_error("array", v))
+}
+
+// ---- What the methods read ----
+
+/// The metainfo bytes of `torrents.add`: `ti` (base64) wins over
+/// `magnet_uri`, which a seeder cannot use.
+pub(crate) fn torrent_bytes(params: &Value) -> Result<Vec<u8>, MethodError> {
+    let ti = opt(params, "ti").map(string).transpose()?;
+    let magnet = opt(params, "magnet_uri").map(string).transpose()?;
+    match (ti, magnet) {
+        (Some(ti), _) => base64::engine::general_purpose::STANDARD
+            .decode(ti.trim())
+            .map_err(|e| {
+                MethodError::with_data(
+                    -1,
+                    "Failed to bdecode 'ti' parameter",
+                    format!("base64: {e}"),
+                )
+            }),
+        (None, Some(_)) => Err(MethodError::with_data(
+            -5,
+            "Failed to add torrent to session",
+            "magnet links are not supported: a seeder needs the metainfo ('ti')",
+        )),
+        (None, None) => Err(MethodError::rpc(
+            -4,
+            "Either 'ti' or 'magnet_uri' must be set",
+        )),
+    }
+}
+
+/// The optional `save_path` (empty: none).
+pub(crate) fn save_path(params: &Value) -> Result<Option<PathBuf>, MethodError> {
+    Ok(opt(params, "save_path")
+        .map(string)
+        .transpose()?
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from))
+}
+
+/// The per-torrent limits of `torrents.add` and `torrents.properties.set`.
+pub(crate) fn props(params: &Value) -> Result<TorrentProps, MethodError> {
+    let get = |k: &str| opt(params, k).map(int).transpose();
+    Ok(TorrentProps {
+        upload_limit: get("upload_limit")?,
+        max_connections: get("max_connections")?,
+        max_uploads: get("max_uploads")?,
+    })
+}
+
+/// The `peers` of `torrents.peers.add`: `[ip, port]` pairs; unparsable
+/// addresses are skipped (porla logs and skips).
+pub(crate) fn peer_addrs(params: &Value) -> Result<Vec<SocketAddr>, MethodError> {
+    let mut addrs = Vec::new();
+    for p in array(key(params, "peers")?)? {
+        let (Some(ip), Some(port)) = (
+            p.get(0).and_then(Value::as_str),
+            p.get(1).and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        match (ip.parse::<std::net::IpAddr>(), u16::try_from(port)) {
+            (Ok(ip), Ok(port)) => addrs.push(SocketAddr::new(ip, port)),
+            _ => tracing::info!(ip, port, "torrents.peers.add: unparsable address skipped"),
+        }
+    }
+    Ok(addrs)
+}
+
+/// What `torrents.list` asks for, read in porla's order.
+pub(crate) struct ListParams {
+    pub(crate) page: usize,
+    pub(crate) page_size: usize,
+    pub(crate) order_by: String,
+    pub(crate) order_by_dir: String,
+    /// Only torrents saved here (`filters.save_path`).
+    pub(crate) save_path: Option<String>,
+    /// A filter ringseed cannot match (a category, tags): no torrent.
+    pub(crate) nothing: bool,
+}
+
+impl ListParams {
+    /// Errors: a wrong type (an exception), a PQL query (-1000).
+    pub(crate) fn read(params: &Value) -> Result<Self, MethodError> {
+        let page = opt(params, "page")
+            .map(int)
+            .transpose()?
+            .unwrap_or(0)
+            .max(0) as usize;
+        let page_size = opt(params, "page_size")
+            .map(int)
+            .transpose()?
+            .unwrap_or(50)
+            .max(1) as usize;
+        let order_by = opt(params, "order_by")
+            .map(string)
+            .transpose()?
+            .unwrap_or("queue_position")
+            .to_string();
+        let order_by_dir = opt(params, "order_by_dir")
+            .map(string)
+            .transpose()?
+            .unwrap_or("asc")
+            .to_string();
+        let filters = opt(params, "filters");
+        if let Some(f) = filters {
+            if opt(f, "query").is_some() {
+                return Err(MethodError::with_data(
+                    -1000,
+                    "PQL queries are not supported",
+                    json!({"pos": 0}),
+                ));
+            }
+        }
+        let save_path = match filters {
+            Some(f) => opt(f, "save_path")
+                .map(string)
+                .transpose()?
+                .map(str::to_string),
+            None => None,
+        };
+        // ringseed has no categories or tags: such a filter matches nothing.
+        let nothing = filters.is_some_and(|f| {
+            opt(f, "category").is_some()
+                || opt(f, "tags").is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+        });
+        Ok(ListParams {
+            page,
+            page_size,
+            order_by,
+            order_by_dir,
+            save_path,
+            nothing,
+        })
+    }
+}
+
+// ---- Info hashes (reference §1.2) ----
+
+/// A parsed `info_hash`: v1 and v2 halves, all zeros when absent. Anything
+/// porla cannot parse is all zeros, which matches no torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IhKey {
+    pub v1: [u8; 20],
+    pub v2: [u8; 32],
+}
+
+fn hex_exact<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    (s.len() == 2 * N).then_some(())?;
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// porla's `info_hash` shapes: "40 hex", "64 hex", [v1, null], [null, v2], [v1, v2].
+pub fn parse_info_hash(v: &Value) -> IhKey {
+    let zero = IhKey {
+        v1: [0; 20],
+        v2: [0; 32],
+    };
+    match v {
+        Value::String(s) => {
+            if let Some(v1) = hex_exact::<20>(s) {
+                return IhKey { v1, ..zero };
+            }
+            if let Some(v2) = hex_exact::<32>(s) {
+                return IhKey { v2, ..zero };
+            }
+            zero
+        }
+        Value::Array(a) if a.len() == 2 => {
+            let v1 = match &a[0] {
+                Value::Null => Some([0; 20]),
+                Value::String(s) => hex_exact::<20>(s),
+                _ => None,
+            };
+            let v2 = match &a[1] {
+                Value::Null => Some([0; 32]),
+                Value::String(s) => hex_exact::<32>(s),
+                _ => None,
+            };
+            match (v1, v2) {
+                (Some(v1), Some(v2)) => IhKey { v1, v2 },
+                _ => zero,
+            }
+        }
+        _ => zero,
+    }
+}
+
+fn key_of(meta: &Metainfo) -> IhKey {
+    IhKey {
+        v1: meta.info_hash.0,
+        v2: meta.info_hash_v2.unwrap_or([0; 32]),
+    }
+}
+
+/// The torrent an `info_hash` value names: an exact match of both halves.
+pub(crate) fn lookup<'v>(view: &'v View, v: &Value) -> Option<&'v Arc<TorrentView>> {
+    let k = parse_info_hash(v);
+    view.torrents
+        .get(&InfoHash(k.v1))
+        .filter(|t| key_of(&t.meta) == k)
+}
+
+/// The torrent the `info_hash` parameter names.
+///
+/// Errors: the key is missing (an exception); no such torrent (-1).
+pub(crate) fn find(view: &View, params: &Value) -> Result<Arc<TorrentView>, MethodError> {
+    lookup(view, key(params, "info_hash")?)
+        .cloned()
+        .ok_or_else(MethodError::not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_read_from_any_json_number() {
+        assert_eq!(int(&json!(7)).unwrap(), 7);
+        assert_eq!(int(&json!(1_500_000.9)).unwrap(), 1_500_000);
+        assert_eq!(int(&json!(-2.5)).unwrap(), -2);
+        assert_eq!(int(&json!(u64::MAX)).unwrap(), i64::MAX);
+        match int(&json!("7")) {
+            Err(MethodError::Internal(m)) => {
+                assert_eq!(
+                    m,
+                    "[json.exception.type_error.302] type must be number, but is string"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn info_hash_shapes_follow_porla() {
+        let v1 = "0f16ea6965ee5133ea4dbb1e7f516e9fcf3d899e";
+        let v2 = "a".repeat(64);
+        let k = parse_info_hash(&json!(v1));
+        assert_eq!(hex::encode(k.v1), v1);
+        assert_eq!(k.v2, [0; 32]);
+        assert_eq!(parse_info_hash(&json!([v1, null])), k);
+        let h = parse_info_hash(&json!([v1, v2]));
+        assert_eq!(hex::encode(h.v2), v2);
+        let only2 = parse_info_hash(&json!([null, v2]));
+        assert_eq!(only2.v1, [0; 20]);
+        let zero = IhKey {
+            v1: [0; 20],
+            v2: [0; 32],
+        };
+        for bad in [
+            json!("abcdef0123456789abcd"),
+            json!([v1]),
+            json!(5),
+            json!([v1, null, null]),
+            json!(["zz", null]),
+        ] {
+            assert_eq!(parse_info_hash(&bad), zero, "{bad}");
+        }
+    }
+}

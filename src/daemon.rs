@@ -31,7 +31,7 @@ use crate::messages::{
     ControlCommand, ShardCommand, ShardLink, ThreadEnd, ThreadExit, ThreadName, TorrentRecord,
 };
 use crate::session::store::Store;
-use crate::torrent::Registry;
+use crate::torrent::{Registry, TorrentState};
 use crate::{shard, CLIENT_NAME, PEER_ID_PREFIX};
 
 /// Why the daemon could not start.
@@ -445,7 +445,7 @@ impl Daemon {
     pub fn checked(&self) -> bool {
         let v = latest(&self.view);
         v.torrents.len() >= self.initial_torrents
-            && v.torrents.values().all(|t| t.state != "checking")
+            && v.torrents.values().all(|t| t.state != TorrentState::Checking)
     }
 
     /// Waits until every starting torrent is checked; false on timeout.

@@ -72,6 +72,39 @@ impl Torrent {
     }
 }
 
+/// Where a torrent of the session stands, as every reader shows it.
+/// [`TorrentState::as_str`] is the text the JSON-RPC, the IPC and the
+/// `state` label of `/metrics` carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TorrentState {
+    /// Being hash checked.
+    Checking,
+    /// Checked and serving.
+    Seeding,
+    /// Paused by the operator (a check in progress shows as checking).
+    Paused,
+    /// The check failed (or never produced a torrent): nothing is served.
+    Error,
+}
+
+impl TorrentState {
+    /// "checking", "seeding", "paused" or "error".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TorrentState::Checking => "checking",
+            TorrentState::Seeding => "seeding",
+            TorrentState::Paused => "paused",
+            TorrentState::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for TorrentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the registry knows of an info hash.
 #[derive(Clone, Debug)]
 pub enum TorrentEntry {

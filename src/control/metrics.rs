@@ -392,7 +392,7 @@ impl Publisher {
                 vec![
                     Label::new("info_hash", hex),
                     Label::new("name", t.meta.name.clone()),
-                    Label::new("state", t.state)
+                    Label::new("state", t.state.as_str())
                 ]
             )
             .set(1.0);

@@ -61,7 +61,7 @@ use crate::messages::{
     ControlCommand, PeerHello, PeerKey, PeerSnapshot, ShardCommand, ShardEvent, ShardLink,
     ShardStats,
 };
-use crate::torrent::{Registry, Torrent, TorrentEntry};
+use crate::torrent::{Registry, Torrent, TorrentEntry, TorrentState};
 use choker::ChokerAlgorithm;
 pub use dial::DialLimits;
 use health::Trouble;
@@ -125,7 +125,7 @@ struct PeerEntry {
 }
 
 /// A torrent of the session as the coordinator keeps it.
-struct TorrentState {
+struct SessionTorrent {
     meta: Arc<Metainfo>,
     record: TorrentRecord,
     ready: Option<Arc<Torrent>>,
@@ -143,7 +143,7 @@ struct TorrentState {
     unreadable: BTreeMap<u32, Trouble>,
 }
 
-impl TorrentState {
+impl SessionTorrent {
     fn entry(&self) -> Option<TorrentEntry> {
         if self.record.paused {
             return Some(TorrentEntry::Paused);
@@ -154,15 +154,15 @@ impl TorrentState {
         self.ready.clone().map(TorrentEntry::Ready)
     }
 
-    fn state(&self) -> &'static str {
+    fn state(&self) -> TorrentState {
         if self.checking {
-            "checking"
+            TorrentState::Checking
         } else if self.record.paused {
-            "paused"
+            TorrentState::Paused
         } else if self.error.is_some() || self.ready.is_none() {
-            "error"
+            TorrentState::Error
         } else {
-            "seeding"
+            TorrentState::Seeding
         }
     }
 }
@@ -188,7 +188,7 @@ pub struct Coordinator {
     settings: ChokeSettings,
     links: Links,
     peers: HashMap<PeerKey, PeerEntry>,
-    torrents: HashMap<InfoHash, TorrentState>,
+    torrents: HashMap<InfoHash, SessionTorrent>,
     totals: Totals,
     shard_stats: Vec<ShardStats>,
     recent: VecDeque<DisconnectRecord>,
@@ -284,7 +284,7 @@ impl Coordinator {
     fn insert_torrent(&mut self, meta: Arc<Metainfo>, record: TorrentRecord) {
         let ih = meta.info_hash;
         self.generation += 1;
-        let t = TorrentState {
+        let t = SessionTorrent {
             meta: meta.clone(),
             record,
             ready: None,

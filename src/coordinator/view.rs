@@ -19,6 +19,7 @@ use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::disconnect::DisconnectReason;
 use crate::messages::{PeerKey, ShardStats, MSG_SLOTS};
+use crate::torrent::TorrentState;
 
 /// The latest view, shared with readers; only the coordinator stores a new
 /// one.
@@ -81,8 +82,8 @@ pub struct TorrentView {
     pub info_hash: InfoHash,
     pub meta: Arc<Metainfo>,
     pub save_path: PathBuf,
-    /// "checking", "seeding", "paused" or "error".
-    pub state: &'static str,
+    /// Checking, seeding, paused or in error.
+    pub state: TorrentState,
     pub paused: bool,
     pub error: Option<String>,
     /// Verified pieces and total pieces.

@@ -344,7 +344,7 @@ impl Manager {
             }
         }
         for (ih, t) in view.torrents.iter() {
-            let seeding = t.state == "seeding";
+            let seeding = t.state == crate::torrent::TorrentState::Seeding;
             match tasks.get(ih) {
                 Some(task) => {
                     task.uploaded.set(t.uploaded_total);

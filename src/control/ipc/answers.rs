@@ -12,6 +12,7 @@ use ringseed_proto::metainfo::Metainfo;
 
 use super::bencode::{self, dict, int, list, text, Ben, Out};
 use crate::coordinator::view::{TorrentView, View};
+use crate::torrent::TorrentState;
 use crate::tracker::{TorrentTrackers, TrackersView};
 
 /// Info types (`get-info`), 0.80's `gl_inf`.
@@ -278,7 +279,7 @@ pub fn status_dict(
     let on = |k| has(mask, STATUS_KEYS, k);
     let peers = view.peers.get(&t.info_hash);
     let peers = peers.map(|v| v.as_slice()).unwrap_or(&[]);
-    let stopped = t.paused || t.state == "error";
+    let stopped = t.paused || t.state == TorrentState::Error;
     let mut p: Vec<(&str, Out)> = vec![("id", int(id))];
     let mut put = |k: &'static str, v: &dyn Fn() -> Out| {
         if on(k) {
@@ -318,7 +319,7 @@ pub fn status_dict(
     put("scrape-seeders", &|| int(swarm.map_or(-1, |s| s.complete)));
     put("state", &|| {
         text(match t.state {
-            "checking" => "checking",
+            TorrentState::Checking => "checking",
             _ if stopped => "paused",
             _ => "seeding",
         })

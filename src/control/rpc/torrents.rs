@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::params::ListParams;
 use super::{MethodError, SESSION};
 use crate::coordinator::view::{TorrentView, View};
+use crate::torrent::TorrentState;
 use crate::tracker::{TorrentTrackers, TrackerStatus, TrackersView};
 use ringseed_proto::metainfo::Metainfo;
 
@@ -22,8 +23,8 @@ pub fn ih_json(meta: &Metainfo) -> Value {
 /// libtorrent's `torrent_status::state_t` values porla reports.
 fn state_code(t: &TorrentView) -> i64 {
     match t.state {
-        "checking" => 1, // checking_files
-        _ => 5,          // seeding (paused is a flag, as in libtorrent)
+        TorrentState::Checking => 1, // checking_files
+        _ => 5,                      // seeding (paused is a flag, as in libtorrent)
     }
 }
 

@@ -445,7 +445,9 @@ impl Daemon {
     pub fn checked(&self) -> bool {
         let v = latest(&self.view);
         v.torrents.len() >= self.initial_torrents
-            && v.torrents.values().all(|t| t.state != TorrentState::Checking)
+            && v.torrents
+                .values()
+                .all(|t| t.state != TorrentState::Checking)
     }
 
     /// Waits until every starting torrent is checked; false on timeout.

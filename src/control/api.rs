@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::coordinator::view::{latest, PeerView, SharedView, View};
 use crate::listen::ListenError;
 use crate::messages::{
-    AddTorrent, CommandError, ControlCommand, Reply, SessionChange, TorrentProps,
+    AddTorrent, CommandError, ControlCommand, PeerSource, Reply, SessionChange, TorrentProps,
 };
 use crate::tracker::{SharedTrackers, TrackersView};
 
@@ -228,7 +228,7 @@ impl Api {
                 reason: d.reason.name(),
                 code: d.reason.code(),
                 message: d.reason.message(),
-                source: d.source.map(super::metrics::source_name),
+                source: d.source.map(PeerSource::name),
             })
             .collect()
     }

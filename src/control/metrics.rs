@@ -370,7 +370,7 @@ impl Publisher {
                 "direction",
                 if p.outgoing { "outgoing" } else { "incoming" },
             ));
-            info.push(Label::new("source", source_name(p.source)));
+            info.push(Label::new("source", p.source.name()));
             gauge!("ringseed_peer_info", info).set(1.0);
         }
 
@@ -463,16 +463,5 @@ impl Publisher {
         let failed = view.shards.iter().filter(|s| s.registration_failed).count();
         gauge!("ringseed_buffer_registration_failed_shards").set(failed as f64);
         crate::tally::publish();
-    }
-}
-
-/// Name of a source bit set (libtorrent's `peer_source_flags_t`).
-pub fn source_name(source: u8) -> &'static str {
-    use crate::messages::source;
-    match source {
-        source::INCOMING => "incoming",
-        source::TRACKER => "tracker",
-        0 => "manual",
-        _ => "other",
     }
 }

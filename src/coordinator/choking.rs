@@ -185,7 +185,7 @@ mod tests {
             peer_id: [key as u8; 20],
             reserved: [0, 0, 0, 0, 0, 0x10, 0, 0x04],
             outgoing: false,
-            source: crate::messages::source::INCOMING,
+            source: crate::messages::PeerSource::INCOMING,
             connected_unix: 0,
             piece_length: 16384,
             num_pieces: 10,

@@ -113,7 +113,7 @@ impl Coordinator {
                         ShardCommand::Connect {
                             info_hash: ih,
                             addr,
-                            source: crate::messages::source::MANUAL,
+                            source: crate::messages::PeerSource::MANUAL,
                         },
                     );
                 }

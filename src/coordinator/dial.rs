@@ -105,7 +105,7 @@ impl Coordinator {
                 ShardCommand::Connect {
                     info_hash: ih,
                     addr,
-                    source: crate::messages::source::TRACKER,
+                    source: crate::messages::PeerSource::TRACKER,
                 },
             );
             self.dialled.insert((ih, addr), (now, true));

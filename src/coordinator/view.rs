@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::disconnect::DisconnectReason;
-use crate::messages::{PeerKey, ShardStats, MSG_SLOTS};
+use crate::messages::{PeerKey, PeerSource, ShardStats, MSG_SLOTS};
 use crate::torrent::TorrentState;
 
 /// The latest view, shared with readers; only the coordinator stores a new
@@ -125,7 +125,7 @@ pub struct PeerView {
     /// Client name: BEP 10 `v`, else from the peer id.
     pub client: Arc<str>,
     pub outgoing: bool,
-    pub source: u8,
+    pub source: PeerSource,
     pub connected_unix: u64,
     pub am_choking: bool,
     pub peer_choking: bool,
@@ -175,8 +175,8 @@ pub struct DisconnectRecord {
     pub client: Option<Arc<str>>,
     pub info_hash: Option<InfoHash>,
     pub reason: DisconnectReason,
-    /// Where we learnt of the peer (`messages::source`).
-    pub source: Option<u8>,
+    /// Where we learnt of the peer.
+    pub source: Option<PeerSource>,
 }
 
 /// A client name from an Azureus-style peer id (`-XX1234-`, BEP 20), for

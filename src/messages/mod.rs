@@ -16,8 +16,9 @@ pub use session::{
     CheckDone, CheckJob, CheckOutcome, SessionSettings, StoreJob, StoreReply, TorrentRecord,
 };
 pub use shard::{
-    msg_slot, source, BudgetGrant, BudgetUse, ClosedPeer, ListenerSlot, PeerHello, PeerSnapshot,
-    ShardCommand, ShardEvent, ShardLink, ShardStats, HANDSHAKE_SLOT, MSG_NAMES, MSG_SLOTS,
+    msg_slot, BudgetGrant, BudgetUse, ClosedPeer, ListenerSlot, PeerHello, PeerSnapshot,
+    PeerSource, ShardCommand, ShardEvent, ShardLink, ShardStats, HANDSHAKE_SLOT, MSG_NAMES,
+    MSG_SLOTS,
 };
 
 /// A peer connection's identity across threads: a counter shared by all

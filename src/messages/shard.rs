@@ -14,15 +14,35 @@ use crate::disconnect::DisconnectReason;
 
 /// Where we learnt of a peer: libtorrent's `peer_source_flags_t` bits
 /// (`peer_info::tracker` … `peer_info::incoming` in libtorrent's
-/// `include/libtorrent/peer_info.hpp`), which porla's `source` field carries.
-pub mod source {
+/// `include/libtorrent/peer_info.hpp`); [`PeerSource::bits`] is the integer
+/// porla's `source` field carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerSource(u8);
+
+impl PeerSource {
     /// From a tracker announce.
-    pub const TRACKER: u8 = 1;
+    pub const TRACKER: PeerSource = PeerSource(1);
     /// The peer connected to us.
-    pub const INCOMING: u8 = 32;
+    pub const INCOMING: PeerSource = PeerSource(32);
     /// Added by hand (`torrents.peers.add`): libtorrent's `connect_peer`
     /// default, which porla uses, is no source bit at all.
-    pub const MANUAL: u8 = 0;
+    pub const MANUAL: PeerSource = PeerSource(0);
+
+    /// The bits as libtorrent numbers them.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The name `/metrics`, `ringseed.disconnects` and `torrents.peers.list`
+    /// show: `incoming`, `tracker`, `manual`, or `other` for any other set.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerSource::INCOMING => "incoming",
+            PeerSource::TRACKER => "tracker",
+            PeerSource::MANUAL => "manual",
+            _ => "other",
+        }
+    }
 }
 
 /// Facts about a peer known once its handshake is done (BEP 3).
@@ -41,8 +61,7 @@ pub struct PeerHello {
     pub reserved: [u8; 8],
     /// We dialled the peer (`torrents.peers.add`, tracker peers).
     pub outgoing: bool,
-    /// Source bits (see [`source`]).
-    pub source: u8,
+    pub source: PeerSource,
     /// Unix time of the connection, seconds.
     pub connected_unix: u64,
     /// The torrent's piece length in bytes (for round-robin turns).
@@ -183,8 +202,8 @@ pub struct ClosedPeer {
     pub addr: SocketAddr,
     pub info_hash: Option<InfoHash>,
     pub client: Option<Arc<str>>,
-    /// Where we learnt of the peer (see [`source`]).
-    pub source: u8,
+    /// Where we learnt of the peer.
+    pub source: PeerSource,
 }
 
 /// Upload budget used by a shard in the last period, per scope.
@@ -252,7 +271,7 @@ pub enum ShardCommand {
     Connect {
         info_hash: InfoHash,
         addr: SocketAddr,
-        source: u8,
+        source: PeerSource,
     },
     Budget(BudgetGrant),
     /// Accept on this listener from now on (`port` of the IPC): the old

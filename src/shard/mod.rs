@@ -186,7 +186,7 @@ impl ShardState {
                 addr,
                 info_hash: None,
                 client: None,
-                source: crate::messages::source::INCOMING,
+                source: crate::messages::PeerSource::INCOMING,
             })),
         });
     }
@@ -196,13 +196,13 @@ impl ShardState {
         self: &Rc<Self>,
         stream: tokio_uring::net::TcpStream,
         addr: SocketAddr,
-        outgoing: Option<(InfoHash, u8)>,
+        outgoing: Option<(InfoHash, crate::messages::PeerSource)>,
     ) {
         if self.config.network.tcp_nodelay {
             let _ = stream.set_nodelay(true);
         }
         let key = PeerKey(self.next_key.fetch_add(1, Ordering::Relaxed));
-        let source = outgoing.map_or(crate::messages::source::INCOMING, |o| o.1);
+        let source = outgoing.map_or(crate::messages::PeerSource::INCOMING, |o| o.1);
         let peer = Rc::new(Peer::new(
             key,
             addr,

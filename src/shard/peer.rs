@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
 use crate::disconnect::DisconnectReason;
-use crate::messages::{msg_slot, PeerKey, PeerSnapshot, MSG_SLOTS};
+use crate::messages::{msg_slot, PeerKey, PeerSnapshot, PeerSource, MSG_SLOTS};
 use crate::session::Torrent;
 
 /// Request-queue capacity kept by a peer whose queue emptied (entries);
@@ -41,8 +41,8 @@ pub struct Peer {
     pub stream: TcpStream,
     /// We dialled the peer.
     pub outgoing: bool,
-    /// Source bits (`messages::source`).
-    pub source: u8,
+    /// Where we learnt of the peer.
+    pub source: PeerSource,
     /// Misbehaviour never disconnects or bans this peer (`network.whitelist`).
     pub whitelisted: bool,
     /// Wakes the writer (new requests, control messages, budget, close).
@@ -143,7 +143,7 @@ impl Peer {
         addr: SocketAddr,
         stream: TcpStream,
         outgoing: bool,
-        source: u8,
+        source: PeerSource,
         whitelisted: bool,
     ) -> Self {
         let now = Instant::now();

@@ -297,13 +297,13 @@ pub fn status_dict(
     put("eta", &|| int(-1));
     put("peers-downloading", &|| int(t.unchoked as i64));
     put("peers-from", &|| {
-        use crate::messages::source;
-        let n = |s: u8| int(peers.iter().filter(|p| p.source == s).count() as i64);
+        use crate::messages::PeerSource;
+        let n = |s| int(peers.iter().filter(|p| p.source == s).count() as i64);
         dict([
             ("cache", int(0)),
-            ("incoming", n(source::INCOMING)),
+            ("incoming", n(PeerSource::INCOMING)),
             ("pex", int(0)),
-            ("tracker", n(source::TRACKER)),
+            ("tracker", n(PeerSource::TRACKER)),
         ])
     });
     put("peers-total", &|| int(t.peers as i64));

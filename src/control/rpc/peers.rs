@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use serde_json::{json, Map, Value};
 
 use super::torrents::progress;
-use crate::control::metrics::source_name;
 use crate::coordinator::view::PeerView;
 use crate::messages::MSG_NAMES;
 
@@ -94,7 +93,7 @@ pub fn porla_peer(p: &PeerView, now: u64) -> PorlaPeer {
         progress: progress(p.have_count, p.num_pieces),
         // libtorrent 2.0 reports the mean request → block time, ms.
         rtt: p.serve_ms,
-        source: p.source,
+        source: p.source.bits(),
         total_download: p.downloaded,
         total_upload: p.uploaded,
         up_speed: p.up_speed,
@@ -138,7 +137,7 @@ pub(crate) fn getpeerinfo(p: &PeerView) -> Value {
         "peerid": hex::encode(p.peer_id),
         "reserved_bytes": hex::encode(p.reserved),
         "incoming": !p.outgoing,
-        "source": source_name(p.source),
+        "source": p.source.name(),
         "host": p.addr.ip().to_string(),
         "port": p.addr.port(),
         "info_hash": p.info_hash.to_hex(),

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use ringseed_proto::metainfo::InfoHash;
 
 use super::Coordinator;
-use crate::messages::{CheckDone, CheckJob, CheckOutcome};
+use crate::messages::{CheckDone, CheckJob, CheckOutcome, IoFailure};
 
 /// A file that could not be read, and when it is rechecked.
 pub(super) struct Trouble {
-    error: String,
+    error: IoFailure,
     retry_at: Instant,
     backoff: Duration,
     /// A recheck of its pieces is queued.
@@ -28,7 +28,13 @@ impl Coordinator {
     /// A file could not be read while serving: stop announcing its pieces
     /// to new peers (connected ones get `reject` or are closed by the shard)
     /// and recheck them after a backoff.
-    pub(super) fn file_unreadable(&mut self, ih: InfoHash, file: u32, error: String, now: Instant) {
+    pub(super) fn file_unreadable(
+        &mut self,
+        ih: InfoHash,
+        file: u32,
+        error: IoFailure,
+        now: Instant,
+    ) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
@@ -169,7 +175,7 @@ impl Coordinator {
             }
             Err(e) => {
                 t.ready = None;
-                t.error = Some(e.to_string());
+                t.error = Some(IoFailure::of(&e));
             }
         }
         self.sync_registry(done.info_hash);

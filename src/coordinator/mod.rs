@@ -56,7 +56,7 @@ use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::ban::BanList;
 use crate::disconnect::DisconnectReason;
-use crate::messages::{CheckDone, CheckJob, SessionSettings, StoreJob, TorrentRecord};
+use crate::messages::{CheckDone, CheckJob, IoFailure, SessionSettings, StoreJob, TorrentRecord};
 use crate::messages::{
     ControlCommand, PeerHello, PeerKey, PeerSnapshot, ShardCommand, ShardEvent, ShardLink,
     ShardStats,
@@ -131,7 +131,7 @@ struct SessionTorrent {
     ready: Option<Arc<Torrent>>,
     checking: bool,
     generation: u64,
-    error: Option<String>,
+    error: Option<IoFailure>,
     peers: Vec<PeerKey>,
     optimistic: Option<PeerKey>,
     /// Payload sent to peers that have closed, this run.

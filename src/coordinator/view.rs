@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::disconnect::DisconnectReason;
-use crate::messages::{PeerKey, PeerSource, ShardStats, MSG_SLOTS};
+use crate::messages::{IoFailure, PeerKey, PeerSource, ShardStats, MSG_SLOTS};
 use crate::torrent::TorrentState;
 
 /// The latest view, shared with readers; only the coordinator stores a new
@@ -85,7 +85,8 @@ pub struct TorrentView {
     /// Checking, seeding, paused or in error.
     pub state: TorrentState,
     pub paused: bool,
-    pub error: Option<String>,
+    /// Why the check failed (state `Error`).
+    pub error: Option<IoFailure>,
     /// Verified pieces and total pieces.
     pub pieces_have: u32,
     pub pieces: u32,

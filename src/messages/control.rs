@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ringseed_proto::metainfo::InfoHash;
 
-use super::Reply;
+use super::{IoFailure, Reply};
 
 /// A torrent to add to the session.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ pub enum CommandError {
     #[error("torrent already in the session")]
     Duplicate,
     #[error("{0}")]
-    Store(String),
+    Store(IoFailure),
 }
 
 /// Control runtime → coordinator: the operations of the session.

@@ -1,17 +1,20 @@
 //! The typed messages that cross threads: shard ↔ coordinator (`shard.rs`),
 //! control runtime → coordinator (`control.rs`), coordinator ↔ the session
 //! threads (`session.rs`), and every thread → the supervisor (how it ended,
-//! [`ThreadExit`], here). Every cross-thread edge is one of these types over a
+//! [`ThreadExit`], here); an I/O failure crosses as an [`IoFailure`]
+//! (`failure.rs`), errno included. Every cross-thread edge is one of these types over a
 //! channel, and every answer is a typed oneshot ([`Reply`]), never a
 //! closure; the types are the contract. Shards, the coordinator, the
 //! session threads and the control runtime all import this module and none
 //! imports another's internals.
 
 mod control;
+mod failure;
 mod session;
 mod shard;
 
 pub use control::{AddTorrent, CommandError, ControlCommand, SessionChange, TorrentProps};
+pub use failure::IoFailure;
 pub use session::{
     CheckDone, CheckJob, CheckOutcome, SessionSettings, StoreJob, StoreReply, TorrentRecord,
 };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 use serde::{Deserialize, Serialize};
 
-use super::{unix_now, CommandError, Reply};
+use super::{unix_now, CommandError, IoFailure, Reply};
 use crate::torrent::{CheckSource, LoadError, Torrent};
 
 /// A torrent to verify.
@@ -77,8 +77,8 @@ pub enum StoreReply {
 }
 
 impl StoreReply {
-    /// Sends the store's outcome (its error text on failure).
-    pub fn send(self, outcome: Result<(), String>) {
+    /// Sends the store's outcome (its error on failure).
+    pub fn send(self, outcome: Result<(), IoFailure>) {
         let outcome = outcome.map_err(CommandError::Store);
         // A caller that stopped waiting (its client went away) is no error.
         match self {

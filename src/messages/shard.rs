@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 use ringseed_proto::metainfo::InfoHash;
 use tokio::sync::Notify;
 
-use super::PeerKey;
+use super::{IoFailure, PeerKey};
 use crate::disconnect::DisconnectReason;
 
 /// Where we learnt of a peer: libtorrent's `peer_source_flags_t` bits
@@ -241,7 +241,7 @@ pub enum ShardEvent {
         info_hash: InfoHash,
         /// Index in the torrent's file list.
         file: u32,
-        error: String,
+        error: IoFailure,
     },
     /// A misbehaving peer's address crossed the ban score (see `network.ban_time_secs`).
     Ban(IpAddr),

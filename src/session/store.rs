@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::Receiver;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
-use crate::messages::{SessionSettings, StoreJob, StoreReply, TorrentRecord};
+use crate::messages::{IoFailure, SessionSettings, StoreJob, StoreReply, TorrentRecord};
 use crate::storage;
 
 /// Where the session keeps a torrent's metainfo bytes (`STATE/session/<info hash>.torrent`).
@@ -161,7 +161,7 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                 Err(_) => break,
             }
         }
-        let mut replies: Vec<(StoreReply, Result<(), String>)> = Vec::new();
+        let mut replies: Vec<(StoreReply, Result<(), IoFailure>)> = Vec::new();
         for job in batch {
             let (result, reply) = match job {
                 StoreJob::Save {
@@ -171,7 +171,7 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                 } => (
                     store
                         .save(&record, metainfo.as_deref())
-                        .map_err(|e| format!("cannot save the session: {e}")),
+                        .map_err(|e| IoFailure::context("cannot save the session", &e)),
                     reply,
                 ),
                 StoreJob::Remove {
@@ -181,13 +181,13 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                 } => {
                     let mut r = store
                         .remove(&info_hash, &state_dir)
-                        .map_err(|e| format!("cannot update the session: {e}"));
+                        .map_err(|e| IoFailure::context("cannot update the session", &e));
                     if let (Ok(()), Some((meta, save_path))) = (&r, data) {
                         r = storage::remove::remove_data(&meta, &save_path)
                             .map(|n| {
                                 tracing::info!(torrent = %meta.name, files = n, "data removed");
                             })
-                            .map_err(|e| format!("cannot remove data: {e}"));
+                            .map_err(|e| IoFailure::context("cannot remove data", &e));
                     }
                     (r, reply)
                 }
@@ -196,7 +196,7 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                         &store.dir.join("settings.json"),
                         &serde_json::to_vec_pretty(&settings).expect("serialisable"),
                     )
-                    .map_err(|e| format!("cannot save settings: {e}")),
+                    .map_err(|e| IoFailure::context("cannot save settings", &e)),
                     reply,
                 ),
             };
@@ -207,8 +207,8 @@ pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                 replies.push((reply, result));
             }
         }
-        let synced =
-            storage::sync_dir(&store.dir).map_err(|e| format!("cannot sync the session: {e}"));
+        let synced = storage::sync_dir(&store.dir)
+            .map_err(|e| IoFailure::context("cannot sync the session", &e));
         for (reply, r) in replies {
             reply.send(r.and(synced.clone()));
         }

@@ -240,7 +240,7 @@ impl ShardState {
         let _ = self.events.send(ShardEvent::Unreadable {
             info_hash: torrent.meta.info_hash,
             file: file as u32,
-            error: error.to_string(),
+            error: crate::messages::IoFailure::of(error),
         });
     }
 

@@ -12,6 +12,7 @@ use ringseed_proto::metainfo::Metainfo;
 
 use super::bencode::{self, dict, int, list, text, Ben, Out};
 use crate::coordinator::view::{TorrentView, View};
+use crate::messages::IoFailure;
 use crate::torrent::TorrentState;
 use crate::tracker::{TorrentTrackers, TrackersView};
 
@@ -147,8 +148,8 @@ fn current_tracker(meta: &Metainfo, tr: Option<&TorrentTrackers>) -> Option<Stri
 /// `tracker-warning` when the current tracker answered with a `warning
 /// message`.
 fn error_of(t: &TorrentView, tr: Option<&TorrentTrackers>) -> (&'static str, String) {
-    if let Some(e) = t.error.as_deref() {
-        return (error_name(e), e.to_string());
+    if let Some(e) = &t.error {
+        return (error_name(e), e.message.clone());
     }
     let Some(tr) = tr.filter(|x| !x.trackers.is_empty()) else {
         return ("", String::new());
@@ -243,16 +244,8 @@ pub fn info_dict(
 
 /// 0.80's error names from the errno of a failed check
 /// (`tr_ioErrorFromErrno`); "other" when there is no errno.
-pub fn error_name(message: &str) -> &'static str {
-    let errno = message.rfind("os error ").and_then(|i| {
-        let rest = &message[i + "os error ".len()..];
-        rest[..rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len())]
-            .parse::<i32>()
-            .ok()
-    });
-    match errno {
+pub fn error_name(error: &IoFailure) -> &'static str {
+    match error.errno {
         Some(libc::ENOENT | libc::ENOTDIR) => "io-parent",
         Some(libc::EACCES | libc::EROFS | libc::EPERM) => "io-permissions",
         Some(libc::ENOSPC) => "io-space",
@@ -457,24 +450,17 @@ mod tests {
 
     #[test]
     fn errors_get_0_80_names_from_their_errno() {
-        assert_eq!(
-            error_name("x.bin: No such file or directory (os error 2)"),
-            "io-parent"
-        );
-        assert_eq!(
-            error_name("Permission denied (os error 13)"),
-            "io-permissions"
-        );
-        assert_eq!(
-            error_name("No space left on device (os error 28)"),
-            "io-space"
-        );
-        assert_eq!(
-            error_name("Too many open files (os error 24)"),
-            "io-open-files"
-        );
-        assert_eq!(error_name("Input/output error (os error 5)"), "io-other");
-        assert_eq!(error_name("size mismatch"), "other");
+        let os = |n| IoFailure::from(&std::io::Error::from_raw_os_error(n));
+        assert_eq!(error_name(&os(2)), "io-parent");
+        assert_eq!(error_name(&os(13)), "io-permissions");
+        assert_eq!(error_name(&os(28)), "io-space");
+        assert_eq!(error_name(&os(24)), "io-open-files");
+        assert_eq!(error_name(&os(5)), "io-other");
+        let plain = IoFailure {
+            errno: None,
+            message: "size mismatch".into(),
+        };
+        assert_eq!(error_name(&plain), "other");
     }
 
     #[test]

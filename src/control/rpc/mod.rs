@@ -102,8 +102,8 @@ impl From<ApiError> for MethodError {
             ApiError::Command(CommandError::Duplicate) => {
                 MethodError::rpc(-3, format!("Torrent already in session '{SESSION}'"))
             }
-            ApiError::Command(CommandError::Store(s)) => {
-                MethodError::with_data(-5, "Failed to add torrent to session", s)
+            ApiError::Command(CommandError::Store(e)) => {
+                MethodError::with_data(-5, "Failed to add torrent to session", e.message)
             }
             ApiError::InvalidTorrent(
                 e @ (MetainfoError::NotBencode(_) | MetainfoError::Truncated(_)),

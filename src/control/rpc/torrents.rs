@@ -124,7 +124,7 @@ fn torrent_json(t: &TorrentView, tr: Option<&TorrentTrackers>) -> Value {
         "all_time_upload": t.uploaded_total,
         "category": null,
         "download_rate": 0,
-        "error": t.error,
+        "error": t.error.as_ref().map(|e| &e.message),
         "eta": -1,
         "finished_duration": t.seeding_secs,
         "flags": flags,

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
 
-use crate::storage::{resume, FileSlot, Layout, StorageError};
+use crate::bitfield::Bitfield;
+use crate::storage::{FileSlot, Layout, StorageError};
 
 /// A torrent ready to seed: metainfo, file layout and verified pieces.
 #[derive(Debug)]
@@ -26,36 +27,28 @@ pub struct Torrent {
     pub root: PathBuf,
     pub layout: Layout,
     pub files: Arc<Vec<FileSlot>>,
-    /// Verified pieces, one per piece.
-    pub have: Vec<bool>,
-    /// Verified pieces as a BEP 3 bitfield (what we send).
-    pub bitfield: Vec<u8>,
-    /// Number of verified pieces.
-    pub have_count: u32,
+    /// Verified pieces (its bytes are the BEP 3 bitfield we send).
+    pub pieces: Bitfield,
 }
 
 impl Torrent {
     /// True when every piece is verified (we may send `have_all`).
     pub fn is_complete(&self) -> bool {
-        self.have_count == self.meta.lengths.num_pieces()
+        self.pieces.count() == self.meta.lengths.num_pieces()
     }
 
     /// A copy with some pieces marked had or not (`(index, have)`).
     pub fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
-        let mut have = self.have.clone();
+        let mut pieces = self.pieces.clone();
         for (i, h) in changes {
-            if let Some(x) = have.get_mut(i as usize) {
-                *x = h;
-            }
+            pieces.set(i, h);
         }
         Torrent {
             meta: self.meta.clone(),
             root: self.root.clone(),
             layout: self.layout.clone(),
             files: self.files.clone(),
-            have_count: have.iter().filter(|h| **h).count() as u32,
-            bitfield: resume::to_bitfield(&have),
-            have,
+            pieces,
         }
     }
 

@@ -27,12 +27,10 @@ impl Coordinator {
         let a = agg.unwrap_or(&default);
         let (pieces_have, bytes_have) = match &t.ready {
             Some(r) => (
-                r.have_count,
-                r.have
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, h)| **h)
-                    .map(|(i, _)| r.meta.lengths.piece_len(i as u32) as u64)
+                r.pieces.count(),
+                r.pieces
+                    .ones()
+                    .map(|i| r.meta.lengths.piece_len(i) as u64)
                     .sum(),
             ),
             None => (0, 0),

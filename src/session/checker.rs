@@ -71,7 +71,7 @@ pub fn run(
                     "torrent {} info_hash={} verified {}/{} pieces ({how})",
                     t.meta.name,
                     job.info_hash,
-                    t.have_count,
+                    t.pieces.count(),
                     t.meta.lengths.num_pieces()
                 );
             }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use ringseed_proto::metainfo::Metainfo;
 
+use crate::bitfield::Bitfield;
 use crate::storage::{self, check, resume, Layout, StorageError};
 pub use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
 
@@ -105,8 +106,7 @@ pub fn prepare(
             )
         }
     };
-    let have_count = have.iter().filter(|h| **h).count() as u32;
-    let bitfield = resume::to_bitfield(&have);
+    let pieces = Bitfield::from_bools(&have);
     let layout = Layout::new(&meta);
     Ok((
         Torrent {
@@ -114,9 +114,7 @@ pub fn prepare(
             root,
             layout,
             files,
-            have,
-            bitfield,
-            have_count,
+            pieces,
         },
         source,
     ))

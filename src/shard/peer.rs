@@ -17,6 +17,7 @@ use ringseed_proto::wire::Message;
 use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
+use crate::bitfield::{Bitfield, BitfieldMismatch};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{msg_slot, PeerKey, PeerSnapshot, PeerSource, MSG_SLOTS};
 use crate::session::Torrent;
@@ -114,9 +115,10 @@ pub struct PeerState {
     /// Wire bytes per message name (`messages::MSG_NAMES`), length prefix included.
     pub sent_per_msg: [u64; MSG_SLOTS],
     pub recv_per_msg: [u64; MSG_SLOTS],
-    pub have_count: u32,
-    pub peer_bitfield: Vec<u8>,
-    /// The bitfield changed since the last snapshot.
+    /// The pieces the peer says it has (sized at the handshake by our
+    /// torrent's piece count; empty before).
+    pub peer_pieces: Bitfield,
+    /// The peer's pieces changed since the last snapshot.
     pub bitfield_dirty: bool,
     pub score: u32,
     /// The coordinator wants the peer unchoked (the wire state is
@@ -182,8 +184,7 @@ impl Peer {
                 bytes_recv: 0,
                 sent_per_msg: [0; MSG_SLOTS],
                 recv_per_msg: [0; MSG_SLOTS],
-                have_count: 0,
-                peer_bitfield: Vec::new(),
+                peer_pieces: Bitfield::default(),
                 bitfield_dirty: false,
                 score: 0,
                 want_unchoked: false,
@@ -285,7 +286,7 @@ impl Peer {
         inflight.sort_unstable();
         let bitfield = if st.bitfield_dirty {
             st.bitfield_dirty = false;
-            Some(Arc::from(st.peer_bitfield.as_slice()))
+            Some(Arc::from(st.peer_pieces.as_bytes()))
         } else {
             None
         };
@@ -302,7 +303,7 @@ impl Peer {
             last_recv_unix: unix(st.last_recv),
             queue_len: st.requests.len() as u32,
             inflight,
-            have_count: st.have_count,
+            have_count: st.peer_pieces.count(),
             bitfield,
             rtt_us: rtt.0,
             min_rtt_us: rtt.1,
@@ -378,22 +379,18 @@ impl PeerState {
 
     /// Merges what the peer says it has (a bitfield, possibly late) into
     /// what we know: pieces are never lost, so the result is the union.
-    pub fn merge_bitfield(&mut self, bits: &[u8]) {
-        for (a, b) in self.peer_bitfield.iter_mut().zip(bits) {
-            *a |= b;
-        }
-        self.have_count = self.peer_bitfield.iter().map(|b| b.count_ones()).sum();
+    ///
+    /// Errors: the bitfield does not fit the torrent (its length, or a
+    /// spare bit set); nothing changes then.
+    pub fn merge_bitfield(&mut self, bits: &[u8]) -> Result<(), BitfieldMismatch> {
+        self.peer_pieces.merge(bits)?;
         self.bitfield_dirty = true;
+        Ok(())
     }
 
     /// The peer has every piece (`have_all`, BEP 6): spare bits stay zero.
-    pub fn set_all(&mut self, num_pieces: u32) {
-        self.peer_bitfield.iter_mut().for_each(|b| *b = 0xff);
-        let spare = (self.peer_bitfield.len() * 8) as u32 - num_pieces;
-        if let Some(last) = self.peer_bitfield.last_mut() {
-            *last &= 0xffu8 << spare;
-        }
-        self.have_count = num_pieces;
+    pub fn set_all(&mut self) {
+        self.peer_pieces.fill();
         self.bitfield_dirty = true;
     }
 

@@ -19,6 +19,7 @@ use tokio_uring::buf::BoundedBuf;
 use super::peer::{message_id, Overflow, Peer, PeerState, QueuedRequest};
 use super::writer;
 use super::ShardState;
+use crate::bitfield::Bitfield;
 use crate::disconnect::DisconnectReason;
 use crate::listen::is_loopback;
 use crate::messages::{msg_slot, ClosedPeer, PeerHello, ShardEvent, HANDSHAKE_SLOT};
@@ -183,7 +184,7 @@ fn greet(shard: &ShardState, peer: &Peer, torrent: &Arc<Torrent>, theirs: &Hands
         st.fast = theirs.supports_fast();
         st.peer_id = theirs.peer_id;
         st.torrent = Some(torrent.clone());
-        st.peer_bitfield = vec![0u8; (num_pieces as usize).div_ceil(8)];
+        st.peer_pieces = Bitfield::new(num_pieces);
         if theirs.supports_extensions() {
             let ext = ExtHandshake {
                 extensions: Vec::new(),
@@ -200,16 +201,16 @@ fn greet(shard: &ShardState, peer: &Peer, torrent: &Arc<Torrent>, theirs: &Hands
         }
         if theirs.supports_fast() && torrent.is_complete() {
             st.queue(Message::HaveAll);
-        } else if theirs.supports_fast() && torrent.have_count == 0 {
+        } else if theirs.supports_fast() && torrent.pieces.count() == 0 {
             st.queue(Message::HaveNone);
         } else {
-            st.queue(Message::Bitfield(&torrent.bitfield));
+            st.queue(Message::Bitfield(torrent.pieces.as_bytes()));
         }
         if theirs.supports_fast() {
             let set: Vec<u32> =
                 allowed_fast_set(peer.addr.ip(), &info_hash, num_pieces, ALLOWED_FAST)
                     .into_iter()
-                    .filter(|i| torrent.have[*i as usize])
+                    .filter(|i| torrent.pieces.get(*i))
                     .collect();
             for &i in &set {
                 st.queue(Message::AllowedFast(i));
@@ -248,7 +249,7 @@ async fn run(
     peer.wake.notify_one();
 
     // Longest frame we accept: a full bitfield or a BEP 10 message, whichever is larger.
-    let max_frame = (torrent.bitfield.len() as u32 + 1).max(64 * 1024);
+    let max_frame = (torrent.pieces.as_bytes().len() as u32 + 1).max(64 * 1024);
     loop {
         // Handle every complete frame in the buffer.
         let mut used = 0;
@@ -375,16 +376,9 @@ fn on_interest(cx: &Ctx, st: &mut PeerState, interested: bool) -> Result<bool, D
 // and Transmission merge them, and so do we. A bitfield of the wrong length,
 // and have_all/have_none without BEP 6, are refused.
 fn on_bitfield(cx: &Ctx, st: &mut PeerState, bits: &[u8]) -> Result<bool, DisconnectReason> {
-    let n = cx.torrent.meta.lengths.num_pieces();
-    if bits.len() != st.peer_bitfield.len() {
-        return Err(DisconnectReason::MalformedMessage);
-    }
-    // Spare bits past the last piece must be zero (BEP 3).
-    let spare = (st.peer_bitfield.len() * 8) as u32 - n;
-    if spare > 0 && bits[bits.len() - 1] & ((1u8 << spare) - 1) != 0 {
-        return Err(DisconnectReason::MalformedMessage);
-    }
-    st.merge_bitfield(bits);
+    // The length must fit and spare bits past the last piece be zero (BEP 3).
+    st.merge_bitfield(bits)
+        .map_err(|_| DisconnectReason::MalformedMessage)?;
     both_seeds(cx, st)
 }
 
@@ -392,7 +386,7 @@ fn on_have_all(cx: &Ctx, st: &mut PeerState) -> Result<bool, DisconnectReason> {
     if !st.fast {
         return Err(DisconnectReason::MalformedMessage);
     }
-    st.set_all(cx.torrent.meta.lengths.num_pieces());
+    st.set_all();
     both_seeds(cx, st)
 }
 
@@ -407,10 +401,7 @@ fn on_have(cx: &Ctx, st: &mut PeerState, i: u32) -> Result<bool, DisconnectReaso
     if i >= cx.torrent.meta.lengths.num_pieces() {
         return Err(DisconnectReason::MalformedMessage);
     }
-    let (byte, bit) = ((i / 8) as usize, 0x80u8 >> (i % 8));
-    if st.peer_bitfield[byte] & bit == 0 {
-        st.peer_bitfield[byte] |= bit;
-        st.have_count += 1;
+    if st.peer_pieces.set(i, true) {
         st.bitfield_dirty = true;
     }
     both_seeds(cx, st)
@@ -418,7 +409,7 @@ fn on_have(cx: &Ctx, st: &mut PeerState, i: u32) -> Result<bool, DisconnectReaso
 
 /// A peer with every piece has nothing to get from a seed.
 fn both_seeds(cx: &Ctx, st: &PeerState) -> Result<bool, DisconnectReason> {
-    if st.have_count == cx.torrent.meta.lengths.num_pieces() && cx.torrent.is_complete() {
+    if st.peer_pieces.count() == cx.torrent.meta.lengths.num_pieces() && cx.torrent.is_complete() {
         return Err(DisconnectReason::BothSeeds);
     }
     Ok(false)
@@ -442,7 +433,7 @@ fn on_request(
         .lengths
         .check_request(index, begin, length)
         .and_then(|()| {
-            if torrent.have[index as usize] {
+            if torrent.pieces.get(index) {
                 Ok(())
             } else {
                 Err(RequestError::PieceOutOfRange(index))

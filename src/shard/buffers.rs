@@ -16,8 +16,9 @@
 use std::cell::RefCell;
 
 use tokio_uring::buf::fixed::{FixedBuf, FixedBufPool};
-use wire::{MAX_BLOCK_LEN, PIECE_HEADER_LEN};
+use wire::PIECE_HEADER_LEN;
 
+use ringseed_proto::lengths::BLOCK_LEN;
 use ringseed_proto::wire;
 
 /// O_DIRECT alignment of memory, file offset and length, bytes.
@@ -31,9 +32,9 @@ pub const MAX_REGISTERED: usize = 1024;
 pub fn buffer_size(direct_io: bool) -> usize {
     if direct_io {
         // Alignment slack + header room + block + up to one page before and after it.
-        DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + MAX_BLOCK_LEN as usize + DIRECT_ALIGN
+        DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + BLOCK_LEN as usize + DIRECT_ALIGN
     } else {
-        PIECE_HEADER_LEN + MAX_BLOCK_LEN as usize
+        PIECE_HEADER_LEN + BLOCK_LEN as usize
     }
 }
 

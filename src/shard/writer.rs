@@ -45,7 +45,7 @@ const OUTBOX_KEEP: usize = 64 * 1024;
 pub const MAX_BATCH: usize = 32;
 /// Pipe slots (pages) one block may take: its header, its pages, one more
 /// when it starts inside a page.
-const SLOTS_PER_BLOCK: usize = 1 + (ringseed_proto::wire::MAX_BLOCK_LEN as usize / 4096) + 1;
+const SLOTS_PER_BLOCK: usize = 1 + (ringseed_proto::lengths::BLOCK_LEN as usize / 4096) + 1;
 /// Zeros for BEP 47 pad extents in the splice path.
 static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
 

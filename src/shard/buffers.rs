@@ -20,9 +20,8 @@ use wire::{MAX_BLOCK_LEN, PIECE_HEADER_LEN};
 
 use ringseed_proto::wire;
 
-/// O_DIRECT alignment of memory, file offset and length, bytes (the storage
-/// read path's, which reads into these buffers).
-pub use crate::storage::read::DIRECT_ALIGN;
+use crate::storage::read::DIRECT_ALIGN;
+
 /// Memory of one ring's queues, bytes (SQ and CQ entries and the SQE array at 4096 entries).
 const RING_MEMORY: u64 = 512 * 1024;
 /// Most buffers one ring can register.

@@ -32,7 +32,7 @@ use super::files::{FileCache, OpenError};
 use super::{Extent, Extents, FileSlot, Layout};
 
 /// O_DIRECT alignment of memory, file offset and length, bytes.
-pub const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// A buffer a range can be read into: a registered block buffer, a plain
 /// one, or the hash check's `Vec`.
@@ -96,20 +96,20 @@ pub struct RangeError {
 /// One torrent's data files read through one thread's file cache (see the
 /// module docs). Cheap to make (references only) and `Copy`.
 #[derive(Clone, Copy)]
-pub struct Disk<'a> {
+pub(crate) struct Disk<'a> {
     cache: &'a FileCache,
     files: TorrentFiles<'a>,
 }
 
 /// A run of bytes that lies in one file, with that file open: what one
 /// `readv` (or one O_DIRECT read) needs.
-pub struct Contiguous {
+pub(crate) struct Contiguous {
     file: Rc<File>,
     extent: Extent,
 }
 
 /// One part of a range as it lies on disk (see [`Disk::segments`]).
-pub enum Segment {
+pub(crate) enum Segment {
     /// A BEP 47 pad extent: this many zero bytes, nothing on disk.
     Zeros(u32),
     /// `len` bytes of an open file from byte `offset` of it.
@@ -121,7 +121,7 @@ pub enum Segment {
 }
 
 /// Iterator over the [`Segment`]s of a range (see [`Disk::segments`]).
-pub struct Segments<'a> {
+pub(crate) struct Segments<'a> {
     disk: Disk<'a>,
     extents: Extents<'a>,
 }

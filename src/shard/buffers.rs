@@ -21,8 +21,8 @@ use wire::PIECE_HEADER_LEN;
 use ringseed_proto::lengths::BLOCK_LEN;
 use ringseed_proto::wire;
 
-/// O_DIRECT alignment of memory, file offset and length, bytes.
-pub const DIRECT_ALIGN: usize = 4096;
+use crate::storage::read::DIRECT_ALIGN;
+
 /// Memory of one ring's queues, bytes (SQ and CQ entries and the SQE array at 4096 entries).
 const RING_MEMORY: u64 = 512 * 1024;
 /// Most buffers one ring can register.

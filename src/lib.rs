@@ -16,6 +16,7 @@ pub mod create;
 pub mod daemon;
 pub mod disconnect;
 pub mod messages;
+pub mod rlimit;
 pub mod session;
 pub mod shard;
 pub mod storage;

@@ -159,12 +159,6 @@ pub struct BlockBuffers {
 /// themselves, and for each shard's side ring when `side_ring`), at most
 /// [`MAX_REGISTERED`].
 pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
     // Each ring's own queues (about 400 KiB at 4096 entries) may be charged too.
     let per_shard_rings = RING_MEMORY
@@ -174,10 +168,9 @@ pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -
             0
         };
     let rings = per_shard_rings * shards.max(1) as u64;
-    let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        lim.rlim_cur.saturating_sub(rings) / 4 * 3
+    let budget = match crate::rlimit::memlock() {
+        None => u64::MAX,
+        Some(limit) => limit.saturating_sub(rings) / 4 * 3,
     };
     let per_shard = budget / shards.max(1) as u64 / per_buf as u64;
     (per_shard as usize).min(MAX_REGISTERED)

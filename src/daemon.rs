@@ -155,7 +155,7 @@ const RESERVED_FDS: u64 = 128;
 /// refuses new peers (−17) while descriptors remain for storage, instead of
 /// failing opens and accepts.
 fn fit_descriptors(c: &mut Config, shards: usize) {
-    let Some(nofile) = crate::shard::side_ring::nofile_limit() else {
+    let Some(nofile) = crate::rlimit::nofile() else {
         return;
     };
     let files = (c.storage.max_open_files as u64)

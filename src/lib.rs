@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod disconnect;
 pub mod listen;
 pub mod messages;
+pub mod rlimit;
 pub mod session;
 pub mod shard;
 pub mod storage;

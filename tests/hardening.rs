@@ -187,21 +187,9 @@ fn fd_count(pid: u32) -> usize {
         .count()
 }
 
-fn raise_own_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
 #[test]
 fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_downloading() {
-    raise_own_nofile();
+    ringseed::rlimit::raise_nofile();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data/payload");
     write_tree(&root, &[("x.bin", 16 << 20)]);
@@ -286,7 +274,7 @@ fn under_a_small_descriptor_limit_peers_are_refused_and_a_leecher_keeps_download
 
 #[test]
 fn a_thousand_slow_metrics_clients_cannot_stop_seeding() {
-    raise_own_nofile();
+    ringseed::rlimit::raise_nofile();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data/payload");
     write_tree(&root, &[("x.bin", 16 << 20)]);

@@ -251,23 +251,21 @@ impl Report {
 /// Raises this process's `RLIMIT_NOFILE` soft limit to `min(want, hard limit)`
 /// (never lowers it) and returns the soft limit in force afterwards.
 pub fn raise_nofile_limit(want: u64) -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        let soft = lim.rlim_cur as u64;
-        let hard = lim.rlim_max as u64;
-        let target = want.min(hard);
-        if target <= soft {
-            return soft;
-        }
-        lim.rlim_cur = target as libc::rlim_t;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-            return soft;
-        }
-        target
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    // `None` is RLIM_INFINITY.
+    let soft = lim.current.unwrap_or(u64::MAX);
+    let target = want.min(lim.maximum.unwrap_or(u64::MAX));
+    if target <= soft {
+        return soft;
+    }
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: lim.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => target,
+        Err(_) => soft,
     }
 }
 

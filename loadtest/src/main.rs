@@ -93,43 +93,46 @@ struct Cli {
     spread_sources: bool,
 }
 
+/// A duration in humantime's notation (`90s`, `2m`, `1.5h`, `1h 30m`,
+/// `500ms`), or a bare number of seconds (`90`, `2.5`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 's')) => (&s[..i], 1.0),
-        Some((i, 'm')) => (&s[..i], 60.0),
-        Some((i, 'h')) => (&s[..i], 3600.0),
-        _ => (s, 1.0),
+    let bare_seconds = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let text = if bare_seconds {
+        format!("{s}s")
+    } else {
+        s.to_string()
     };
-    let v: f64 = num
-        .trim()
-        .parse()
+    let d = humantime::parse_duration(&text)
         .map_err(|_| format!("{s:?} is not a duration (e.g. 30, 2.5s, 5m)"))?;
-    let secs = v * mult;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+    if d.is_zero() || d > Duration::from_secs(1_000_000_000) {
         return Err(format!("{s:?} is not a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
+/// A byte count in bytesize's notation, where a bare K, M, G or T (any case)
+/// means a power of 1024 as `Ki`, `Mi`, `Gi`, `Ti` do: `512M`, `1.5k`,
+/// `10GiB`, `3 MB` (10⁶ bytes), `1000000`.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let (num, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 10),
-        Some('M') => (&t[..t.len() - 1], 20),
-        Some('G') => (&t[..t.len() - 1], 30),
-        Some('T') => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
+    let binary = t.ends_with(|c: char| "KMGTkmgt".contains(c));
+    let text = if binary {
+        format!("{t}i")
+    } else if t.ends_with(|c: char| c.is_ascii_digit()) {
+        // bytesize wants a unit after a fraction (`1.5`).
+        format!("{t}B")
+    } else {
+        t.to_string()
     };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1000000, 512M, 10G)"))?;
-    let bytes = v * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+    let bytes = text
+        .parse::<bytesize::ByteSize>()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1000000, 512M, 10G)"))?
+        .as_u64();
+    if bytes == 0 {
         return Err(format!("{s:?} is not a positive byte count"));
     }
-    Ok(bytes as u64)
+    Ok(bytes)
 }
 
 fn bad_input(msg: String) -> ExitCode {
@@ -371,5 +374,25 @@ mod tests {
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn more_spellings_of_sizes_and_durations() {
+        assert_eq!(parse_size(" 10G ").unwrap(), 10 << 30);
+        assert_eq!(parse_size("2t").unwrap(), 2 << 40);
+        assert_eq!(parse_size("4 MiB").unwrap(), 4 << 20);
+        assert_eq!(parse_size("3MB").unwrap(), 3_000_000);
+        assert_eq!(parse_size("1.5").unwrap(), 1);
+        assert!(parse_size("").is_err());
+        assert!(parse_size("0.2").is_err());
+        assert!(parse_size("12X").is_err());
+        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_duration(" 1h ").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("0.5m").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("2e9").is_err());
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ringseed_proto::metainfo::BLOCK_LEN;
+use ringseed_proto::lengths::BLOCK_LEN;
 use ringseed_proto::wire::{
     parse_frame, ExtHandshake, Handshake, Message, WireError, HANDSHAKE_LEN,
 };

@@ -15,17 +15,19 @@
 //!   rather than through a crate: every offset is in BEP 15's tables.
 //!
 //! Hostile input is refused with a reason, never trusted for a size: the
-//! bencode decoder (bendy) borrows from the body and never allocates by a
-//! length it reads, nesting is capped at [`MAX_DEPTH`], and at most
-//! [`MAX_PEERS`] peers are kept from one reply (the rest are counted in
-//! [`AnnounceReply::peers_dropped`]). bendy is strict: a reply whose
-//! dictionary keys are not sorted (which BEP 3 requires) is refused as
-//! [`TrackerError::Invalid`].
+//! lenient bencode reader borrows from the body and never allocates by a
+//! length it reads, nesting is capped at [`MAX_DEPTH`] and values at
+//! [`MAX_VALUES`], and at most [`MAX_PEERS`] peers are kept from one reply
+//! (the rest are counted in [`AnnounceReply::peers_dropped`]). Dictionary
+//! keys may come in any order (BEP 3 asks for sorted keys, but libtorrent
+//! and Transmission read any order, and so do we); a repeated key counts
+//! once, the first.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use bendy::decoding::{Decoder, Object};
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::bencode::lenient::{self, Ben};
 
 /// Most peers kept from one announce reply; the rest are dropped (counted).
 pub const MAX_PEERS: usize = 500;
@@ -35,6 +37,18 @@ pub const MAX_PEERS: usize = 500;
 /// (reply → `files` → one torrent's dict); one more is slack. A "bencode
 /// bomb" (`llllll…`) fails at this depth.
 pub const MAX_DEPTH: usize = 4;
+
+/// Most bencode values (keys not counted) read from one reply. A peer of
+/// the original list costs 3 or 4 (its dictionary, `ip`, `port`, `peer
+/// id`), so this reads some 16,000 of them, far more than the
+/// [`MAX_PEERS`] kept and than a reply of `max_response_bytes` (256 KiB by
+/// default) can hold.
+pub const MAX_VALUES: usize = 1 << 16;
+
+const LIMITS: lenient::Limits = lenient::Limits {
+    max_depth: MAX_DEPTH,
+    max_values: MAX_VALUES,
+};
 
 /// BEP 15's magic `protocol_id` of a connect request.
 pub const UDP_PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -235,17 +249,16 @@ fn invalid(what: impl Into<String>) -> TrackerError {
     TrackerError::Invalid(what.into())
 }
 
-fn bencode_err(e: bendy::decoding::Error) -> TrackerError {
-    invalid(format!("not bencode: {e}"))
+fn bencode_err(e: lenient::Error) -> TrackerError {
+    match e {
+        lenient::Error::OutOfRange(at) => invalid(format!("number at byte {at} out of range")),
+        e => invalid(format!("not bencode: {e}")),
+    }
 }
 
-fn int(o: Object<'_, '_>, key: &str) -> Result<i64, TrackerError> {
-    match o {
-        Object::Integer(s) => s
-            .parse::<i64>()
-            .map_err(|_| invalid(format!("`{key}` is {s}, out of range"))),
-        _ => Err(invalid(format!("`{key}` is not an integer"))),
-    }
+fn int(v: &Ben<'_>, key: &str) -> Result<i64, TrackerError> {
+    v.as_int()
+        .ok_or_else(|| invalid(format!("`{key}` is not an integer")))
 }
 
 fn text(b: &[u8], limit: usize) -> String {
@@ -286,92 +299,86 @@ fn push_peer(out: &mut AnnounceReply, a: SocketAddr) {
 }
 
 /// The original BEP 3 peer list: `[{ip, port, peer id}, …]`.
-fn dict_peers(
-    mut list: bendy::decoding::ListDecoder<'_, '_>,
-    out: &mut AnnounceReply,
-) -> Result<(), TrackerError> {
-    while let Some(item) = list.next_object().map_err(bencode_err)? {
-        let Object::Dict(mut d) = item else {
-            out.peers_dropped += 1;
-            continue;
+fn dict_peers(list: &[Ben<'_>], out: &mut AnnounceReply) {
+    for item in list {
+        let (ip, port) = match item {
+            Ben::Dict(_) => (
+                item.get(b"ip")
+                    .and_then(Ben::as_str)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.parse::<IpAddr>().ok()),
+                item.get(b"port")
+                    .and_then(Ben::as_int)
+                    .and_then(|p| u16::try_from(p).ok()),
+            ),
+            _ => (None, None),
         };
-        let (mut ip, mut port) = (None, None);
-        while let Some((k, v)) = d.next_pair().map_err(bencode_err)? {
-            match (k, v) {
-                (b"ip", Object::Bytes(b)) => {
-                    ip = std::str::from_utf8(b)
-                        .ok()
-                        .and_then(|s| s.parse::<IpAddr>().ok())
-                }
-                (b"port", Object::Integer(s)) => port = s.parse::<u16>().ok(),
-                _ => {}
-            }
-        }
         match (ip, port) {
             (Some(ip), Some(port)) => push_peer(out, SocketAddr::new(ip, port)),
-            // A host name or a bad port: never resolved, never dialled.
+            // Not a dictionary, a host name or a bad port: never resolved,
+            // never dialled.
             _ => out.peers_dropped += 1,
         }
     }
-    Ok(())
 }
 
 /// Reads an HTTP announce reply (BEP 3, 23, 7).
 ///
 /// Errors: [`TrackerError::Failure`] with the tracker's `failure reason`;
 /// [`TrackerError::Invalid`] for anything that is not one bencoded
-/// dictionary with an integer `interval` (bad bencode, unsorted keys,
-/// nesting past [`MAX_DEPTH`], trailing bytes, a `peers` string whose length
-/// is not a multiple of 6).
+/// dictionary with an integer `interval` (bad bencode, nesting past
+/// [`MAX_DEPTH`], more than [`MAX_VALUES`] values, trailing bytes, a
+/// `peers` string whose length is not a multiple of 6).
 pub fn parse_http_announce(body: &[u8]) -> Result<AnnounceReply, TrackerError> {
-    let mut dec = Decoder::new(body).with_max_depth(MAX_DEPTH);
+    if body.is_empty() {
+        return Err(invalid("empty body"));
+    }
+    let top = lenient::decode(body, LIMITS).map_err(bencode_err)?;
+    if top.as_dict().is_none() {
+        return Err(invalid("not a dictionary"));
+    }
     let mut out = AnnounceReply::default();
-    let mut failure = None;
-    {
-        let mut top = match dec.next_object().map_err(bencode_err)? {
-            Some(Object::Dict(d)) => d,
-            Some(_) => return Err(invalid("not a dictionary")),
-            None => return Err(invalid("empty body")),
-        };
-        while let Some((k, v)) = top.next_pair().map_err(bencode_err)? {
-            match k {
-                b"failure reason" => match v {
-                    Object::Bytes(b) => failure = Some(text(b, 1024)),
-                    _ => return Err(invalid("`failure reason` is not a string")),
-                },
-                b"warning message" => {
-                    if let Object::Bytes(b) = v {
-                        out.warning = Some(text(b, 1024));
-                    }
-                }
-                b"interval" => out.interval = Some(int(v, "interval")?),
-                b"min interval" => out.min_interval = Some(int(v, "min interval")?),
-                b"tracker id" => {
-                    if let Object::Bytes(b) = v {
-                        // Echoed in every URL: keep it short.
-                        if b.len() <= 256 {
-                            out.tracker_id = Some(b.to_vec());
-                        }
-                    }
-                }
-                b"complete" => out.complete = Some(int(v, "complete")?),
-                b"incomplete" => out.incomplete = Some(int(v, "incomplete")?),
-                b"downloaded" => out.downloaded = Some(int(v, "downloaded")?),
-                b"peers" => match v {
-                    Object::Bytes(b) => compact(b, false, &mut out)?,
-                    Object::List(l) => dict_peers(l, &mut out)?,
-                    _ => return Err(invalid("`peers` is neither a string nor a list")),
-                },
-                b"peers6" => match v {
-                    Object::Bytes(b) => compact(b, true, &mut out)?,
-                    _ => return Err(invalid("`peers6` is not a string")),
-                },
-                _ => {}
-            }
+    // Keys in sorted order: a canonical reply's first fault is reported,
+    // as when replies were read in wire order.
+    if let Some(v) = top.get(b"complete") {
+        out.complete = Some(int(v, "complete")?);
+    }
+    if let Some(v) = top.get(b"downloaded") {
+        out.downloaded = Some(int(v, "downloaded")?);
+    }
+    let failure = match top.get(b"failure reason") {
+        Some(Ben::Str(b)) => Some(text(b, 1024)),
+        Some(_) => return Err(invalid("`failure reason` is not a string")),
+        None => None,
+    };
+    if let Some(v) = top.get(b"incomplete") {
+        out.incomplete = Some(int(v, "incomplete")?);
+    }
+    if let Some(v) = top.get(b"interval") {
+        out.interval = Some(int(v, "interval")?);
+    }
+    if let Some(v) = top.get(b"min interval") {
+        out.min_interval = Some(int(v, "min interval")?);
+    }
+    match top.get(b"peers") {
+        Some(Ben::Str(b)) => compact(b, false, &mut out)?,
+        Some(Ben::List(l)) => dict_peers(l, &mut out),
+        Some(_) => return Err(invalid("`peers` is neither a string nor a list")),
+        None => {}
+    }
+    match top.get(b"peers6") {
+        Some(Ben::Str(b)) => compact(b, true, &mut out)?,
+        Some(_) => return Err(invalid("`peers6` is not a string")),
+        None => {}
+    }
+    if let Some(Ben::Str(b)) = top.get(b"tracker id") {
+        // Echoed in every URL: keep it short.
+        if b.len() <= 256 {
+            out.tracker_id = Some(b.to_vec());
         }
     }
-    if dec.next_object().map_err(bencode_err)?.is_some() {
-        return Err(invalid("bytes after the reply"));
+    if let Some(Ben::Str(b)) = top.get(b"warning message") {
+        out.warning = Some(text(b, 1024));
     }
     if let Some(f) = failure {
         return Err(TrackerError::Failure(f));
@@ -382,49 +389,38 @@ pub fn parse_http_announce(body: &[u8]) -> Result<AnnounceReply, TrackerError> {
     Ok(out)
 }
 
-/// Reads an HTTP scrape reply (BEP 48) for `info_hash`.
+/// Reads an HTTP scrape reply (BEP 48) for `info_hash`. Bytes after the
+/// reply's dictionary are ignored.
 ///
 /// Errors: [`TrackerError::Failure`] (`failure reason`),
 /// [`TrackerError::Invalid`] (not bencode, no `files`, the torrent absent,
 /// counts not integers).
 pub fn parse_http_scrape(body: &[u8], info_hash: &[u8; 20]) -> Result<ScrapeCounts, TrackerError> {
-    let mut dec = Decoder::new(body).with_max_depth(MAX_DEPTH);
-    let mut found = None;
-    let mut failure = None;
-    {
-        let mut top = match dec.next_object().map_err(bencode_err)? {
-            Some(Object::Dict(d)) => d,
-            _ => return Err(invalid("not a dictionary")),
-        };
-        while let Some((k, v)) = top.next_pair().map_err(bencode_err)? {
-            match (k, v) {
-                (b"failure reason", Object::Bytes(b)) => failure = Some(text(b, 1024)),
-                (b"files", Object::Dict(mut files)) => {
-                    while let Some((h, v)) = files.next_pair().map_err(bencode_err)? {
-                        if h != info_hash {
-                            continue;
-                        }
-                        let Object::Dict(mut d) = v else {
-                            return Err(invalid("scrape entry is not a dictionary"));
-                        };
-                        let mut c = ScrapeCounts::default();
-                        while let Some((k, v)) = d.next_pair().map_err(bencode_err)? {
-                            match k {
-                                b"complete" => c.complete = int(v, "complete")?,
-                                b"incomplete" => c.incomplete = int(v, "incomplete")?,
-                                b"downloaded" => c.downloaded = int(v, "downloaded")?,
-                                _ => {}
-                            }
-                        }
-                        found = Some(c);
-                    }
-                }
-                _ => {}
+    let top = match lenient::decode_prefix(body, LIMITS) {
+        Ok((top, _)) if top.as_dict().is_some() => top,
+        Ok(_) => return Err(invalid("not a dictionary")),
+        Err(_) if body.is_empty() => return Err(invalid("not a dictionary")),
+        Err(e) => return Err(bencode_err(e)),
+    };
+    let found = match top.get(b"files").and_then(|f| f.get(info_hash)) {
+        Some(entry @ Ben::Dict(_)) => {
+            let mut c = ScrapeCounts::default();
+            if let Some(v) = entry.get(b"complete") {
+                c.complete = int(v, "complete")?;
             }
+            if let Some(v) = entry.get(b"downloaded") {
+                c.downloaded = int(v, "downloaded")?;
+            }
+            if let Some(v) = entry.get(b"incomplete") {
+                c.incomplete = int(v, "incomplete")?;
+            }
+            Some(c)
         }
-    }
-    if let Some(f) = failure {
-        return Err(TrackerError::Failure(f));
+        Some(_) => return Err(invalid("scrape entry is not a dictionary")),
+        None => None,
+    };
+    if let Some(Ben::Str(b)) = top.get(b"failure reason") {
+        return Err(TrackerError::Failure(text(b, 1024)));
     }
     found.ok_or_else(|| invalid("torrent not in the scrape reply"))
 }
@@ -652,7 +648,6 @@ mod tests {
             (b"d8:interval3:abce", "not an integer"),
             (b"d8:intervali5eexyz", "not bencode"),
             (b"d8:intervali5e99999999999:", "not bencode"),
-            (b"d8:intervali1e5:abcdei2ee", "not bencode"), // unsorted keys
         ];
         for (body, why) in cases {
             match parse_http_announce(body) {
@@ -672,6 +667,25 @@ mod tests {
         assert_eq!(
             parse_http_announce(b"d14:failure reason9:not today8:intervali5ee"),
             Err(TrackerError::Failure("not today".into()))
+        );
+    }
+
+    #[test]
+    fn unsorted_and_repeated_keys_are_read_the_first_wins() {
+        // Refused while replies were read with the strict decoder.
+        let r = parse_http_announce(b"d8:intervali1e5:abcdei2ee").unwrap();
+        assert_eq!(r.interval, Some(1));
+        let r = parse_http_announce(b"d5:peers6:\x0a\0\0\x01\0\x508:intervali30e8:intervali9ee")
+            .unwrap();
+        assert_eq!(r.interval, Some(30));
+        assert_eq!(r.peers, vec!["10.0.0.1:80".parse().unwrap()]);
+        let h = [7u8; 20];
+        let mut body = b"d5:filesd20:".to_vec();
+        body.extend(h);
+        body.extend(b"d10:incompletei1e8:completei4eee14:failure reason0:e");
+        assert_eq!(
+            parse_http_scrape(&body, &h),
+            Err(TrackerError::Failure(String::new()))
         );
     }
 

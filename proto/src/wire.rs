@@ -10,12 +10,20 @@
 //! Decoding never allocates: messages borrow from the input buffer, and a
 //! frame's length prefix is checked against a caller-chosen maximum before
 //! anything waits for the payload, so a peer can never size an allocation.
+//! The extension handshake is read by the lenient bencode reader (keys in
+//! any order, bounded depth and value count) and written canonical (keys
+//! sorted) by bendy.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use serde::Serialize;
+use serde_bytes::ByteBuf;
 use sha1::{Digest, Sha1};
 
-use crate::metainfo::InfoHash;
+use crate::bencode::lenient::{self, Ben};
+use crate::bencode::{self, present};
+use crate::info_hash::InfoHash;
 
 /// The protocol string of the BEP 3 handshake (19 bytes).
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
@@ -23,8 +31,6 @@ pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;
 /// Length of a `piece` message header in bytes: 4 length + 1 id + 4 index + 4 begin.
 pub const PIECE_HEADER_LEN: usize = 13;
-/// Largest block a request may ask for, in bytes (16 KiB, the de-facto limit all clients use).
-pub const MAX_BLOCK_LEN: u32 = 16 * 1024;
 /// Extended message id of the BEP 10 extension handshake.
 pub const EXTENDED_HANDSHAKE_ID: u8 = 0;
 
@@ -477,99 +483,104 @@ pub struct ExtHandshake {
     pub listen_port: Option<u16>,
 }
 
+/// Bounds of the lenient reader on an extension handshake: BEP 10 keeps it
+/// shallow (`m` is the one nested dictionary), and the frame limit already
+/// caps its size.
+const EXT_LIMITS: lenient::Limits = lenient::Limits {
+    max_depth: 8,
+    max_values: 1 << 12,
+};
+
+/// Most `m` entries kept from a peer's handshake.
+const MAX_EXTENSIONS: usize = 64;
+
+/// How an [`ExtHandshake`] goes on the wire: keys (and the names in `m`)
+/// sorted, absent fields left out.
+#[derive(Serialize)]
+struct ExtHandshakeOut<'a> {
+    m: BTreeMap<&'a str, u8>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    p: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    reqq: Option<u32>,
+    /// Written only when set, as `1`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    upload_only: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    v: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    yourip: Option<ByteBuf>,
+}
+
 impl ExtHandshake {
-    /// Bencodes the handshake dictionary (the payload after the extended id byte).
+    /// Bencodes the handshake dictionary (the payload after the extended id
+    /// byte), canonical: keys sorted, and the names in `m` too (a name listed
+    /// twice keeps its first id).
     pub fn encode(&self) -> Vec<u8> {
-        use bendy::encoding::Encoder;
-        let mut enc = Encoder::new();
-        let r = enc.emit_and_sort_dict(|d| {
-            d.emit_pair_with(b"m", |e| {
-                e.emit_unsorted_dict(|m| {
-                    for (name, mid) in &self.extensions {
-                        m.emit_pair(name.as_bytes(), *mid as i64)?;
-                    }
-                    Ok(())
-                })
-            })?;
-            if let Some(p) = self.listen_port {
-                d.emit_pair(b"p", p as i64)?;
-            }
-            if let Some(q) = self.reqq {
-                d.emit_pair(b"reqq", q as i64)?;
-            }
-            if self.upload_only {
-                d.emit_pair(b"upload_only", 1i64)?;
-            }
-            if let Some(v) = &self.client {
-                d.emit_pair(b"v", v.as_str())?;
-            }
-            if let Some(ip) = self.yourip {
-                let bytes: Vec<u8> = match ip {
+        let mut m = BTreeMap::new();
+        for (name, mid) in &self.extensions {
+            m.entry(name.as_str()).or_insert(*mid);
+        }
+        bencode::to_bytes(&ExtHandshakeOut {
+            m,
+            p: self.listen_port,
+            reqq: self.reqq,
+            upload_only: self.upload_only.then_some(1),
+            v: self.client.as_deref(),
+            yourip: self.yourip.map(|ip| {
+                ByteBuf::from(match ip {
                     IpAddr::V4(a) => a.octets().to_vec(),
                     IpAddr::V6(a) => a.octets().to_vec(),
-                };
-                d.emit_pair_with(b"yourip", |e| e.emit_bytes(&bytes))?;
-            }
-            Ok(())
-        });
-        r.and_then(|_| enc.get_output())
-            .expect("encoding a well-formed dict cannot fail")
+                })
+            }),
+        })
     }
 
-    /// Decodes a peer's handshake dictionary; unknown keys and keys of the
-    /// wrong type are ignored (BEP 10 allows any key), but the payload must be
-    /// one well-formed bencoded dictionary.
+    /// Decodes a peer's handshake dictionary with the lenient reader: keys
+    /// in any order, a repeated key counts once (the first); unknown keys and
+    /// keys of the wrong type are ignored (BEP 10 allows any key), but the
+    /// payload must be one well-formed bencoded dictionary.
     ///
     /// Errors: [`WireError::BadExtension`] with the decoder's reason.
     pub fn decode(payload: &[u8]) -> Result<Self, WireError> {
-        use bendy::decoding::{Decoder, Object};
-        let bad = |e: bendy::decoding::Error| WireError::BadExtension(e.to_string());
-        let mut dec = Decoder::new(payload).with_max_depth(8);
-        let mut out = ExtHandshake::default();
-        let Some(Object::Dict(mut dict)) = dec.next_object().map_err(bad)? else {
+        let bad = |e: lenient::Error| WireError::BadExtension(e.to_string());
+        let dict = lenient::decode(payload, EXT_LIMITS).map_err(bad)?;
+        if dict.as_dict().is_none() {
             return Err(WireError::BadExtension("not a dictionary".into()));
-        };
-        let int = |s: &str| s.parse::<i64>().ok();
-        while let Some((key, value)) = dict.next_pair().map_err(bad)? {
-            match (key, value) {
-                (b"m", Object::Dict(mut m)) => {
-                    while let Some((name, v)) = m.next_pair().map_err(bad)? {
-                        if let (Ok(name), Object::Integer(i)) = (std::str::from_utf8(name), v) {
-                            if let Some(i) = int(i).and_then(|i| u8::try_from(i).ok()) {
-                                if out.extensions.len() < 64 {
-                                    out.extensions.push((name.to_owned(), i));
-                                }
-                            }
+        }
+        let mut out = ExtHandshake::default();
+        if let Some(Ben::Dict(m)) = dict.get(b"m") {
+            for (name, v) in m {
+                if let (Ok(name), Ben::Int(i)) = (std::str::from_utf8(name), v) {
+                    if let Ok(i) = u8::try_from(*i) {
+                        let known = out.extensions.iter().any(|(n, _)| n == name);
+                        if !known && out.extensions.len() < MAX_EXTENSIONS {
+                            out.extensions.push((name.to_owned(), i));
                         }
                     }
                 }
-                (b"v", Object::Bytes(v)) => {
-                    // Bounded: a hostile peer cannot make us keep a long name.
-                    let v = &v[..v.len().min(64)];
-                    out.client = Some(String::from_utf8_lossy(v).into_owned());
-                }
-                (b"reqq", Object::Integer(i)) => {
-                    out.reqq = int(i).and_then(|i| u32::try_from(i).ok())
-                }
-                (b"p", Object::Integer(i)) => {
-                    out.listen_port = int(i).and_then(|i| u16::try_from(i).ok())
-                }
-                (b"upload_only", Object::Integer(i)) => out.upload_only = int(i).unwrap_or(0) != 0,
-                (b"yourip", Object::Bytes(b)) => {
-                    out.yourip = match b.len() {
-                        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).expect("4 bytes"))),
-                        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).expect("16 bytes"))),
-                        _ => None,
-                    }
-                }
-                _ => {}
             }
         }
-        drop(dict);
-        if dec.next_object().map_err(bad)?.is_some() {
-            return Err(WireError::BadExtension(
-                "trailing data after the dictionary".into(),
-            ));
+        if let Some(Ben::Str(v)) = dict.get(b"v") {
+            // Bounded: a hostile peer cannot make us keep a long name.
+            let v = &v[..v.len().min(64)];
+            out.client = Some(String::from_utf8_lossy(v).into_owned());
+        }
+        if let Some(Ben::Int(i)) = dict.get(b"reqq") {
+            out.reqq = u32::try_from(*i).ok();
+        }
+        if let Some(Ben::Int(i)) = dict.get(b"p") {
+            out.listen_port = u16::try_from(*i).ok();
+        }
+        if let Some(Ben::Int(i)) = dict.get(b"upload_only") {
+            out.upload_only = *i != 0;
+        }
+        if let Some(Ben::Str(b)) = dict.get(b"yourip") {
+            out.yourip = match b.len() {
+                4 => Some(IpAddr::from(<[u8; 4]>::try_from(*b).expect("4 bytes"))),
+                16 => Some(IpAddr::from(<[u8; 16]>::try_from(*b).expect("16 bytes"))),
+                _ => None,
+            }
         }
         Ok(out)
     }
@@ -755,6 +766,50 @@ mod tests {
                 .unwrap()
                 .len(),
             64
+        );
+    }
+
+    /// What ringseed sends, byte for byte as the closure encoder wrote it
+    /// before bendy's serde did (names in `m` sorted both times).
+    #[test]
+    fn ext_handshake_bytes_are_canonical() {
+        let ours = ExtHandshake {
+            extensions: Vec::new(),
+            client: Some("ringseed 0.1.0".into()),
+            reqq: Some(500),
+            yourip: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))),
+            upload_only: true,
+            listen_port: Some(6881),
+        };
+        assert_eq!(
+            ours.encode(),
+            b"d1:mde1:pi6881e4:reqqi500e11:upload_onlyi1e1:v14:ringseed 0.1.06:yourip4:\x7f\0\0\x01e"
+        );
+        let m = ExtHandshake {
+            extensions: vec![("ut_pex".into(), 1), ("ut_metadata".into(), 2)],
+            ..Default::default()
+        };
+        assert_eq!(m.encode(), b"d1:md11:ut_metadatai2e6:ut_pexi1eee");
+    }
+
+    #[test]
+    fn unsorted_ext_handshake_is_accepted_and_the_first_key_wins() {
+        // `v` before `m`, `reqq` after `p`, `ut_pex` before `ut_metadata`,
+        // `reqq` and `ut_pex` repeated: as libtorrent and Transmission read it.
+        let hs = ExtHandshake::decode(
+            b"d1:v6:peer 11:pi7000e4:reqqi250e4:reqqi9e1:md6:ut_pexi1e11:ut_metadatai2e6:ut_pexi5eee",
+        )
+        .unwrap();
+        assert_eq!(
+            hs,
+            ExtHandshake {
+                extensions: vec![("ut_pex".into(), 1), ("ut_metadata".into(), 2)],
+                client: Some("peer 1".into()),
+                reqq: Some(250),
+                yourip: None,
+                upload_only: false,
+                listen_port: Some(7000),
+            }
         );
     }
 }

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,18 @@ fn ensure_file(path: &Path, len: u64, seed: u64) -> std::io::Result<()> {
         left -= k as u64;
     }
     f.flush()
+}
+
+/// `ringseed demo`: exit 0 when the whole payload came back and every piece
+/// verified, 1 otherwise.
+pub fn command(opts: &DemoOptions) -> anyhow::Result<ExitCode> {
+    run(opts).map(|r| {
+        if r.complete && r.pieces_failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    })
 }
 
 /// Runs the demo; returns the swarm's report.

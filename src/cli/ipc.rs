@@ -6,13 +6,58 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use ringseed::control::ipc::bencode::{self, Ben, Out};
 use ringseed::control::ipc::{frame, proto};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use super::control::StateArgs;
+
+/// `ringseed ipc MESSAGE [VALUE]`: sends one message to `socket` (default:
+/// the configuration's IPC socket) and prints the reply as `[NAME, VALUE]`.
+/// Exit 1 when the reply is failed, not-supported or bad-format.
+pub fn run(
+    socket: Option<PathBuf>,
+    state: &StateArgs,
+    timeout: u64,
+    message: &str,
+    value: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let socket = match socket {
+        Some(s) => s,
+        None => {
+            let (c, _) = state.resolve()?;
+            c.ipc_socket().ok_or_else(|| {
+                anyhow!("the configuration turns the IPC off; give --socket PATH")
+            })?
+        }
+    };
+    let value = match value {
+        Some(v) => {
+            let json: Value = serde_json::from_str(v).context("the value is not JSON")?;
+            json_to_bencode(&json)?
+        }
+        None => bencode::text(""),
+    };
+    let reply = call(&socket, message, value, Duration::from_secs(timeout))?;
+    match reply {
+        None => {
+            println!("quit sent; the daemon closed the connection");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((name, v)) => {
+            println!("{}", json!([name, v]));
+            Ok(match name.as_str() {
+                "failed" | "not-supported" | "bad-format" => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+    }
+}
 
 /// JSON → bencode. Errors: a float or null (bencode has neither).
 pub fn json_to_bencode(v: &Value) -> anyhow::Result<Out> {
@@ -139,7 +184,6 @@ pub fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn json_values_become_bencode_and_back() {

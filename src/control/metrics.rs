@@ -296,11 +296,7 @@ pub struct Publisher {
 
 fn peer_id_prefix(id: &[u8; 20]) -> String {
     // Azureus-style `-XX1234-`; anything else is shown as hex of 4 bytes.
-    if id[0] == b'-' && id[7] == b'-' && id[1..7].iter().all(|b| b.is_ascii_alphanumeric()) {
-        String::from_utf8_lossy(&id[..8]).into_owned()
-    } else {
-        hex::encode(&id[..4])
-    }
+    ringseed_proto::peer_id::PeerId(*id).prefix()
 }
 
 fn bool_gauge(b: bool) -> f64 {

@@ -20,52 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-/// Which seed choking algorithm to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ChokerAlgorithm {
-    #[default]
-    RoundRobin,
-    FastestUpload,
-    AntiLeech,
-}
-
-impl std::str::FromStr for ChokerAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "round_robin" => Ok(Self::RoundRobin),
-            "fastest_upload" => Ok(Self::FastestUpload),
-            "anti_leech" => Ok(Self::AntiLeech),
-            other => Err(format!(
-                "unknown choker {other:?}; expected round_robin, fastest_upload or anti_leech"
-            )),
-        }
-    }
-}
-
-impl serde::Serialize for ChokerAlgorithm {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ChokerAlgorithm {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::fmt::Display for ChokerAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::RoundRobin => "round_robin",
-            Self::FastestUpload => "fastest_upload",
-            Self::AntiLeech => "anti_leech",
-        })
-    }
-}
+pub use crate::config::ChokerAlgorithm;
 
 /// What the choker needs to know of one peer.
 #[derive(Clone, Copy, Debug)]

@@ -180,66 +180,10 @@ pub struct DisconnectRecord {
     pub source: Option<PeerSource>,
 }
 
-/// A client name from an Azureus-style peer id (`-XX1234-`, BEP 20), for
-/// peers that send no BEP 10 `v`. The codes are the widely used ones (BEP 20's
-/// list); unknown codes show as the code and version digits.
+/// A client name from a peer id (Azureus-style `-XX1234-`, BEP 20), for
+/// peers that send no BEP 10 `v`: [`PeerId::client`], the one decoder.
+///
+/// [`PeerId::client`]: ringseed_proto::peer_id::PeerId::client
 pub fn client_from_peer_id(id: &[u8; 20]) -> String {
-    if id[0] == b'-' && id[7] == b'-' && id[1..7].iter().all(|b| b.is_ascii_alphanumeric()) {
-        let code = std::str::from_utf8(&id[1..3]).unwrap_or("??");
-        let name = match code {
-            "AZ" => "Azureus",
-            "BC" => "BitComet",
-            "BI" => "BiglyBT",
-            "BT" => "BitTorrent",
-            "DE" => "Deluge",
-            "KT" => "KTorrent",
-            "LT" => "libtorrent",
-            "lt" => "rTorrent",
-            "qB" => "qBittorrent",
-            "TR" => "Transmission",
-            "UT" => "µTorrent",
-            "UM" => "µTorrent Mac",
-            "RG" => "ringseed",
-            "RL" => "ringseed-loadtest",
-            "WW" => "WebTorrent",
-            "XL" => "Xunlei",
-            other => other,
-        };
-        let v = &id[3..7];
-        let digits: Vec<String> = v
-            .iter()
-            .map(|b| match b {
-                b'0'..=b'9' => (b - b'0').to_string(),
-                b'A'..=b'Z' => (b - b'A' + 10).to_string(),
-                b'a'..=b'z' => (b - b'a' + 10).to_string(),
-                _ => "?".into(),
-            })
-            .collect();
-        return format!("{name} {}", digits.join("."));
-    }
-    if id.starts_with(b"A2-") {
-        return "aria2".into();
-    }
-    let printable: String = id[..8]
-        .iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
-        .collect();
-    format!("Unknown [{printable}]")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn azureus_style_ids_name_their_client() {
-        let mut id = *b"-TR3000-xxxxxxxxxxxx";
-        assert_eq!(client_from_peer_id(&id), "Transmission 3.0.0.0");
-        id[..8].copy_from_slice(b"-qB4520-");
-        assert_eq!(client_from_peer_id(&id), "qBittorrent 4.5.2.0");
-        id[..8].copy_from_slice(b"-ZZ0100-");
-        assert_eq!(client_from_peer_id(&id), "ZZ 0.1.0.0");
-        assert_eq!(client_from_peer_id(b"A2-1-36-0-xxxxxxxxxx"), "aria2");
-        assert!(client_from_peer_id(&[0u8; 20]).starts_with("Unknown"));
-    }
+    ringseed_proto::peer_id::PeerId(*id).client()
 }

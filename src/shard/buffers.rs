@@ -16,12 +16,13 @@
 use std::cell::RefCell;
 
 use tokio_uring::buf::fixed::{FixedBuf, FixedBufPool};
-use wire::{MAX_BLOCK_LEN, PIECE_HEADER_LEN};
+use wire::PIECE_HEADER_LEN;
 
+use ringseed_proto::lengths::BLOCK_LEN;
 use ringseed_proto::wire;
 
-/// O_DIRECT alignment of memory, file offset and length, bytes.
-pub const DIRECT_ALIGN: usize = 4096;
+use crate::storage::read::DIRECT_ALIGN;
+
 /// Memory of one ring's queues, bytes (SQ and CQ entries and the SQE array at 4096 entries).
 const RING_MEMORY: u64 = 512 * 1024;
 /// Most buffers one ring can register.
@@ -31,9 +32,9 @@ pub const MAX_REGISTERED: usize = 1024;
 pub fn buffer_size(direct_io: bool) -> usize {
     if direct_io {
         // Alignment slack + header room + block + up to one page before and after it.
-        DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + MAX_BLOCK_LEN as usize + DIRECT_ALIGN
+        DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + BLOCK_LEN as usize + DIRECT_ALIGN
     } else {
-        PIECE_HEADER_LEN + MAX_BLOCK_LEN as usize
+        PIECE_HEADER_LEN + BLOCK_LEN as usize
     }
 }
 
@@ -158,12 +159,6 @@ pub struct BlockBuffers {
 /// themselves, and for each shard's side ring when `side_ring`), at most
 /// [`MAX_REGISTERED`].
 pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0;
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
     // Each ring's own queues (about 400 KiB at 4096 entries) may be charged too.
     let per_shard_rings = RING_MEMORY
@@ -173,10 +168,9 @@ pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -
             0
         };
     let rings = per_shard_rings * shards.max(1) as u64;
-    let budget = if !ok || lim.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        lim.rlim_cur.saturating_sub(rings) / 4 * 3
+    let budget = match crate::rlimit::memlock() {
+        None => u64::MAX,
+        Some(limit) => limit.saturating_sub(rings) / 4 * 3,
     };
     let per_shard = budget / shards.max(1) as u64 / per_buf as u64;
     (per_shard as usize).min(MAX_REGISTERED)

@@ -336,7 +336,7 @@ fn side_ring_for(id: usize, config: &Config) -> (SendMode, Option<Rc<side_ring::
     }
     let want = config.network.send_mode;
     let pipes = side_ring::pipes_per_shard(
-        side_ring::nofile_limit().unwrap_or(u64::MAX),
+        crate::rlimit::nofile().unwrap_or(u64::MAX),
         config.shard_count().max(1),
     );
     match side_ring::SideRing::new(pipes) {

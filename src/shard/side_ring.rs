@@ -51,20 +51,6 @@ pub fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
     ((nofile / 32) as usize / shards.max(1)).clamp(2, MAX_PIPES)
 }
 
-/// The process's RLIMIT_NOFILE soft limit; `None` when unlimited or unknown.
-pub fn nofile_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills a struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
-        || lim.rlim_cur == libc::RLIM_INFINITY
-    {
-        return None;
-    }
-    Some(lim.rlim_cur)
-}
 /// Size asked of every pipe (`F_SETPIPE_SZ`), bytes: 256 slots, room for a
 /// full batch (32 blocks of at most 6 slots each). The kernel may grant less
 /// (`/proc/sys/fs/pipe-max-size`; an unprivileged user past

@@ -4,8 +4,8 @@
 //! one task's read is in the kernel while the other hashes. Pieces are handed
 //! out through one atomic counter; a piece is read in chunks of at most
 //! [`CHUNK`] bytes so memory does not grow with the piece length. Reads go
-//! through the same path as block serving ([`super::read::read_range`], files
-//! opened beneath the save path from a bounded [`FileCache`]). SHA-1 comes
+//! through the same path as block serving ([`super::read::Disk::read_range`],
+//! files opened beneath the save path from a bounded [`FileCache`]). SHA-1 comes
 //! from the `sha1` crate, which uses the CPU's SHA extensions when present.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use ringseed_proto::metainfo::Metainfo;
 use sha1::{Digest, Sha1};
 
 use super::files::FileCache;
-use super::read::{read_range, TorrentFiles};
+use super::read::{Disk, TorrentFiles};
 use super::{FileSlot, Layout};
 
 /// Files each hash-check worker keeps open.
@@ -80,43 +80,38 @@ pub fn verify_pieces(
     threads: usize,
     progress: &Arc<AtomicU64>,
 ) -> CheckResult {
-    let root: Arc<PathBuf> = Arc::new(root.to_owned());
     let n = meta.lengths.num_pieces();
-    let list: Arc<Vec<u32>> = Arc::new(match only {
+    let list: Vec<u32> = match only {
         Some(l) => l.iter().copied().filter(|i| *i < n).collect(),
         None => (0..n).collect(),
-    });
+    };
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         threads
     };
     let threads = threads.min(list.len().max(1));
-    let states: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(UNKNOWN)).collect());
-    let next = Arc::new(AtomicU32::new(0));
-    let layout = Arc::new(Layout::new(meta));
+    let job = Arc::new(Job {
+        meta: meta.clone(),
+        root: root.to_owned(),
+        slots: slots.clone(),
+        layout: Layout::new(meta),
+        states: (0..n).map(|_| AtomicU8::new(UNKNOWN)).collect(),
+        next: AtomicU32::new(0),
+        progress: progress.clone(),
+        list,
+    });
     let before = progress.load(Ordering::Relaxed);
     std::thread::scope(|s| {
         for w in 0..threads {
-            let (meta, root, slots, states, next, layout, progress, list) = (
-                meta.clone(),
-                root.clone(),
-                slots.clone(),
-                states.clone(),
-                next.clone(),
-                layout.clone(),
-                progress.clone(),
-                list.clone(),
-            );
+            let job = job.clone();
             std::thread::Builder::new()
                 .name(format!("hash-check-{w:02}"))
                 .spawn_scoped(s, move || {
                     match tokio_uring::Runtime::new(
                         tokio_uring::builder().entries(WORKER_RING_ENTRIES),
                     ) {
-                        Ok(rt) => rt.block_on(worker(
-                            meta, root, slots, layout, states, next, progress, list,
-                        )),
+                        Ok(rt) => rt.block_on(worker(job)),
                         Err(e) => {
                             // No ring (RLIMIT_MEMLOCK too small, io_uring
                             // disabled): hash with ordinary reads instead.
@@ -124,9 +119,7 @@ pub fn verify_pieces(
                             WARNED.call_once(|| {
                                 tracing::warn!(error = %e, "cannot create an io_uring ring for the hash check; hashing with ordinary reads")
                             });
-                            worker_sync(
-                                &meta, &root, &slots, &layout, &states, &next, &progress, &list,
-                            )
+                            worker_sync(&job)
                         }
                     }
                 })
@@ -140,10 +133,10 @@ pub fn verify_pieces(
         corrupt: 0,
     };
     let mut listed = vec![only.is_none(); n as usize];
-    for &i in list.iter() {
+    for &i in job.list.iter() {
         listed[i as usize] = true;
     }
-    for (s, listed) in states.iter().zip(listed) {
+    for (s, listed) in job.states.iter().zip(listed) {
         let s = s.load(Ordering::Relaxed);
         r.verified.push(s == OK);
         match s {
@@ -155,45 +148,58 @@ pub fn verify_pieces(
     r
 }
 
-async fn worker(
+/// What every worker of one check shares.
+struct Job {
     meta: Arc<Metainfo>,
-    root: Arc<PathBuf>,
+    /// The save path the files are opened beneath.
+    root: PathBuf,
     slots: Arc<Vec<FileSlot>>,
-    layout: Arc<Layout>,
-    states: Arc<Vec<AtomicU8>>,
-    next: Arc<AtomicU32>,
+    layout: Layout,
+    /// One state per piece (`UNKNOWN` until hashed).
+    states: Vec<AtomicU8>,
+    /// Index into `list` of the next piece to hand out.
+    next: AtomicU32,
+    /// Bytes hashed (pad bytes excluded).
     progress: Arc<AtomicU64>,
-    list: Arc<Vec<u32>>,
-) {
+    /// The pieces to check.
+    list: Vec<u32>,
+}
+
+impl Job {
+    /// The next piece to hash, if any is left.
+    fn next_piece(&self) -> Option<u32> {
+        self.list
+            .get(self.next.fetch_add(1, Ordering::Relaxed) as usize)
+            .copied()
+    }
+
+    fn files(&self) -> TorrentFiles<'_> {
+        TorrentFiles {
+            info_hash: self.meta.info_hash,
+            root: &self.root,
+            slots: &self.slots,
+            layout: &self.layout,
+        }
+    }
+
+    /// A read buffer: one chunk, at most a piece.
+    fn buffer(&self) -> Vec<u8> {
+        vec![0u8; CHUNK.min(self.meta.lengths.piece_length() as usize)]
+    }
+}
+
+async fn worker(job: Arc<Job>) {
     let files = Rc::new(FileCache::new(FILES_PER_WORKER));
     let mut tasks = Vec::new();
     for _ in 0..TASKS_PER_WORKER {
-        let (meta, root, slots, layout, states, next, progress, files, list) = (
-            meta.clone(),
-            root.clone(),
-            slots.clone(),
-            layout.clone(),
-            states.clone(),
-            next.clone(),
-            progress.clone(),
-            files.clone(),
-            list.clone(),
-        );
+        let (job, files) = (job.clone(), files.clone());
         tasks.push(tokio_uring::spawn(async move {
-            let t = TorrentFiles {
-                info_hash: meta.info_hash,
-                root: &root,
-                slots: &slots,
-                layout: &layout,
-            };
-            let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
-            loop {
-                let Some(&index) = list.get(next.fetch_add(1, Ordering::Relaxed) as usize) else {
-                    break;
-                };
-                let (state, b) = hash_piece(&meta, t, &files, index, buf, &progress).await;
+            let disk = Disk::new(&files, job.files());
+            let mut buf = job.buffer();
+            while let Some(index) = job.next_piece() {
+                let (state, b) = hash_piece(&job.meta, disk, index, buf, &job.progress).await;
                 buf = b;
-                states[index as usize].store(state, Ordering::Relaxed);
+                job.states[index as usize].store(state, Ordering::Relaxed);
             }
         }));
     }
@@ -203,28 +209,11 @@ async fn worker(
 }
 
 /// The hash check without io_uring: the same pieces, ordinary `pread`s.
-fn worker_sync(
-    meta: &Metainfo,
-    root: &Path,
-    slots: &[FileSlot],
-    layout: &Layout,
-    states: &[AtomicU8],
-    next: &AtomicU32,
-    progress: &AtomicU64,
-    list: &[u32],
-) {
-    let t = TorrentFiles {
-        info_hash: meta.info_hash,
-        root,
-        slots,
-        layout,
-    };
+fn worker_sync(job: &Job) {
+    let (meta, t) = (&job.meta, job.files());
     let mut files = super::read::SyncFiles::default();
-    let mut buf = vec![0u8; CHUNK.min(meta.lengths.piece_length() as usize)];
-    loop {
-        let Some(&index) = list.get(next.fetch_add(1, Ordering::Relaxed) as usize) else {
-            break;
-        };
+    let mut buf = job.buffer();
+    while let Some(index) = job.next_piece() {
         let mut hasher = Sha1::new();
         let start = meta.lengths.piece_offset(index);
         let len = meta.lengths.piece_len(index) as u64;
@@ -240,12 +229,8 @@ fn worker_sync(
                 break;
             }
             hasher.update(&buf[..want as usize]);
-            let pad: u64 = layout
-                .extents(start + done, want)
-                .filter(|e| e.pad)
-                .map(|e| e.len as u64)
-                .sum();
-            progress.fetch_add(want as u64 - pad, Ordering::Relaxed);
+            job.progress
+                .fetch_add(job.layout.file_bytes(start + done, want), Ordering::Relaxed);
             done += want as u64;
         }
         if state == OK {
@@ -254,14 +239,13 @@ fn worker_sync(
                 state = CORRUPT;
             }
         }
-        states[index as usize].store(state, Ordering::Relaxed);
+        job.states[index as usize].store(state, Ordering::Relaxed);
     }
 }
 
 async fn hash_piece(
     meta: &Metainfo,
-    t: TorrentFiles<'_>,
-    files: &FileCache,
+    disk: Disk<'_>,
     index: u32,
     mut buf: Vec<u8>,
     progress: &AtomicU64,
@@ -272,20 +256,14 @@ async fn hash_piece(
     let mut done = 0u64;
     while done < len {
         let want = (len - done).min(buf.len() as u64) as u32;
-        let (res, b) = read_range(files, t, start + done, want, buf, 0, || {}).await;
+        let (res, b) = disk.read_range(start + done, want, buf, 0, || {}).await;
         buf = b;
         if res.is_err() {
             return (UNREADABLE, buf);
         }
         hasher.update(&buf[..want as usize]);
         // Pad bytes are hashed but not read from disk: count only file bytes.
-        let pad: u64 = t
-            .layout
-            .extents(start + done, want)
-            .filter(|e| e.pad)
-            .map(|e| e.len as u64)
-            .sum();
-        progress.fetch_add(want as u64 - pad, Ordering::Relaxed);
+        progress.fetch_add(disk.file_bytes(start + done, want), Ordering::Relaxed);
         done += want as u64;
     }
     let digest: [u8; 20] = hasher.finalize().into();

@@ -6,8 +6,11 @@
 //! - [`resolve_files`] turns the metainfo's file list into checked absolute
 //!   paths below the data directory (symlinks that leave it are refused).
 //! - [`files`] opens data files beneath the save path, in a bounded cache.
-//! - [`read`] reads a range (block or piece chunk) into a buffer with
-//!   io_uring: the one read path of block serving and the hash check.
+//! - [`read`] is the one read path of block serving and the hash check: a
+//!   torrent's files through a thread's cache ([`read::Disk`]) give a range
+//!   (block or piece chunk) read into a buffer with io_uring, a run of
+//!   blocks as one open file for `readv` or O_DIRECT, or a range as open
+//!   files and zeros for splicing.
 //! - [`check`] verifies pieces with SHA-1 on every core.
 //! - [`resume`] keeps verified bitfields across restarts.
 
@@ -66,6 +69,15 @@ impl Layout {
             pos: offset,
             end: offset + len as u64,
         }
+    }
+
+    /// Bytes of the range `offset..offset+len` that lie in files (BEP 47 pad
+    /// extents left out): what reading it takes from disk.
+    pub fn file_bytes(&self, offset: u64, len: u32) -> u64 {
+        self.extents(offset, len)
+            .filter(|e| !e.pad)
+            .map(|e| e.len as u64)
+            .sum()
     }
 }
 

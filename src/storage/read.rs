@@ -1,20 +1,38 @@
-//! Reading a torrent-wide byte range (a block or a piece chunk) into one
-//! buffer with io_uring: the one read path of the shards' block serving and
-//! the hash check.
+//! Reading torrent-wide byte ranges with io_uring: the one read path of
+//! the shards' block serving and the hash check.
 //!
-//! A range maps to file extents ([`super::Layout`]); each extent is read at
-//! its file offset into its place in the buffer (short reads continue), BEP 47
-//! pad extents are zero-filled without touching the disk. Files come from the
-//! thread's [`FileCache`]. The buffer is owned and travels into the kernel
-//! and back (tokio-uring's model), so the caller gets it back on every path.
+//! A [`Disk`] is one torrent's files seen through one thread's
+//! [`FileCache`]: given a range (a block or a piece chunk) it walks the file
+//! extents ([`super::Layout`]) and opens the files behind them, so no caller
+//! walks extents or opens files itself. It offers each send path what it
+//! needs:
+//! - [`Disk::read_range`]: every extent read at its file offset into its
+//!   place in one buffer (short reads continue); BEP 47 pad extents are
+//!   zero-filled without touching the disk (the hash check, and any block
+//!   the faster ways below cannot take);
+//! - [`Disk::read_block`]: a block into a block buffer, with O_DIRECT as
+//!   whole aligned pages when asked and one file holds the block;
+//! - [`Disk::contiguous`]: the open file holding a whole run of consecutive
+//!   blocks, for one `readv` into several buffers;
+//! - [`Disk::segments`]: a range as zeros and (open file, offset, length)
+//!   parts, for splicing from the page cache into a pipe.
+//!
+//! The buffer is owned and travels into the kernel and back (tokio-uring's
+//! model), so the caller gets it back on every path.
 
 use std::ops::Range;
 use std::path::Path;
+use std::rc::Rc;
 
 use ringseed_proto::metainfo::InfoHash;
+use tokio_uring::buf::BoundedBufMut;
+use tokio_uring::fs::File;
 
 use super::files::{FileCache, OpenError};
-use super::{FileSlot, Layout};
+use super::{Extent, Extents, FileSlot, Layout};
+
+/// O_DIRECT alignment of memory, file offset and length, bytes.
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// A buffer a range can be read into: a registered block buffer, a plain
 /// one, or the hash check's `Vec`.
@@ -22,7 +40,7 @@ pub trait ReadTarget: Sized {
     /// Reads `range` of the buffer from `file` at `offset`; returns the bytes read.
     fn read_at(
         self,
-        file: &tokio_uring::fs::File,
+        file: &File,
         range: Range<usize>,
         offset: u64,
     ) -> impl std::future::Future<Output = (std::io::Result<usize>, Self)>;
@@ -33,7 +51,7 @@ pub trait ReadTarget: Sized {
 impl ReadTarget for Vec<u8> {
     async fn read_at(
         self,
-        file: &tokio_uring::fs::File,
+        file: &File,
         range: Range<usize>,
         offset: u64,
     ) -> (std::io::Result<usize>, Self) {
@@ -75,52 +93,209 @@ pub struct RangeError {
     pub error: ReadError,
 }
 
-/// Reads the torrent-wide range `offset..offset+len` into `buf[start..start+len]`.
-/// `on_read` is called once per read submitted (for counters).
-///
-/// Errors: a file cannot be opened, a read fails, or a file is short; the
-/// error names the file.
-pub async fn read_range<B: ReadTarget>(
-    cache: &FileCache,
-    t: TorrentFiles<'_>,
-    offset: u64,
-    len: u32,
-    mut buf: B,
-    start: usize,
-    mut on_read: impl FnMut(),
-) -> (Result<(), RangeError>, B) {
-    let mut pos = start;
-    for e in t.layout.extents(offset, len) {
-        let end = pos + e.len as usize;
+/// One torrent's data files read through one thread's file cache (see the
+/// module docs). Cheap to make (references only) and `Copy`.
+#[derive(Clone, Copy)]
+pub(crate) struct Disk<'a> {
+    cache: &'a FileCache,
+    files: TorrentFiles<'a>,
+}
+
+/// A run of bytes that lies in one file, with that file open: what one
+/// `readv` (or one O_DIRECT read) needs.
+pub(crate) struct Contiguous {
+    file: Rc<File>,
+    extent: Extent,
+}
+
+/// One part of a range as it lies on disk (see [`Disk::segments`]).
+pub(crate) enum Segment {
+    /// A BEP 47 pad extent: this many zero bytes, nothing on disk.
+    Zeros(u32),
+    /// `len` bytes of an open file from byte `offset` of it.
+    File {
+        file: Rc<File>,
+        offset: u64,
+        len: u32,
+    },
+}
+
+/// Iterator over the [`Segment`]s of a range (see [`Disk::segments`]).
+pub(crate) struct Segments<'a> {
+    disk: Disk<'a>,
+    extents: Extents<'a>,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = Result<Segment, RangeError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.extents.next()?;
         if e.pad {
-            buf.zero(pos..end);
-            pos = end;
-            continue;
+            return Some(Ok(Segment::Zeros(e.len)));
         }
-        let fail = |error: ReadError| RangeError {
-            file: e.file,
-            error,
-        };
-        let file = match cache.get(t.info_hash, t.root, t.slots, e.file, false) {
-            Ok(f) => f,
-            Err(err) => return (Err(fail(err.into())), buf),
-        };
-        let mut off = e.file_offset;
-        while pos < end {
-            on_read();
-            let (res, b) = buf.read_at(&file, pos..end, off).await;
-            buf = b;
-            match res {
-                Ok(0) => return (Err(fail(ReadError::Short)), buf),
-                Ok(n) => {
-                    pos += n;
-                    off += n as u64;
-                }
-                Err(err) => return (Err(fail(err.into())), buf),
-            }
+        Some(match self.disk.open(e.file, false) {
+            Ok(file) => Ok(Segment::File {
+                file,
+                offset: e.file_offset,
+                len: e.len,
+            }),
+            Err(err) => Err(RangeError {
+                file: e.file,
+                error: err.into(),
+            }),
+        })
+    }
+}
+
+impl<'a> Disk<'a> {
+    /// The files `files` of one torrent, opened through `cache`.
+    pub fn new(cache: &'a FileCache, files: TorrentFiles<'a>) -> Self {
+        Disk { cache, files }
+    }
+
+    /// File `index` from the cache (`direct`: O_DIRECT).
+    fn open(&self, index: usize, direct: bool) -> Result<Rc<File>, OpenError> {
+        let t = &self.files;
+        self.cache.get(t.info_hash, t.root, t.slots, index, direct)
+    }
+
+    /// The file extent holding all of `offset..offset+len`, if one file (not
+    /// a BEP 47 pad file) does.
+    fn single_extent(&self, offset: u64, len: u32) -> Option<Extent> {
+        let mut ext = self.files.layout.extents(offset, len);
+        match (ext.next(), ext.next()) {
+            (Some(e), None) if !e.pad => Some(e),
+            _ => None,
         }
     }
-    (Ok(()), buf)
+
+    /// The torrent-wide range `offset..offset+len` as one open file (opened
+    /// with O_DIRECT when `direct`), when one file (not a pad file) holds all
+    /// of it and opens; else `None` (the caller reads block by block, which
+    /// reports errors per block).
+    pub fn contiguous(&self, offset: u64, len: u32, direct: bool) -> Option<Contiguous> {
+        let extent = self.single_extent(offset, len)?;
+        let file = self.open(extent.file, direct).ok()?;
+        Some(Contiguous { file, extent })
+    }
+
+    /// Bytes of the range `offset..offset+len` read from disk (see
+    /// [`Layout::file_bytes`]).
+    pub fn file_bytes(&self, offset: u64, len: u32) -> u64 {
+        self.files.layout.file_bytes(offset, len)
+    }
+
+    /// The torrent-wide range `offset..offset+len` as it lies on disk, in
+    /// order: pad zeros and open files (page cache). A file that cannot be
+    /// opened yields its error (and the caller stops there). No allocation
+    /// but the cache's own.
+    pub fn segments(&self, offset: u64, len: u32) -> Segments<'a> {
+        Segments {
+            disk: *self,
+            extents: self.files.layout.extents(offset, len),
+        }
+    }
+
+    /// Reads the torrent-wide range `offset..offset+len` into `buf[start..start+len]`.
+    /// `on_read` is called once per read submitted (for counters).
+    ///
+    /// Errors: a file cannot be opened, a read fails, or a file is short; the
+    /// error names the file.
+    pub async fn read_range<B: ReadTarget>(
+        &self,
+        offset: u64,
+        len: u32,
+        mut buf: B,
+        start: usize,
+        mut on_read: impl FnMut(),
+    ) -> (Result<(), RangeError>, B) {
+        let mut pos = start;
+        for e in self.files.layout.extents(offset, len) {
+            let end = pos + e.len as usize;
+            if e.pad {
+                buf.zero(pos..end);
+                pos = end;
+                continue;
+            }
+            let fail = |error: ReadError| RangeError {
+                file: e.file,
+                error,
+            };
+            let file = match self.open(e.file, false) {
+                Ok(f) => f,
+                Err(err) => return (Err(fail(err.into())), buf),
+            };
+            let mut off = e.file_offset;
+            while pos < end {
+                on_read();
+                let (res, b) = buf.read_at(&file, pos..end, off).await;
+                buf = b;
+                match res {
+                    Ok(0) => return (Err(fail(ReadError::Short)), buf),
+                    Ok(n) => {
+                        pos += n;
+                        off += n as u64;
+                    }
+                    Err(err) => return (Err(fail(err.into())), buf),
+                }
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads the block `offset..offset+len` (torrent-wide) into `buf` at
+    /// index `at`; returns where the data starts in `buf` (`at` unless
+    /// O_DIRECT read from an earlier page boundary). `on_read` as in
+    /// [`Disk::read_range`].
+    ///
+    /// With `direct`, a block that one file holds is read with O_DIRECT as
+    /// whole aligned pages landing at `at`, which must be [`DIRECT_ALIGN`]
+    /// aligned in memory, with room for the block, the page part before it
+    /// and the rest of its last page. Other blocks, and files O_DIRECT cannot
+    /// open (tmpfs), are read through the page cache.
+    ///
+    /// Errors: as [`Disk::read_range`].
+    pub async fn read_block<B: ReadTarget>(
+        &self,
+        offset: u64,
+        len: u32,
+        buf: B,
+        at: usize,
+        direct: bool,
+        mut on_read: impl FnMut(),
+    ) -> (Result<usize, RangeError>, B) {
+        let run = if direct {
+            self.contiguous(offset, len, true)
+        } else {
+            None
+        };
+        if let Some(Contiguous { file, extent: e }) = run {
+            let aligned = e.file_offset & !(DIRECT_ALIGN as u64 - 1);
+            let r = (e.file_offset - aligned) as usize;
+            let rlen = (r + e.len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+            on_read();
+            let (res, b) = buf.read_at(&file, at..at + rlen, aligned).await;
+            let fail = |error| RangeError {
+                file: e.file,
+                error,
+            };
+            return match res {
+                Ok(n) if n >= r + e.len as usize => (Ok(at + r), b),
+                Ok(_) => (Err(fail(ReadError::Short)), b),
+                Err(err) => (Err(fail(err.into())), b),
+            };
+        }
+        let (res, buf) = self.read_range(offset, len, buf, at, on_read).await;
+        (res.map(|()| at), buf)
+    }
+}
+
+impl Contiguous {
+    /// Reads the run into `bufs` in order with one `readv`; returns the bytes
+    /// read (a short count is not an error) and the buffers.
+    pub async fn readv<B: BoundedBufMut>(&self, bufs: Vec<B>) -> (std::io::Result<usize>, Vec<B>) {
+        self.file.readv_at(bufs, self.extent.file_offset).await
+    }
 }
 
 /// Reading without io_uring (hash check fallback when no ring can be

@@ -5,18 +5,25 @@
 //!
 //! Units are in the key names (`_secs`, `_bytes`) or the docs; rates are
 //! bytes/s. Unknown keys are refused, so a typo never goes unnoticed.
+//!
+//! The types of keys spelled as text (an address or "off", the send mode,
+//! the choker, a CIDR network) are in `values`; `commented` writes the file
+//! `ringseed config` prints.
 
-use std::net::{IpAddr, SocketAddr};
+mod commented;
+mod values;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::choker::ChokerAlgorithm;
+pub use values::{ChokerAlgorithm, Cidr, Endpoint, SendMode, UnixSocket};
 
 /// Everything the daemon can be told.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Peer connections: the listener, timeouts and connection limits.
@@ -244,118 +251,6 @@ pub struct Ipc {
     pub max_clients: usize,
 }
 
-/// Where the IPC socket is: the default path, a path, or off.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UnixSocket {
-    /// STATE_DIR/daemon/socket.
-    Default,
-    Off,
-    Path(PathBuf),
-}
-
-impl std::str::FromStr for UnixSocket {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(if s.is_empty() {
-            UnixSocket::Default
-        } else if s.eq_ignore_ascii_case("off") {
-            UnixSocket::Off
-        } else {
-            UnixSocket::Path(PathBuf::from(s))
-        })
-    }
-}
-
-impl std::fmt::Display for UnixSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UnixSocket::Default => Ok(()),
-            UnixSocket::Off => f.write_str("off"),
-            UnixSocket::Path(p) => p.display().fmt(f),
-        }
-    }
-}
-
-impl Serialize for UnixSocket {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for UnixSocket {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// A listen address or "off".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    Off,
-    On(SocketAddr),
-}
-
-impl Endpoint {
-    pub fn addr(self) -> Option<SocketAddr> {
-        match self {
-            Endpoint::Off => None,
-            Endpoint::On(a) => Some(a),
-        }
-    }
-}
-
-impl std::str::FromStr for Endpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(Endpoint::Off);
-        }
-        s.parse()
-            .map(Endpoint::On)
-            .map_err(|e| format!("{s:?}: expected ADDR:PORT or \"off\" ({e})"))
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::Off => f.write_str("off"),
-            Endpoint::On(a) => a.fmt(f),
-        }
-    }
-}
-
-impl Serialize for Endpoint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Endpoint {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// How block data reaches the socket (`[network] send_mode`, `--send-mode`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum SendMode {
-    /// Read into registered buffers (`IORING_OP_READ_FIXED`/`READV`), send with `writev`.
-    Fixed,
-    /// `IORING_OP_SPLICE` file → pipe → socket, headers written into the pipe.
-    /// The default: fastest and cheapest measured here at 1, 8, 64 and 512
-    /// peers with both request patterns (docs/benchmarks.md, "Send path").
-    #[default]
-    Splice,
-    /// Read into registered buffers, send with `IORING_OP_SENDMSG_ZC`.
-    Zc,
-}
-
 /// Default `reqq`: requests a peer may queue with us.
 ///
 /// Why 2000: it is libtorrent's default `max_allowed_in_request_queue`, and
@@ -484,21 +379,6 @@ impl Default for Ipc {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            network: Network::default(),
-            choking: Choking::default(),
-            limits: Limits::default(),
-            storage: Storage::default(),
-            metrics: Metrics::default(),
-            rpc: Rpc::default(),
-            trackers: Trackers::default(),
-            ipc: Ipc::default(),
-        }
-    }
-}
-
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -588,137 +468,6 @@ impl Config {
     pub fn write_timeout(&self) -> Duration {
         Duration::from_secs(self.network.write_timeout_secs)
     }
-
-    /// The default configuration as TOML with every key commented from its
-    /// doc comment (`ringseed config`). Parsing it gives [`Config::default`].
-    pub fn commented_default() -> String {
-        let schema = schemars::schema_for!(Config);
-        let values = toml::Value::try_from(Config::default()).expect("serialisable");
-        let mut out = String::from(
-            "# ringseed configuration (TOML): `ringseed seed --config FILE`.\n\
-             # Every key is optional; these are the defaults. Command-line flags\n\
-             # override the file (`ringseed seed --help` names the key of each flag).\n",
-        );
-        let root = &schema.schema;
-        let props = &root.object.as_ref().expect("object").properties;
-        for (section, table) in values.as_table().expect("table") {
-            let sec_schema = props.get(section).map(|s| s.clone().into_object());
-            out.push('\n');
-            if let Some(d) = sec_schema.as_ref().and_then(description) {
-                push_comment(&mut out, &d);
-            }
-            out.push_str(&format!("[{section}]\n"));
-            // The section's own struct schema is a definition behind a $ref.
-            // (schemars puts the $ref of a documented field under `allOf`.)
-            let def = sec_schema
-                .as_ref()
-                .and_then(|s| {
-                    s.reference.clone().or_else(|| {
-                        s.subschemas
-                            .as_ref()?
-                            .all_of
-                            .as_ref()?
-                            .iter()
-                            .find_map(|x| x.clone().into_object().reference)
-                    })
-                })
-                .as_deref()
-                .and_then(|r| r.rsplit('/').next())
-                .and_then(|name| schema.definitions.get(name))
-                .map(|s| s.clone().into_object());
-            let fields = def.as_ref().and_then(|d| d.object.as_ref());
-            for (key, value) in table.as_table().expect("section table") {
-                if let Some(d) = fields
-                    .and_then(|f| f.properties.get(key))
-                    .map(|s| s.clone().into_object())
-                    .as_ref()
-                    .and_then(description)
-                {
-                    push_comment(&mut out, &d);
-                }
-                out.push_str(&format!("{key} = {value}\n"));
-            }
-        }
-        out
-    }
-}
-
-fn description(s: &schemars::schema::SchemaObject) -> Option<String> {
-    s.metadata.as_ref().and_then(|m| m.description.clone())
-}
-
-/// Writes `text` as `# ` comment lines wrapped at 78 columns.
-fn push_comment(out: &mut String, text: &str) {
-    for para in text.lines() {
-        let mut line = String::from("#");
-        for word in para.split_whitespace() {
-            if line.len() > 1 && line.len() + 1 + word.len() > 78 {
-                out.push_str(&line);
-                out.push('\n');
-                line = String::from("#");
-            }
-            line.push(' ');
-            line.push_str(word);
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-}
-
-/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub bits: u8,
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (a, b) = match s.split_once('/') {
-            Some((a, b)) => (a, Some(b)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a.trim().parse().map_err(|_| ())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let bits = match b {
-            Some(b) => b.trim().parse::<u8>().map_err(|_| ())?,
-            None => max,
-        };
-        if bits > max {
-            return Err(());
-        }
-        Ok(Cidr { addr, bits })
-    }
-}
-
-impl Cidr {
-    /// True when `ip` is inside the network (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.bits == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.bits)
-                };
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.bits == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.bits)
-                };
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
 }
 
 /// `$XDG_STATE_HOME/ringseed`, else `~/.local/state/ringseed`, else `./ringseed-state`.
@@ -780,17 +529,5 @@ mod tests {
         let c: Config = toml::from_str("[storage]\nstate_dir = \"/s\"\n").unwrap();
         assert_eq!(c.ipc_socket(), Some(PathBuf::from("/s/daemon/socket")));
         assert!(toml::from_str::<Config>("[ipc]\nmax_message = 1\n").is_err());
-    }
-
-    #[test]
-    fn cidr_membership() {
-        let n: Cidr = "10.1.0.0/16".parse().unwrap();
-        assert!(n.contains("10.1.200.3".parse().unwrap()));
-        assert!(!n.contains("10.2.0.1".parse().unwrap()));
-        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
-        let one: Cidr = "::1".parse().unwrap();
-        assert!(one.contains("::1".parse().unwrap()));
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("x/8".parse::<Cidr>().is_err());
     }
 }

@@ -6,12 +6,11 @@
 //! (JSON-RPC, /metrics) and [`tracker`] (announces, on the control
 //! thread), [`session`] (torrents, hash check, persistence),
 //! [`storage`] (files, reads, hashes), [`torrent`] (a checked torrent and
-//! the registry the shards read), [`bitfield`] (the one piece-set type) and
-//! [`messages`] (what crosses between them).
+//! the registry the shards read) and [`messages`] (what crosses between
+//! them).
 
 pub mod accept;
 pub mod ban;
-pub mod bitfield;
 pub mod config;
 pub mod control;
 pub mod coordinator;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use ringseed_proto::metainfo::{InfoHash, Metainfo, MetainfoError};
 
-use crate::bitfield::Bitfield;
 use crate::storage::{FileSlot, Layout, StorageError};
+use ringseed_proto::bitfield::Bitfield;
 
 /// A torrent ready to seed: metainfo, file layout and verified pieces.
 #[derive(Debug)]

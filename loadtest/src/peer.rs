@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use ringseed_proto::bitfield::Bitfield;
 use ringseed_proto::lengths::BLOCK_LEN;
 use ringseed_proto::wire::{
     parse_frame, ExtHandshake, Handshake, Message, WireError, HANDSHAKE_LEN,
@@ -243,8 +244,8 @@ struct Peer {
     /// The seeder set the BEP 6 bit.
     fast: bool,
     has_all: bool,
-    /// The seeder's bitfield (BEP 3 layout).
-    has: Vec<u8>,
+    /// The pieces the seeder's bitfield and `have`s announced.
+    has: Bitfield,
     /// BEP 6 allowed-fast pieces the seeder offered.
     allowed_fast: Vec<u32>,
     choked: bool,
@@ -311,7 +312,7 @@ impl Peer {
             rng: StdRng::from_entropy(),
             fast: false,
             has_all: false,
-            has: vec![0; num_pieces.div_ceil(8) as usize],
+            has: Bitfield::new(num_pieces),
             allowed_fast: Vec::new(),
             choked: true,
             outstanding: 0,
@@ -563,26 +564,26 @@ impl Peer {
                         format!("have({i}) but the torrent has {} pieces", self.num_pieces),
                     ));
                 }
-                self.has[(i / 8) as usize] |= 0x80 >> (i % 8);
+                self.has.set(i, true);
             }
             Message::Bitfield(b) => {
-                if b.len() != self.has.len() {
+                let Some(has) = Bitfield::from_bytes(b, self.num_pieces) else {
                     return Err(err(
                         "malformed message",
                         format!(
                             "bitfield of {} bytes, expected {} for {} pieces",
                             b.len(),
-                            self.has.len(),
+                            self.has.as_bytes().len(),
                             self.num_pieces
                         ),
                     ));
-                }
-                self.has.copy_from_slice(b);
+                };
+                self.has = has;
             }
             Message::HaveAll => self.has_all = true,
             Message::HaveNone => {
                 self.has_all = false;
-                self.has.fill(0);
+                self.has = Bitfield::new(self.num_pieces);
             }
             Message::AllowedFast(i)
                 if i < self.num_pieces
@@ -807,13 +808,7 @@ impl Peer {
         let has_all = self.has_all;
         let has = &self.has;
         let active = &self.active;
-        let usable = |i: u32| {
-            (has_all
-                || has
-                    .get((i / 8) as usize)
-                    .is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
-                && !active.iter().any(|p| p.index == i)
-        };
+        let usable = |i: u32| (has_all || has.get(i)) && !active.iter().any(|p| p.index == i);
         let index = if self.choked {
             let work = self.sh.work.as_ref();
             self.allowed_fast

@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ringseed_proto::bitfield::Bitfield;
 use ringseed_proto::metainfo::Metainfo;
 use ringseed_proto::wire::{ExtHandshake, Handshake, Message, HANDSHAKE_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -95,12 +96,9 @@ async fn serve(
     if fast {
         Message::HaveAll.encode(&mut out);
     } else {
-        let n = lengths.num_pieces() as usize;
-        let mut bits = vec![0u8; n.div_ceil(8)];
-        for i in 0..n {
-            bits[i / 8] |= 0x80 >> (i % 8);
-        }
-        Message::Bitfield(&bits).encode(&mut out);
+        let mut bits = Bitfield::new(lengths.num_pieces());
+        bits.fill();
+        Message::Bitfield(bits.as_bytes()).encode(&mut out);
     }
     w.write_all(&out).await?;
     w.flush().await?;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use ringseed_proto::metainfo::Metainfo;
 
-use crate::bitfield::Bitfield;
 use crate::storage::{self, check, resume, Layout, StorageError};
 pub use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
+use ringseed_proto::bitfield::Bitfield;
 
 /// Reads and parses a .torrent file.
 ///

@@ -17,10 +17,10 @@ use ringseed_proto::wire::Message;
 use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
-use crate::bitfield::{Bitfield, BitfieldMismatch};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{msg_slot, PeerKey, PeerSnapshot, PeerSource, MSG_SLOTS};
 use crate::session::Torrent;
+use ringseed_proto::bitfield::{Bitfield, BitfieldMismatch};
 
 /// Request-queue capacity kept by a peer whose queue emptied (entries);
 /// a queue that grew past it for a burst gives the rest back.

@@ -19,11 +19,11 @@ use tokio_uring::buf::BoundedBuf;
 use super::peer::{message_id, Overflow, Peer, PeerState, QueuedRequest};
 use super::writer;
 use super::ShardState;
-use crate::bitfield::Bitfield;
 use crate::disconnect::DisconnectReason;
 use crate::listen::is_loopback;
 use crate::messages::{msg_slot, ClosedPeer, PeerHello, ShardEvent, HANDSHAKE_SLOT};
 use crate::session::{Torrent, TorrentEntry};
+use ringseed_proto::bitfield::Bitfield;
 
 /// Initial read buffer per connection, bytes. Leechers send small messages;
 /// the buffer grows for a long legitimate frame (a bitfield) up to the

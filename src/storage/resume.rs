@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ringseed_proto::bitfield::Bitfield;
 use ringseed_proto::metainfo::Metainfo;
 use serde::{Deserialize, Serialize};
 
@@ -36,13 +37,7 @@ pub fn path_for(state_dir: &Path, meta: &Metainfo) -> PathBuf {
 
 /// Packs a verified list into a BEP 3 bitfield (high bit of byte 0 = piece 0).
 pub fn to_bitfield(verified: &[bool]) -> Vec<u8> {
-    let mut bf = vec![0u8; verified.len().div_ceil(8)];
-    for (i, v) in verified.iter().enumerate() {
-        if *v {
-            bf[i / 8] |= 0x80 >> (i % 8);
-        }
-    }
-    bf
+    Bitfield::from_bools(verified).as_bytes().to_vec()
 }
 
 /// Builds the record for a finished check.
@@ -79,11 +74,9 @@ pub fn load(state_dir: &Path, meta: &Metainfo, slots: &[FileSlot]) -> Option<Vec
         return None;
     }
     let bf = hex::decode(&rec.verified).ok()?;
-    let n = meta.lengths.num_pieces() as usize;
-    if bf.len() != n.div_ceil(8) {
-        return None;
-    }
-    Some((0..n).map(|i| bf[i / 8] & (0x80 >> (i % 8)) != 0).collect())
+    let n = meta.lengths.num_pieces();
+    let pieces = Bitfield::from_bytes(&bf, n)?;
+    Some((0..n).map(|i| pieces.get(i)).collect())
 }
 
 /// Writes `rec` atomically (see [`super::write_atomically`]) and fsyncs the directory.

@@ -1,9 +1,9 @@
 //! A set of pieces in BEP 3 wire order: piece 0 is the high bit of the
 //! first byte, and the spare bits past the last piece are zero. The one
-//! type for every piece set the crate keeps — the pieces we have
-//! ([`crate::torrent::Torrent::pieces`]) and the pieces a peer says it has —
-//! so the bytes sent in a `bitfield` message are the bytes kept, and no
-//! other module shifts bits. Plain data: no I/O, imports nothing of the crate.
+//! type for every piece set ringseed keeps — the pieces a seeder has (and
+//! its resume data records), the pieces a peer says it has — so the bytes
+//! sent in a `bitfield` message are the bytes kept, and no other module
+//! shifts bits.
 
 /// A set of `len` pieces, stored as BEP 3 bitfield bytes (`len` rounded up
 /// to whole bytes), with the number of pieces set kept alongside.
@@ -37,6 +37,22 @@ impl Bitfield {
             b.set(i as u32, true);
         }
         b
+    }
+
+    /// `len` pieces from BEP 3 bytes (exactly `len` rounded up to whole
+    /// bytes; `None` otherwise). Bits past the last piece are ignored.
+    pub fn from_bytes(bytes: &[u8], len: u32) -> Option<Bitfield> {
+        let mut b = Bitfield::new(len);
+        if bytes.len() != b.bytes.len() {
+            return None;
+        }
+        b.bytes.copy_from_slice(bytes);
+        let spare = b.spare();
+        if let Some(last) = b.bytes.last_mut() {
+            *last &= 0xffu8 << spare;
+        }
+        b.ones = b.bytes.iter().map(|x| x.count_ones()).sum();
+        Some(b)
     }
 
     /// Number of pieces in the set's range (set or not).
@@ -159,5 +175,13 @@ mod tests {
         assert_eq!(b.merge(&[0x00, 0x20]), Err(BitfieldMismatch));
         assert_eq!(b.count(), 3);
         assert!(Bitfield::new(0).as_bytes().is_empty());
+    }
+
+    #[test]
+    fn bytes_of_the_right_length_load_with_spare_bits_ignored() {
+        let b = Bitfield::from_bytes(&[0x81, 0x7f], 10).unwrap();
+        assert_eq!((b.as_bytes(), b.count()), (&[0x81u8, 0x40][..], 3));
+        assert_eq!(Bitfield::from_bytes(&[0x81], 10), None);
+        assert_eq!(Bitfield::from_bytes(&[0x81, 0, 0], 10), None);
     }
 }

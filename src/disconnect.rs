@@ -240,7 +240,7 @@ mod tests {
     fn os_errors_are_positive_errnos() {
         let e = std::io::Error::from_raw_os_error(libc::ECONNRESET);
         assert_eq!(DisconnectReason::from_io(&e).code(), libc::ECONNRESET);
-        let e = std::io::Error::new(std::io::ErrorKind::Other, "x");
+        let e = std::io::Error::other("x");
         assert_eq!(DisconnectReason::from_io(&e), DisconnectReason::IoError);
     }
 }

@@ -15,7 +15,7 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The wait and log state of one accept loop.
 #[derive(Debug)]
-pub struct AcceptBackoff {
+pub(crate) struct AcceptBackoff {
     wait: Duration,
     last_log: Option<Instant>,
     suppressed: u64,
@@ -33,14 +33,14 @@ impl Default for AcceptBackoff {
 
 impl AcceptBackoff {
     /// An accept succeeded: the next failure waits [`MIN_WAIT`] again.
-    pub fn accepted(&mut self) {
+    pub(crate) fn accepted(&mut self) {
         self.wait = MIN_WAIT;
     }
 
     /// An accept failed. Returns how long to wait before the next one
     /// (5 ms doubling to 1 s) and, at most once per 10 s, `Some(n)`: log
     /// now, `n` failures having gone unlogged since the last line.
-    pub fn failed(&mut self) -> (Duration, Option<u64>) {
+    pub(crate) fn failed(&mut self) -> (Duration, Option<u64>) {
         let wait = self.wait;
         self.wait = (self.wait * 2).min(MAX_WAIT);
         if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {

@@ -12,4 +12,4 @@ use parking_lot::RwLock;
 
 /// Banned addresses and until when, shared by all shards (written by the
 /// coordinator, read at accept).
-pub type BanList = Arc<RwLock<HashMap<IpAddr, Instant>>>;
+pub(crate) type BanList = Arc<RwLock<HashMap<IpAddr, Instant>>>;

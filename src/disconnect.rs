@@ -1,6 +1,6 @@
 //! Why a peer connection closed: one enum, one stable number per reason.
 //!
-//! The numbers are Net::BitTorrent::Peer's (seed 004; reference §5 has the
+//! The numbers are Net::BitTorrent::Peer's (seed 004; Net::BitTorrent 0.052's `lib/Net/BitTorrent/Peer.pm` has the
 //! real values read from its source): 0 = closed by the remote, positive =
 //! the OS error (errno), negative = a library reason (−10 connected to
 //! ourselves, −11 torrent not served, −13 bad handshake, −16 already

@@ -9,23 +9,27 @@
 //! the registry the shards read) and [`messages`] (what crosses between
 //! them).
 
-pub mod accept;
-pub mod ban;
+// Items are `pub(crate)` unless the binary, the tests or the benches use
+// them; the compiler names any that drift.
+#![warn(unreachable_pub)]
+
+pub(crate) mod accept;
+pub(crate) mod ban;
 pub mod config;
 pub mod control;
 pub mod coordinator;
 pub mod create;
 pub mod daemon;
-pub mod disconnect;
-pub mod listen;
-pub mod messages;
+pub(crate) mod disconnect;
+pub(crate) mod listen;
+pub(crate) mod messages;
 pub mod rlimit;
 pub mod session;
-pub mod shard;
+pub(crate) mod shard;
 pub mod storage;
-pub mod tally;
-pub mod torrent;
-pub mod tracker;
+pub(crate) mod tally;
+pub(crate) mod torrent;
+pub(crate) mod tracker;
 
 #[cfg(test)]
 mod module_graph;

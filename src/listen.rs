@@ -21,7 +21,7 @@ pub struct ListenError {
 /// Used at start and by the IPC's `port` (a new port for every shard).
 ///
 /// Errors: [`ListenError`] with the address (in use, no permission).
-pub fn bind_listeners(
+pub(crate) fn bind_listeners(
     addr: SocketAddr,
     n: usize,
 ) -> Result<(Vec<std::net::TcpListener>, SocketAddr), ListenError> {
@@ -51,7 +51,7 @@ pub fn bind_listeners(
 }
 
 /// Loopback, IPv4-mapped loopback included.
-pub fn is_loopback(ip: IpAddr) -> bool {
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => {

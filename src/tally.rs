@@ -25,7 +25,7 @@ thread_local! {
 
 /// Counts one control-thread event of counter `name` with up to two labels
 /// (an empty label name is left out).
-pub fn tally(name: &'static str, labels: [(&'static str, &'static str); 2]) {
+pub(crate) fn tally(name: &'static str, labels: [(&'static str, &'static str); 2]) {
     TALLY.with(|t| *t.borrow_mut().entry((name, labels)).or_default() += 1);
 }
 

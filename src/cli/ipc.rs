@@ -31,9 +31,8 @@ pub fn run(
         Some(s) => s,
         None => {
             let (c, _) = state.resolve()?;
-            c.ipc_socket().ok_or_else(|| {
-                anyhow!("the configuration turns the IPC off; give --socket PATH")
-            })?
+            c.ipc_socket()
+                .ok_or_else(|| anyhow!("the configuration turns the IPC off; give --socket PATH"))?
         }
     };
     let value = match value {

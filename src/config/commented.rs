@@ -80,4 +80,3 @@ fn push_comment(out: &mut String, text: &str) {
         out.push('\n');
     }
 }
-

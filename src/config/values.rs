@@ -217,6 +217,9 @@ mod tests {
             "e = \"off\"\nu = \"\"\nc = \"anti_leech\"\n"
         );
         let err = toml::from_str::<T>("e = \"off\"\nu = \"\"\nc = \"fastest\"\n").unwrap_err();
-        assert!(err.to_string().contains("unknown choker \"fastest\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown choker \"fastest\""),
+            "{err}"
+        );
     }
 }

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 
 /// Limits of one server.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_connections: usize,
     pub max_body_bytes: usize,
     pub header_timeout: Duration,
@@ -43,7 +43,7 @@ pub struct HttpRequest {
 }
 
 /// A plain-text response.
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
@@ -81,11 +81,12 @@ fn loopback_host(host: &str) -> bool {
 
 /// Answers a request from its head alone (wrong path, method, no token)
 /// before any of its body is read; `None` lets it through.
-pub type Check = std::rc::Rc<dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>>;
+pub(crate) type Check =
+    std::rc::Rc<dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>>;
 
 /// Serves `handler` on `listener` until the runtime stops; `check` sees
 /// each request's head first.
-pub async fn serve<H, F>(
+pub(crate) async fn serve<H, F>(
     server: &'static str,
     listener: tokio::net::TcpListener,
     limits: Limits,

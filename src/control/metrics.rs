@@ -23,15 +23,15 @@ use crate::messages::PeerKey;
 use crate::tracker::TrackersView;
 
 /// How long a series may go unrefreshed before the exporter drops it.
-pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Buckets of the two duration histograms, seconds.
-pub const DURATION_BUCKETS: &[f64] = &[
+pub(crate) const DURATION_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 /// Registers help text and units for every series (promtool wants HELP).
-pub fn describe() {
+pub(crate) fn describe() {
     describe_counter!(
         "ringseed_peer_uploaded_bytes_total",
         Unit::Bytes,
@@ -286,7 +286,7 @@ pub fn describe() {
 
 /// Publishes the view's series once a second, keeping per-peer series to
 /// the busiest `max_peers` peers.
-pub struct Publisher {
+pub(crate) struct Publisher {
     max_peers: usize,
     /// Peers whose series are (or may still be) on /metrics: last publish time.
     exposed: HashMap<PeerKey, Instant>,
@@ -308,7 +308,7 @@ fn bool_gauge(b: bool) -> f64 {
 }
 
 impl Publisher {
-    pub fn new(max_peers: usize) -> Self {
+    pub(crate) fn new(max_peers: usize) -> Self {
         Publisher {
             max_peers,
             exposed: HashMap::new(),
@@ -317,7 +317,7 @@ impl Publisher {
     }
 
     /// Publishes every series of `view` and of the trackers.
-    pub fn publish(&mut self, view: &View, trackers: &TrackersView, now: Instant) {
+    pub(crate) fn publish(&mut self, view: &View, trackers: &TrackersView, now: Instant) {
         let max_peers = self.max_peers;
         // Series of a peer that is no longer refreshed linger in the exporter
         // for IDLE_TIMEOUT (+ 1 s: the control thread renders once a second,

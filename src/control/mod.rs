@@ -10,9 +10,9 @@
 //! `stopped`, then lets the IPC socket go.
 
 pub(crate) mod api;
-pub mod http;
+pub(crate) mod http;
 pub mod ipc;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod rpc;
 
 use std::cell::RefCell;

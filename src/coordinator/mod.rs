@@ -41,8 +41,8 @@ mod dial;
 mod health;
 mod peers;
 mod publish;
-pub mod rates;
-pub mod view;
+pub(crate) mod rates;
+pub(crate) mod view;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;

@@ -10,11 +10,11 @@
 //! state and the clock.
 
 /// How often budgets are handed out.
-pub const PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Usage of one scope (global, or one torrent) on one shard in the last period.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShardUse {
+pub(crate) struct ShardUse {
     pub used: u64,
     pub starved: bool,
 }
@@ -22,7 +22,7 @@ pub struct ShardUse {
 /// Splits `budget` bytes across shards in proportion to their demand.
 /// Every shard gets at least `budget / (16 × shards)` (the floor); the sum of
 /// the grants never exceeds `budget` by more than rounding.
-pub fn split(budget: u64, uses: &[ShardUse]) -> Vec<u64> {
+pub(crate) fn split(budget: u64, uses: &[ShardUse]) -> Vec<u64> {
     let n = uses.len().max(1) as u64;
     if uses.is_empty() {
         return Vec::new();
@@ -46,7 +46,7 @@ pub fn split(budget: u64, uses: &[ShardUse]) -> Vec<u64> {
 
 /// A limit's budget for a period of `secs` seconds; `None` when unlimited
 /// (`limit` ≤ 0, libtorrent's and porla's convention: 0 and -1 mean no limit).
-pub fn budget(limit: i64, secs: f64) -> Option<u64> {
+pub(crate) fn budget(limit: i64, secs: f64) -> Option<u64> {
     (limit > 0).then(|| (limit as f64 * secs).round() as u64)
 }
 

@@ -23,10 +23,10 @@ use crate::torrent::TorrentState;
 
 /// The latest view, shared with readers; only the coordinator stores a new
 /// one.
-pub type SharedView = Arc<ArcSwap<View>>;
+pub(crate) type SharedView = Arc<ArcSwap<View>>;
 
 /// Reads the latest view.
-pub fn latest(v: &SharedView) -> Arc<View> {
+pub(crate) fn latest(v: &SharedView) -> Arc<View> {
     v.load_full()
 }
 
@@ -184,6 +184,6 @@ pub struct DisconnectRecord {
 /// peers that send no BEP 10 `v`: [`PeerId::client`], the one decoder.
 ///
 /// [`PeerId::client`]: ringseed_proto::peer_id::PeerId::client
-pub fn client_from_peer_id(id: &[u8; 20]) -> String {
+pub(crate) fn client_from_peer_id(id: &[u8; 20]) -> String {
     ringseed_proto::peer_id::PeerId(*id).client()
 }

@@ -13,12 +13,12 @@ mod failure;
 mod session;
 mod shard;
 
-pub use control::{AddTorrent, CommandError, ControlCommand, SessionChange, TorrentProps};
-pub use failure::IoFailure;
-pub use session::{
+pub(crate) use control::{AddTorrent, CommandError, ControlCommand, SessionChange, TorrentProps};
+pub(crate) use failure::IoFailure;
+pub(crate) use session::{
     CheckDone, CheckJob, CheckOutcome, SessionSettings, StoreJob, StoreReply, TorrentRecord,
 };
-pub use shard::{
+pub(crate) use shard::{
     msg_slot, BudgetGrant, BudgetUse, ClosedPeer, ListenerSlot, PeerHello, PeerSnapshot,
     PeerSource, ShardCommand, ShardEvent, ShardLink, ShardStats, HANDSHAKE_SLOT, MSG_NAMES,
     MSG_SLOTS,
@@ -36,7 +36,7 @@ impl std::fmt::Display for PeerKey {
 }
 
 /// Unix time now, seconds.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -44,7 +44,7 @@ pub fn unix_now() -> u64 {
 
 /// The answer channel of a control command (a tokio oneshot: the sender
 /// works from any thread, the control runtime awaits the receiver).
-pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
+pub(crate) type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
 /// Every thread the daemon starts by name and supervises. [`Display`](std::fmt::Display)
 /// gives the OS thread name, which logs, panics and `top -H` show:

@@ -83,10 +83,10 @@ impl PeerHello {
 /// Slots of the per-message byte counters (getpeerinfo's
 /// `bytessent_per_msg` / `bytesrecv_per_msg`): one per BitTorrent message
 /// name, the 4-byte length prefix included.
-pub const MSG_SLOTS: usize = 19;
+pub(crate) const MSG_SLOTS: usize = 19;
 
 /// Names of the [`MSG_SLOTS`] counters, in slot order.
-pub const MSG_NAMES: [&str; MSG_SLOTS] = [
+pub(crate) const MSG_NAMES: [&str; MSG_SLOTS] = [
     "choke",
     "unchoke",
     "interested",
@@ -109,7 +109,7 @@ pub const MSG_NAMES: [&str; MSG_SLOTS] = [
 ];
 
 /// Counter slot of a message: `None` for a keep-alive (length 0), else its id.
-pub fn msg_slot(id: Option<u8>) -> usize {
+pub(crate) fn msg_slot(id: Option<u8>) -> usize {
     match id {
         None => 16,
         Some(i @ 0..=9) => i as usize,
@@ -124,7 +124,7 @@ pub fn msg_slot(id: Option<u8>) -> usize {
 }
 
 /// Counter slot of the 68-byte handshake.
-pub const HANDSHAKE_SLOT: usize = 17;
+pub(crate) const HANDSHAKE_SLOT: usize = 17;
 
 /// Per-peer counters a shard reports every second.
 #[derive(Clone, Debug, Default)]

@@ -15,7 +15,7 @@ use super::{prepare, CheckSource};
 use crate::messages::{CheckDone, CheckJob, CheckOutcome};
 
 /// Runs jobs until `jobs` closes. `hashed` counts hashed bytes (metrics).
-pub fn run(
+pub(crate) fn run(
     jobs: Receiver<CheckJob>,
     done: Sender<CheckDone>,
     state_dir: PathBuf,

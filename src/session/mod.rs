@@ -5,8 +5,8 @@
 //! read it from are in [`crate::torrent`]; the jobs these threads take and
 //! the results they send are in [`crate::messages`].
 
-pub mod checker;
-pub mod store;
+pub(crate) mod checker;
+pub(crate) mod store;
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;

@@ -25,21 +25,21 @@ use crate::messages::{IoFailure, SessionSettings, StoreJob, StoreReply, TorrentR
 use crate::storage;
 
 /// Where the session keeps a torrent's metainfo bytes (`STATE/session/<info hash>.torrent`).
-pub fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
+pub(crate) fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
     state_dir
         .join("session")
         .join(format!("{}.torrent", ih.to_hex()))
 }
 
 /// A torrent read back from the session.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub record: TorrentRecord,
     pub meta: Metainfo,
 }
 
 /// The session directory.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
 }
 
@@ -48,7 +48,7 @@ impl Store {
     /// process left there.
     ///
     /// Errors: the directory cannot be created.
-    pub fn open(state_dir: &Path) -> std::io::Result<Store> {
+    pub(crate) fn open(state_dir: &Path) -> std::io::Result<Store> {
         let dir = state_dir.join("session");
         std::fs::create_dir_all(&dir)?;
         let n = storage::remove_temp_files(&dir) + storage::remove_temp_files(state_dir);
@@ -58,7 +58,7 @@ impl Store {
         Ok(Store { dir })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -72,7 +72,7 @@ impl Store {
 
     /// Every torrent of the session, in queue order. A record whose metainfo
     /// is missing or invalid is skipped with an error in the log.
-    pub fn load(&self) -> Vec<Loaded> {
+    pub(crate) fn load(&self) -> Vec<Loaded> {
         let mut out = Vec::new();
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
             return out;
@@ -114,7 +114,7 @@ impl Store {
     }
 
     /// Saved runtime settings (defaults when none or unreadable).
-    pub fn load_settings(&self) -> SessionSettings {
+    pub(crate) fn load_settings(&self) -> SessionSettings {
         std::fs::read(self.dir.join("settings.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -151,7 +151,7 @@ impl Store {
 }
 
 /// The `session-store` thread: runs until `jobs` closes.
-pub fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
+pub(crate) fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
     while let Ok(first) = jobs.recv() {
         // Write everything queued, then one directory fsync, then answer.
         let mut batch = vec![first];

@@ -40,7 +40,7 @@ impl Scope {
 
 /// The budgets of one shard.
 #[derive(Default)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// `None`: no global limit.
     global: Cell<Option<Scope>>,
     /// Rate-limited torrents; a torrent not here is not limited.
@@ -50,14 +50,14 @@ pub struct Budget {
 
 impl Budget {
     /// True when nothing is limited (the writer skips the budget entirely).
-    pub fn unlimited(&self) -> bool {
+    pub(crate) fn unlimited(&self) -> bool {
         self.global.get().is_none() && self.torrents.borrow().is_empty()
     }
 
     /// Takes `len` bytes for a block of `info_hash` if every scope that
     /// limits it has allowance left; false (and the scope marked starved)
     /// otherwise.
-    pub fn try_take(&self, info_hash: &InfoHash, len: u32) -> bool {
+    pub(crate) fn try_take(&self, info_hash: &InfoHash, len: u32) -> bool {
         let mut torrents = self.torrents.borrow_mut();
         let mut global = self.global.get();
         let g_ok = global.is_none_or(|g| g.allowance > 0);
@@ -85,7 +85,7 @@ impl Budget {
     }
 
     /// Gives back what [`Budget::try_take`] took for a block that was not sent.
-    pub fn refund(&self, info_hash: &InfoHash, len: u32) {
+    pub(crate) fn refund(&self, info_hash: &InfoHash, len: u32) {
         if let Some(mut g) = self.global.get() {
             g.allowance += len as i64;
             g.used = g.used.saturating_sub(len as u64);
@@ -98,7 +98,7 @@ impl Budget {
     }
 
     /// Queues a writer to be woken by the next grant (once).
-    pub fn wait(&self, peer: &Rc<Peer>) {
+    pub(crate) fn wait(&self, peer: &Rc<Peer>) {
         let mut st = peer.st.borrow_mut();
         if !st.waiting_budget {
             st.waiting_budget = true;
@@ -108,7 +108,7 @@ impl Budget {
 
     /// Applies a grant for the next period; returns the use of the period
     /// that ended, and wakes every waiting writer in arrival order.
-    pub fn apply(&self, shard: usize, grant: BudgetGrant) -> BudgetUse {
+    pub(crate) fn apply(&self, shard: usize, grant: BudgetGrant) -> BudgetUse {
         let mut report = BudgetUse {
             shard,
             ..Default::default()

@@ -26,10 +26,10 @@ use crate::storage::read::DIRECT_ALIGN;
 /// Memory of one ring's queues, bytes (SQ and CQ entries and the SQE array at 4096 entries).
 const RING_MEMORY: u64 = 512 * 1024;
 /// Most buffers one ring can register.
-pub const MAX_REGISTERED: usize = 1024;
+pub(crate) const MAX_REGISTERED: usize = 1024;
 
 /// Size in bytes of one block buffer for the chosen mode.
-pub fn buffer_size(direct_io: bool) -> usize {
+pub(crate) fn buffer_size(direct_io: bool) -> usize {
     if direct_io {
         // Alignment slack + header room + block + up to one page before and after it.
         DIRECT_ALIGN + PIECE_HEADER_LEN + DIRECT_ALIGN + BLOCK_LEN as usize + DIRECT_ALIGN
@@ -40,13 +40,13 @@ pub fn buffer_size(direct_io: bool) -> usize {
 
 /// Where the header and the data go inside a buffer at address `base`.
 #[derive(Clone, Copy, Debug)]
-pub struct BlockLayout {
+pub(crate) struct BlockLayout {
     /// First 4096-aligned index at or after the header room (direct I/O reads land here).
     pub aligned_start: usize,
 }
 
 impl BlockLayout {
-    pub fn for_buffer(base: *const u8, direct_io: bool) -> Self {
+    pub(crate) fn for_buffer(base: *const u8, direct_io: bool) -> Self {
         if direct_io {
             let addr = base as usize + PIECE_HEADER_LEN;
             let pad = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
@@ -62,19 +62,19 @@ impl BlockLayout {
 }
 
 /// A checked-out block buffer.
-pub enum BlockBuf {
+pub(crate) enum BlockBuf {
     Fixed(FixedBuf),
     Plain(Vec<u8>),
 }
 
 impl BlockBuf {
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
             BlockBuf::Fixed(b) => &mut b[..],
             BlockBuf::Plain(v) => &mut v[..],
         }
     }
-    pub fn base(&self) -> *const u8 {
+    pub(crate) fn base(&self) -> *const u8 {
         match self {
             BlockBuf::Fixed(b) => b.as_ptr(),
             BlockBuf::Plain(v) => v.as_ptr(),
@@ -144,7 +144,7 @@ impl crate::storage::read::ReadTarget for BlockBuf {
 
 /// The shard's buffers: registered pool (if registration worked) and a free
 /// list of plain buffers used when the pool is empty or unregistered.
-pub struct BlockBuffers {
+pub(crate) struct BlockBuffers {
     pool: Option<FixedBufPool<Vec<u8>>>,
     registered: usize,
     plain: RefCell<Vec<Vec<u8>>>,
@@ -158,7 +158,7 @@ pub struct BlockBuffers {
 /// `shards` rings (three quarters of the limit, leaving room for the rings
 /// themselves, and for each shard's side ring when `side_ring`), at most
 /// [`MAX_REGISTERED`].
-pub fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -> usize {
+pub(crate) fn pool_size_from_memlock(shards: usize, direct_io: bool, side_ring: bool) -> usize {
     let per_buf = (buffer_size(direct_io).div_ceil(4096) + 1) * 4096;
     // Each ring's own queues (about 400 KiB at 4096 entries) may be charged too.
     let per_shard_rings = RING_MEMORY
@@ -180,7 +180,7 @@ impl BlockBuffers {
     /// Allocates `count` buffers and registers them with the current ring.
     /// Must run inside the shard's `tokio_uring` runtime. On failure, logs a
     /// warning and returns plain buffers only.
-    pub fn new(shard: usize, count: usize, direct_io: bool) -> Self {
+    pub(crate) fn new(shard: usize, count: usize, direct_io: bool) -> Self {
         let size = buffer_size(direct_io);
         let mut pool = None;
         let mut registered = 0;
@@ -208,22 +208,22 @@ impl BlockBuffers {
     }
 
     /// Number of registered buffers (0 when registration failed).
-    pub fn registered(&self) -> usize {
+    pub(crate) fn registered(&self) -> usize {
         self.registered
     }
 
     /// Plain buffers handed out so far.
-    pub fn plain_given(&self) -> u64 {
+    pub(crate) fn plain_given(&self) -> u64 {
         self.plain_given.get()
     }
 
     /// Registered buffers currently checked out.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.in_use.get()
     }
 
     /// A buffer: a registered one when free, else a reused plain one.
-    pub fn get(&self) -> BlockBuf {
+    pub(crate) fn get(&self) -> BlockBuf {
         if let Some(b) = self.pool.as_ref().and_then(|p| p.try_next(self.size)) {
             self.in_use.set(self.in_use.get() + 1);
             return BlockBuf::Fixed(b);
@@ -238,7 +238,7 @@ impl BlockBuffers {
     }
 
     /// Returns a buffer (registered ones go back to the pool on drop).
-    pub fn put(&self, b: BlockBuf) {
+    pub(crate) fn put(&self, b: BlockBuf) {
         match b {
             BlockBuf::Fixed(_) => self.in_use.set(self.in_use.get() - 1),
             BlockBuf::Plain(v) => {

@@ -10,12 +10,12 @@
 //! (choke/unchoke, close, connect, budgets, shutdown from the coordinator,
 //! woken through a `Notify`; never a blocking `recv`).
 
-pub mod budget;
-pub mod buffers;
-pub mod peer;
-pub mod reader;
-pub mod side_ring;
-pub mod writer;
+pub(crate) mod budget;
+pub(crate) mod buffers;
+pub(crate) mod peer;
+pub(crate) mod reader;
+pub(crate) mod side_ring;
+pub(crate) mod writer;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -56,7 +56,7 @@ const SERVE_SAMPLES: usize = 2048;
 const UNREADABLE_REPORT: Duration = Duration::from_secs(5);
 
 /// What a shard thread is handed at start.
-pub struct ShardContext {
+pub(crate) struct ShardContext {
     pub id: usize,
     pub config: Arc<Config>,
     pub registry: Registry,
@@ -74,7 +74,7 @@ pub struct ShardContext {
 }
 
 /// Per-shard state shared by the shard's tasks (single thread: `Rc`/`RefCell`).
-pub struct ShardState {
+pub(crate) struct ShardState {
     pub id: usize,
     pub config: Arc<Config>,
     pub registry: Registry,
@@ -253,7 +253,7 @@ impl ShardState {
 /// Runs a shard until the coordinator says `Shutdown`. Call on the shard's own thread.
 ///
 /// Errors: the ring cannot be created (io_uring unavailable or disabled).
-pub fn run(ctx: ShardContext) -> std::io::Result<()> {
+pub(crate) fn run(ctx: ShardContext) -> std::io::Result<()> {
     // A ring's own memory may count against RLIMIT_MEMLOCK too: if the full
     // size cannot be had, try smaller rings before giving up.
     let mut entries = RING_ENTRIES;
@@ -363,7 +363,7 @@ impl ShardState {
     /// The configured send path failed in a way that will not get better
     /// (the kernel or file system refuses the operation): warn once and
     /// send with `fixed` from now on.
-    pub fn send_path_failed(&self, mode: SendMode, error: &std::io::Error) {
+    pub(crate) fn send_path_failed(&self, mode: SendMode, error: &std::io::Error) {
         if self.send_mode.get() == mode {
             tracing::warn!(shard = self.id, ?mode, %error, "send path refused; falling back to fixed");
             self.send_mode.set(SendMode::Fixed);
@@ -547,7 +547,7 @@ async fn accept_loop(
 
 /// Smoothed and minimum RTT of a socket in microseconds from the kernel
 /// (`TCP_INFO`); (0, 0) when unknown.
-pub fn tcp_rtt_us(fd: std::os::fd::RawFd) -> (u32, u32) {
+pub(crate) fn tcp_rtt_us(fd: std::os::fd::RawFd) -> (u32, u32) {
     // SAFETY: TCP_INFO fills a `tcp_info` we own; len tells the kernel its size.
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();

@@ -27,15 +27,15 @@ use ringseed_proto::bitfield::{Bitfield, BitfieldMismatch};
 const QUEUE_KEEP: usize = 64;
 /// Misbehaviour score at which a peer is disconnected and banned
 /// (getpeerinfo's default `-banscore`).
-pub const BAN_SCORE: u32 = 100;
+pub(crate) const BAN_SCORE: u32 = 100;
 
 /// How long an overflow choke lasts before the unchoke: long enough for
 /// requests the peer sent before it saw the choke to arrive (and be
 /// discarded) rather than be served twice.
-pub const OVERFLOW_PAUSE: Duration = Duration::from_millis(250);
+pub(crate) const OVERFLOW_PAUSE: Duration = Duration::from_millis(250);
 
 /// One connection, owned by exactly one shard.
-pub struct Peer {
+pub(crate) struct Peer {
     pub key: PeerKey,
     pub addr: SocketAddr,
     pub local_addr: Option<SocketAddr>,
@@ -53,7 +53,7 @@ pub struct Peer {
 
 /// A request waiting to be served.
 #[derive(Clone, Copy, Debug)]
-pub struct QueuedRequest {
+pub(crate) struct QueuedRequest {
     pub index: u32,
     pub begin: u32,
     pub length: u32,
@@ -70,7 +70,7 @@ pub struct QueuedRequest {
 /// again. Every cycle serves a full queue, so even a peer that always asks
 /// for more than `reqq` makes progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
+pub(crate) enum Overflow {
     None,
     /// The queue overflowed: later requests are not queued; once the queue
     /// is served, the writer sends the choke.
@@ -80,7 +80,7 @@ pub enum Overflow {
 }
 
 /// Mutable state of a peer.
-pub struct PeerState {
+pub(crate) struct PeerState {
     pub connected_at: Instant,
     pub handshake_done: bool,
     pub torrent: Option<Arc<Torrent>>,
@@ -140,7 +140,7 @@ pub struct PeerState {
 }
 
 impl Peer {
-    pub fn new(
+    pub(crate) fn new(
         key: PeerKey,
         addr: SocketAddr,
         stream: TcpStream,
@@ -201,7 +201,7 @@ impl Peer {
 
     /// Starts closing the connection for `reason` (the first reason wins):
     /// shuts the socket down so pending reads and writes end, and wakes the writer.
-    pub fn close(&self, reason: DisconnectReason) {
+    pub(crate) fn close(&self, reason: DisconnectReason) {
         {
             let mut st = self.st.borrow_mut();
             if st.close.is_none() {
@@ -213,13 +213,13 @@ impl Peer {
     }
 
     /// Queues a control message for the writer and wakes it.
-    pub fn send(&self, m: Message<'_>) {
+    pub(crate) fn send(&self, m: Message<'_>) {
         self.st.borrow_mut().queue(m);
         self.wake.notify_one();
     }
 
     /// Coordinator decision: choke.
-    pub fn choke(&self) {
+    pub(crate) fn choke(&self) {
         {
             let mut st = self.st.borrow_mut();
             st.want_unchoked = false;
@@ -234,7 +234,7 @@ impl Peer {
     }
 
     /// Coordinator decision: unchoke (deferred while an overflow choke lasts).
-    pub fn unchoke(&self) {
+    pub(crate) fn unchoke(&self) {
         {
             let mut st = self.st.borrow_mut();
             st.want_unchoked = true;
@@ -249,7 +249,7 @@ impl Peer {
 
     /// Ends an overflow choke: unchoke again if the coordinator still wants
     /// the peer unchoked.
-    pub fn end_overflow_choke(&self) {
+    pub(crate) fn end_overflow_choke(&self) {
         let mut st = self.st.borrow_mut();
         if st.overflow != Overflow::Choked {
             return;
@@ -264,14 +264,14 @@ impl Peer {
     }
 
     /// Housekeeping, once a second: the flood counter decays by `reqq`.
-    pub fn tick(&self, reqq: u32) {
+    pub(crate) fn tick(&self, reqq: u32) {
         let mut st = self.st.borrow_mut();
         st.flood = st.flood.saturating_sub(reqq);
     }
 
     /// This second's snapshot for the coordinator. `rtt` is the kernel's
     /// (srtt, min_rtt) in µs when wanted.
-    pub fn snapshot(&self, rtt: (u32, u32), now: Instant, now_unix: u64) -> PeerSnapshot {
+    pub(crate) fn snapshot(&self, rtt: (u32, u32), now: Instant, now_unix: u64) -> PeerSnapshot {
         let mut st = self.st.borrow_mut();
         let unix = |t: Instant| now_unix.saturating_sub(now.saturating_duration_since(t).as_secs());
         let mut inflight: Vec<u32> = Vec::new();
@@ -327,7 +327,7 @@ fn local_addr_of(stream: &TcpStream) -> Option<SocketAddr> {
 
 impl PeerState {
     /// Encodes a control message into the outbox and counts its bytes.
-    pub fn queue(&mut self, m: Message<'_>) {
+    pub(crate) fn queue(&mut self, m: Message<'_>) {
         let before = self.outbox.len();
         let id = message_id(&m);
         m.encode(&mut self.outbox);
@@ -338,7 +338,7 @@ impl PeerState {
     /// Sends `choke` and drops the queued requests: BEP 3 says a choke
     /// discards them, and a Fast peer gets a `reject` for each one that is
     /// not allowed-fast (BEP 6); allowed-fast requests stay queued.
-    pub fn choke_wire(&mut self) {
+    pub(crate) fn choke_wire(&mut self) {
         self.am_choking = true;
         self.queue(Message::Choke);
         let mut requests = std::mem::take(&mut self.requests);
@@ -361,7 +361,7 @@ impl PeerState {
     }
 
     /// Counts a request we could not queue; `Err` once the peer floods.
-    pub fn note_unqueued(&mut self, reqq: u32) -> Result<(), DisconnectReason> {
+    pub(crate) fn note_unqueued(&mut self, reqq: u32) -> Result<(), DisconnectReason> {
         self.flood = self.flood.saturating_add(1);
         if self.flood > 4 * reqq {
             return Err(DisconnectReason::RequestFlood);
@@ -371,7 +371,7 @@ impl PeerState {
 
     /// Adds misbehaviour points; true when the score just reached [`BAN_SCORE`]
     /// (getpeerinfo: the crossing, not every point past it, triggers the ban).
-    pub fn add_score(&mut self, points: u32) -> bool {
+    pub(crate) fn add_score(&mut self, points: u32) -> bool {
         let before = self.score;
         self.score = self.score.saturating_add(points);
         before < BAN_SCORE && self.score >= BAN_SCORE
@@ -382,20 +382,20 @@ impl PeerState {
     ///
     /// Errors: the bitfield does not fit the torrent (its length, or a
     /// spare bit set); nothing changes then.
-    pub fn merge_bitfield(&mut self, bits: &[u8]) -> Result<(), BitfieldMismatch> {
+    pub(crate) fn merge_bitfield(&mut self, bits: &[u8]) -> Result<(), BitfieldMismatch> {
         self.peer_pieces.merge(bits)?;
         self.bitfield_dirty = true;
         Ok(())
     }
 
     /// The peer has every piece (`have_all`, BEP 6): spare bits stay zero.
-    pub fn set_all(&mut self) {
+    pub(crate) fn set_all(&mut self) {
         self.peer_pieces.fill();
         self.bitfield_dirty = true;
     }
 
     /// Records one more served block's request → sent time.
-    pub fn note_served(&mut self, d: Duration) {
+    pub(crate) fn note_served(&mut self, d: Duration) {
         let ms = d.as_secs_f32() * 1000.0;
         self.serve_ms = if self.serve_ms == 0.0 {
             ms
@@ -406,7 +406,7 @@ impl PeerState {
 }
 
 /// The wire id of a message (`None` for a keep-alive).
-pub fn message_id(m: &Message<'_>) -> Option<u8> {
+pub(crate) fn message_id(m: &Message<'_>) -> Option<u8> {
     use ringseed_proto::wire::id;
     Some(match m {
         Message::KeepAlive => return None,

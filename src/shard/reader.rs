@@ -38,7 +38,7 @@ const INVALID_REQUEST_POINTS: u32 = 10;
 
 /// Runs a connection to its end, then reports the close. `outgoing` names
 /// the torrent when we dialled the peer.
-pub async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>, outgoing: Option<InfoHash>) {
+pub(crate) async fn serve(shard: Rc<ShardState>, peer: Rc<Peer>, outgoing: Option<InfoHash>) {
     let result = run(&shard, &peer, outgoing).await;
     let (reason, info_hash, client) = {
         let mut st = peer.st.borrow_mut();

@@ -37,17 +37,17 @@ const CQE_F_NOTIF: u32 = 1 << 3;
 const ENTRIES: u32 = 256;
 /// Memory of the side ring's queues as RLIMIT_MEMLOCK may count it, bytes
 /// (256 SQEs of 64 bytes, 2048 CQEs of 16 bytes, the index array, rounded up).
-pub const RING_MEMORY: u64 = 128 * 1024;
+pub(crate) const RING_MEMORY: u64 = 128 * 1024;
 /// Most pipes one shard holds at once: two per sending peer (one batch being
 /// sent, the next being filled). Beyond them batches go through registered
 /// buffers. A pipe costs two descriptors, its slot array (about 5 KiB) and
 /// the pages it holds while a batch is in it.
-pub const MAX_PIPES: usize = 128;
+pub(crate) const MAX_PIPES: usize = 128;
 
 /// Pipes per shard under a descriptor limit of `nofile`: a sixteenth of the
 /// limit (two descriptors each) shared by the shards, at least 2, at most
 /// [`MAX_PIPES`]. `fit_descriptors` sets the same number aside.
-pub fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
+pub(crate) fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
     ((nofile / 32) as usize / shards.max(1)).clamp(2, MAX_PIPES)
 }
 
@@ -58,13 +58,12 @@ pub fn pipes_per_shard(nofile: u64, shards: usize) -> usize {
 /// would not fit goes through registered buffers instead.
 const PIPE_BYTES: i32 = 1024 * 1024;
 /// Operations one chain may hold (the ring's queue is shared by all chains).
-pub const MAX_CHAIN: usize = 256;
+pub(crate) const MAX_CHAIN: usize = 256;
 
-/// One completion: the operation's result (bytes, or `-errno`) and flags.
+/// One completion: the operation's result (bytes, or `-errno`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Cqe {
+pub(crate) struct Cqe {
     pub result: i32,
-    pub flags: u32,
 }
 
 struct Slot {
@@ -84,7 +83,7 @@ struct Slot {
 }
 
 /// The ring, its completion slots and the shard's pipe pool.
-pub struct SideRing {
+pub(crate) struct SideRing {
     // Field order is drop order: the reactor forgets the descriptor before
     // the ring closes it.
     fd: AsyncFd<RawFd>,
@@ -100,7 +99,7 @@ pub struct SideRing {
 }
 
 /// A pipe of the pool: read end, write end, capacity in bytes.
-pub struct Pipe {
+pub(crate) struct Pipe {
     pub read: OwnedFd,
     pub write: OwnedFd,
     pub capacity: usize,
@@ -108,7 +107,7 @@ pub struct Pipe {
 
 /// True when the configuration makes shards create a side ring (`splice`
 /// without `--direct-io`, or `zc`).
-pub fn wanted(config: &crate::config::Config) -> bool {
+pub(crate) fn wanted(config: &crate::config::Config) -> bool {
     use crate::config::SendMode;
     match config.network.send_mode {
         SendMode::Fixed => false,
@@ -122,7 +121,7 @@ impl SideRing {
     /// of the operations the kernel supports (`splice`, `send_zc`).
     ///
     /// Errors: the ring cannot be created or registered with the reactor.
-    pub fn new(max_pipes: usize) -> io::Result<Rc<SideRing>> {
+    pub(crate) fn new(max_pipes: usize) -> io::Result<Rc<SideRing>> {
         // Completions of linked chains arrive in bursts: a completion queue
         // well beyond the submission queue (overflow is kept by the kernel
         // anyway, IORING_FEAT_NODROP, and flushed in `reap`).
@@ -198,7 +197,6 @@ impl SideRing {
                     if let Some(r) = slot.results.get_mut(op) {
                         *r = Cqe {
                             result: cqe.result(),
-                            flags,
                         };
                     }
                 }
@@ -235,7 +233,7 @@ impl SideRing {
     /// empty or longer than [`MAX_CHAIN`], or the queue could not be flushed
     /// to make room for it.
     #[allow(clippy::type_complexity)]
-    pub fn submit(
+    pub(crate) fn submit(
         self: &Rc<Self>,
         ops: Vec<squeue::Entry>,
         keep: Box<dyn Any>,
@@ -248,7 +246,7 @@ impl SideRing {
     /// notification is outstanding by then, else the ring drops it when the
     /// last notification arrives (put buffer release in its `Drop`).
     #[allow(clippy::type_complexity)]
-    pub fn submit_early(
+    pub(crate) fn submit_early(
         self: &Rc<Self>,
         ops: Vec<squeue::Entry>,
         keep: Box<dyn Any>,
@@ -326,7 +324,7 @@ impl SideRing {
 
     /// A pipe from the pool, or a new one while fewer than the shard's
     /// share exist; `None` when the pool is spent (the caller uses another path).
-    pub fn pipe(&self) -> Option<Pipe> {
+    pub(crate) fn pipe(&self) -> Option<Pipe> {
         if let Some(p) = self.pipes.borrow_mut().pop() {
             return Some(p);
         }
@@ -354,28 +352,28 @@ impl SideRing {
     }
 
     /// Pipes open now (pooled and lent out).
-    pub fn pipes_open(&self) -> usize {
+    pub(crate) fn pipes_open(&self) -> usize {
         self.pipes_made.get()
     }
 
     /// True when [`SideRing::pipe`] would give a pipe now.
-    pub fn pipe_available(&self) -> bool {
+    pub(crate) fn pipe_available(&self) -> bool {
         !self.pipes.borrow().is_empty() || self.pipes_made.get() < self.max_pipes
     }
 
     /// Bytes a pipe of the pool holds (what `F_SETPIPE_SZ` granted).
-    pub fn pipe_capacity(&self) -> usize {
+    pub(crate) fn pipe_capacity(&self) -> usize {
         self.pipe_capacity.get()
     }
 
     /// Returns an empty pipe to the pool.
-    pub fn put_pipe(&self, p: Pipe) {
+    pub(crate) fn put_pipe(&self, p: Pipe) {
         self.pipes.borrow_mut().push(p);
     }
 
     /// Closes half of the idle pipes beyond two (called once a second: a
     /// pool grown by a burst of peers shrinks back within seconds).
-    pub fn trim(&self) {
+    pub(crate) fn trim(&self) {
         let mut pipes = self.pipes.borrow_mut();
         let extra = pipes.len().saturating_sub(2);
         let close = extra.div_ceil(2);
@@ -386,7 +384,7 @@ impl SideRing {
     }
 
     /// Forgets a pipe that may hold data (it is closed).
-    pub fn discard_pipe(&self, p: Pipe) {
+    pub(crate) fn discard_pipe(&self, p: Pipe) {
         drop(p);
         self.pipes_made.set(self.pipes_made.get() - 1);
     }
@@ -435,7 +433,7 @@ impl Drop for SideRing {
 
 /// The completions of one chain: resolves to each operation's result and
 /// the chain's `keep` box.
-pub struct Completion {
+pub(crate) struct Completion {
     ring: Rc<SideRing>,
     id: usize,
     done: bool,

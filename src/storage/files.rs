@@ -58,7 +58,7 @@ impl Entry {
 
 /// Why a file could not be had.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -71,7 +71,7 @@ pub enum OpenError {
 }
 
 /// A bounded cache of open data files for one thread.
-pub struct FileCache {
+pub(crate) struct FileCache {
     cap: usize,
     entries: RefCell<HashMap<Key, Entry>>,
     tick: Cell<u64>,
@@ -84,7 +84,7 @@ pub struct FileCache {
 
 impl FileCache {
     /// A cache holding at most `cap` (≥ 1) files.
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         FileCache {
             cap: cap.max(1),
             entries: RefCell::new(HashMap::new()),
@@ -102,18 +102,9 @@ impl FileCache {
     /// (bytes read per byte sent, 3 GiB payload in 512 MiB: 2.7–3.1 with
     /// readahead; docs/benchmarks.md, "Read amplification"). A writer's
     /// batch reads up to 512 KiB of consecutive blocks at once anyway.
-    pub fn random_access(mut self) -> Self {
+    pub(crate) fn random_access(mut self) -> Self {
         self.random = true;
         self
-    }
-
-    /// Files open right now.
-    pub fn open_count(&self) -> usize {
-        self.entries
-            .borrow()
-            .values()
-            .filter(|e| matches!(e, Entry::Open { .. }))
-            .count()
     }
 
     /// The open file `index` of a torrent whose content is below `root`
@@ -121,7 +112,7 @@ impl FileCache {
     ///
     /// Errors: a pad file; the open failed (now, or recently and its retry
     /// time has not come).
-    pub fn get(
+    pub(crate) fn get(
         &self,
         info_hash: InfoHash,
         root: &Path,
@@ -200,14 +191,14 @@ impl FileCache {
     }
 
     /// Forgets every file of a torrent (removed, rechecked, paused).
-    pub fn forget(&self, info_hash: &InfoHash) {
+    pub(crate) fn forget(&self, info_hash: &InfoHash) {
         self.entries.borrow_mut().retain(|k, _| &k.0 != info_hash);
     }
 }
 
 /// Opens `rel` read-only beneath the directory `root` without letting the
 /// resolution leave it (see the module docs).
-pub fn open_beneath(
+pub(crate) fn open_beneath(
     root: &Path,
     rel: &Path,
     direct: bool,
@@ -219,7 +210,7 @@ pub fn open_beneath(
 }
 
 /// The descriptor behind [`open_beneath`] (also used by data removal).
-pub fn open_fd_beneath(root: &Path, rel: &Path, direct: bool) -> std::io::Result<OwnedFd> {
+pub(crate) fn open_fd_beneath(root: &Path, rel: &Path, direct: bool) -> std::io::Result<OwnedFd> {
     let dir = rustix::fs::open(
         root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

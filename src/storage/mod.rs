@@ -15,10 +15,10 @@
 //! - [`resume`] keeps verified bitfields across restarts.
 
 pub mod check;
-pub mod files;
-pub mod read;
-pub mod remove;
-pub mod resume;
+pub(crate) mod files;
+pub(crate) mod read;
+pub(crate) mod remove;
+pub(crate) mod resume;
 
 use std::path::{Path, PathBuf};
 

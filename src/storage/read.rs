@@ -36,7 +36,7 @@ pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// A buffer a range can be read into: a registered block buffer, a plain
 /// one, or the hash check's `Vec`.
-pub trait ReadTarget: Sized {
+pub(crate) trait ReadTarget: Sized {
     /// Reads `range` of the buffer from `file` at `offset`; returns the bytes read.
     fn read_at(
         self,
@@ -66,7 +66,7 @@ impl ReadTarget for Vec<u8> {
 
 /// The files of one torrent as the read path needs them.
 #[derive(Clone, Copy)]
-pub struct TorrentFiles<'a> {
+pub(crate) struct TorrentFiles<'a> {
     pub info_hash: InfoHash,
     /// The save path every file is opened beneath.
     pub root: &'a Path,
@@ -76,7 +76,7 @@ pub struct TorrentFiles<'a> {
 
 /// Why a range could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("{0}")]
@@ -88,7 +88,7 @@ pub enum ReadError {
 /// A read that failed, with the index of the file it failed on.
 #[derive(Debug, thiserror::Error)]
 #[error("file {file}: {error}")]
-pub struct RangeError {
+pub(crate) struct RangeError {
     pub file: usize,
     pub error: ReadError,
 }
@@ -149,7 +149,7 @@ impl Iterator for Segments<'_> {
 
 impl<'a> Disk<'a> {
     /// The files `files` of one torrent, opened through `cache`.
-    pub fn new(cache: &'a FileCache, files: TorrentFiles<'a>) -> Self {
+    pub(crate) fn new(cache: &'a FileCache, files: TorrentFiles<'a>) -> Self {
         Disk { cache, files }
     }
 
@@ -173,7 +173,7 @@ impl<'a> Disk<'a> {
     /// with O_DIRECT when `direct`), when one file (not a pad file) holds all
     /// of it and opens; else `None` (the caller reads block by block, which
     /// reports errors per block).
-    pub fn contiguous(&self, offset: u64, len: u32, direct: bool) -> Option<Contiguous> {
+    pub(crate) fn contiguous(&self, offset: u64, len: u32, direct: bool) -> Option<Contiguous> {
         let extent = self.single_extent(offset, len)?;
         let file = self.open(extent.file, direct).ok()?;
         Some(Contiguous { file, extent })
@@ -181,7 +181,7 @@ impl<'a> Disk<'a> {
 
     /// Bytes of the range `offset..offset+len` read from disk (see
     /// [`Layout::file_bytes`]).
-    pub fn file_bytes(&self, offset: u64, len: u32) -> u64 {
+    pub(crate) fn file_bytes(&self, offset: u64, len: u32) -> u64 {
         self.files.layout.file_bytes(offset, len)
     }
 
@@ -189,7 +189,7 @@ impl<'a> Disk<'a> {
     /// order: pad zeros and open files (page cache). A file that cannot be
     /// opened yields its error (and the caller stops there). No allocation
     /// but the cache's own.
-    pub fn segments(&self, offset: u64, len: u32) -> Segments<'a> {
+    pub(crate) fn segments(&self, offset: u64, len: u32) -> Segments<'a> {
         Segments {
             disk: *self,
             extents: self.files.layout.extents(offset, len),
@@ -201,7 +201,7 @@ impl<'a> Disk<'a> {
     ///
     /// Errors: a file cannot be opened, a read fails, or a file is short; the
     /// error names the file.
-    pub async fn read_range<B: ReadTarget>(
+    pub(crate) async fn read_range<B: ReadTarget>(
         &self,
         offset: u64,
         len: u32,
@@ -255,7 +255,7 @@ impl<'a> Disk<'a> {
     /// open (tmpfs), are read through the page cache.
     ///
     /// Errors: as [`Disk::read_range`].
-    pub async fn read_block<B: ReadTarget>(
+    pub(crate) async fn read_block<B: ReadTarget>(
         &self,
         offset: u64,
         len: u32,
@@ -293,7 +293,10 @@ impl<'a> Disk<'a> {
 impl Contiguous {
     /// Reads the run into `bufs` in order with one `readv`; returns the bytes
     /// read (a short count is not an error) and the buffers.
-    pub async fn readv<B: BoundedBufMut>(&self, bufs: Vec<B>) -> (std::io::Result<usize>, Vec<B>) {
+    pub(crate) async fn readv<B: BoundedBufMut>(
+        &self,
+        bufs: Vec<B>,
+    ) -> (std::io::Result<usize>, Vec<B>) {
         self.file.readv_at(bufs, self.extent.file_offset).await
     }
 }
@@ -302,7 +305,7 @@ impl Contiguous {
 /// created): ordinary `pread`s on files opened the same way, kept open for
 /// one torrent's check.
 #[derive(Default)]
-pub struct SyncFiles {
+pub(crate) struct SyncFiles {
     open: std::collections::HashMap<usize, std::fs::File>,
 }
 
@@ -310,7 +313,7 @@ impl SyncFiles {
     /// Reads the torrent-wide range starting at `offset` into all of `buf`.
     ///
     /// Errors: a file cannot be opened or read, or is short.
-    pub fn read_range(
+    pub(crate) fn read_range(
         &mut self,
         t: TorrentFiles<'_>,
         offset: u64,

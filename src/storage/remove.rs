@@ -43,7 +43,7 @@ fn split(rel: &Path) -> (PathBuf, &OsStr) {
 ///
 /// Errors: the save path cannot be opened, or a file cannot be unlinked
 /// (a folder on its path that is a symlink is refused this way).
-pub fn remove_data(meta: &Metainfo, save_path: &Path) -> std::io::Result<usize> {
+pub(crate) fn remove_data(meta: &Metainfo, save_path: &Path) -> std::io::Result<usize> {
     let root = rustix::fs::open(
         save_path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

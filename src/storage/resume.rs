@@ -19,7 +19,7 @@ const FORMAT: u32 = 1;
 
 /// The on-disk resume record of one torrent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResumeData {
+pub(crate) struct ResumeData {
     pub format: u32,
     /// Info hash, 40 hex chars.
     pub info_hash: String,
@@ -31,17 +31,17 @@ pub struct ResumeData {
 }
 
 /// Path of a torrent's resume file inside `state_dir`.
-pub fn path_for(state_dir: &Path, meta: &Metainfo) -> PathBuf {
+pub(crate) fn path_for(state_dir: &Path, meta: &Metainfo) -> PathBuf {
     state_dir.join(format!("{}.resume.json", meta.info_hash.to_hex()))
 }
 
 /// Packs a verified list into a BEP 3 bitfield (high bit of byte 0 = piece 0).
-pub fn to_bitfield(verified: &[bool]) -> Vec<u8> {
+pub(crate) fn to_bitfield(verified: &[bool]) -> Vec<u8> {
     Bitfield::from_bools(verified).as_bytes().to_vec()
 }
 
 /// Builds the record for a finished check.
-pub fn record(meta: &Metainfo, slots: &[FileSlot], verified: &[bool]) -> ResumeData {
+pub(crate) fn record(meta: &Metainfo, slots: &[FileSlot], verified: &[bool]) -> ResumeData {
     ResumeData {
         format: FORMAT,
         info_hash: meta.info_hash.to_hex(),
@@ -54,7 +54,7 @@ pub fn record(meta: &Metainfo, slots: &[FileSlot], verified: &[bool]) -> ResumeD
 /// Loads the resume record and returns the verified list when it still
 /// applies: same info hash and piece count, every file's size and mtime
 /// unchanged. `None` (with the reason logged at debug) otherwise.
-pub fn load(state_dir: &Path, meta: &Metainfo, slots: &[FileSlot]) -> Option<Vec<bool>> {
+pub(crate) fn load(state_dir: &Path, meta: &Metainfo, slots: &[FileSlot]) -> Option<Vec<bool>> {
     let path = path_for(state_dir, meta);
     let bytes = std::fs::read(&path).ok()?;
     let rec: ResumeData = match serde_json::from_slice(&bytes) {
@@ -82,7 +82,7 @@ pub fn load(state_dir: &Path, meta: &Metainfo, slots: &[FileSlot]) -> Option<Vec
 /// Writes `rec` atomically (see [`super::write_atomically`]) and fsyncs the directory.
 ///
 /// Errors: any I/O error on the state directory.
-pub fn save(state_dir: &Path, meta: &Metainfo, rec: &ResumeData) -> std::io::Result<()> {
+pub(crate) fn save(state_dir: &Path, meta: &Metainfo, rec: &ResumeData) -> std::io::Result<()> {
     std::fs::create_dir_all(state_dir)?;
     let path = path_for(state_dir, meta);
     super::write_atomically(

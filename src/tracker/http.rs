@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Limits of one GET.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The whole exchange, redirects included.
     pub timeout: Duration,
     /// Largest body, bytes.
@@ -31,7 +31,7 @@ pub struct Limits {
 
 /// An HTTP client for trackers (cheap to clone: the TLS setup is shared).
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     tls: tokio_rustls::TlsConnector,
     user_agent: String,
     /// Local address to connect from (the peer listen address, so the
@@ -46,7 +46,7 @@ enum Hop {
 
 impl Client {
     /// A client connecting from `bind` when given.
-    pub fn new(bind: Option<std::net::IpAddr>) -> Client {
+    pub(crate) fn new(bind: Option<std::net::IpAddr>) -> Client {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -70,7 +70,7 @@ impl Client {
     /// [`TrackerError::Timeout`], [`TrackerError::Redirects`],
     /// [`TrackerError::Status`], [`TrackerError::TooLarge`],
     /// [`TrackerError::Network`].
-    pub async fn get(&self, url: &str, limits: &Limits) -> Result<Vec<u8>, TrackerError> {
+    pub(crate) async fn get(&self, url: &str, limits: &Limits) -> Result<Vec<u8>, TrackerError> {
         let exchange = async {
             let mut url = url.to_string();
             for _ in 0..=limits.max_redirects {

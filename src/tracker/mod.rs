@@ -34,8 +34,8 @@
 //! tracker, counted in `ringseed_tracker_announces_total{result}`, logged,
 //! and backed off; a task only ever waits on its own torrent's trackers.
 
-pub mod http;
-pub mod udp;
+pub(crate) mod http;
+pub(crate) mod udp;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -60,20 +60,20 @@ use crate::messages::{unix_now, ControlCommand};
 use crate::tally::tally;
 
 /// The longest shutdown waits for `stopped` announces.
-pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// What the trackers know, published once a second.
-pub type SharedTrackers = Arc<RwLock<Arc<TrackersView>>>;
+pub(crate) type SharedTrackers = Arc<RwLock<Arc<TrackersView>>>;
 
 /// Every announced torrent's trackers.
 #[derive(Clone, Debug, Default)]
-pub struct TrackersView {
+pub(crate) struct TrackersView {
     pub torrents: BTreeMap<InfoHash, Arc<TorrentTrackers>>,
 }
 
 /// One torrent's trackers and what they said about its swarm.
 #[derive(Clone, Debug, Default)]
-pub struct TorrentTrackers {
+pub(crate) struct TorrentTrackers {
     /// In tier order (within a tier: the order they are tried).
     pub trackers: Vec<TrackerStatus>,
     /// The tracker that answered last.
@@ -85,8 +85,6 @@ pub struct TorrentTrackers {
     /// Seeders, leechers and completed downloads from the last announce
     /// reply or scrape that gave them.
     pub swarm: Option<ScrapeCounts>,
-    /// Peers the trackers returned, this run.
-    pub peers_received: u64,
     /// An announce is in flight.
     pub updating: bool,
 }
@@ -94,7 +92,7 @@ pub struct TorrentTrackers {
 /// One tracker of a torrent (libtorrent's `announce_entry` and
 /// `announce_infohash`).
 #[derive(Clone, Debug, Default)]
-pub struct TrackerStatus {
+pub(crate) struct TrackerStatus {
     pub url: String,
     pub tier: u32,
     /// Failures in a row.
@@ -118,7 +116,7 @@ pub struct TrackerStatus {
 }
 
 /// What the tracker manager is handed.
-pub struct TrackerContext {
+pub(crate) struct TrackerContext {
     pub config: Arc<Config>,
     pub view: SharedView,
     pub commands: Sender<ControlCommand>,
@@ -227,7 +225,6 @@ struct TorrentState {
     next_scrape: Option<Instant>,
     last_announce_unix: u64,
     swarm: Option<ScrapeCounts>,
-    peers_received: u64,
     /// `uploaded_total` when this task started: `uploaded` counts from here.
     uploaded_base: Option<u64>,
 }
@@ -248,7 +245,7 @@ struct Task {
 }
 
 /// The tracker manager (one per daemon, on the control thread).
-pub struct Manager {
+pub(crate) struct Manager {
     commands: Sender<ControlCommand>,
     peer_id: [u8; 20],
     /// The peer listen port (follows the view: the IPC's `port` changes it
@@ -270,7 +267,7 @@ pub struct Manager {
 
 /// The trackers of a metainfo in tier order: `announce-list` (BEP 12) when
 /// present, else `announce`. Duplicate URLs are dropped.
-pub fn tiers(meta: &Metainfo) -> Vec<Vec<String>> {
+pub(crate) fn tiers(meta: &Metainfo) -> Vec<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     let src: Vec<Vec<String>> = if meta.announce_list.is_empty() {
         meta.announce.iter().map(|u| vec![u.clone()]).collect()
@@ -289,7 +286,7 @@ pub fn tiers(meta: &Metainfo) -> Vec<Vec<String>> {
 }
 
 /// Starts the manager: a task that follows the view once a second.
-pub fn start(ctx: TrackerContext) -> Rc<Manager> {
+pub(crate) fn start(ctx: TrackerContext) -> Rc<Manager> {
     let settings = Settings::from(&ctx.config.trackers);
     let m = Rc::new(Manager {
         commands: ctx.commands,
@@ -393,7 +390,7 @@ impl Manager {
 
     /// Sends `stopped` for every torrent that announced and waits at most
     /// [`SHUTDOWN_WAIT`] for them; then the tasks are dropped with the runtime.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         self.stop_deadline.set(Some(deadline));
         self.shutting_down.set(true);
@@ -518,7 +515,6 @@ impl Manager {
                     st.fails = 0;
                     st.last_announce_unix = now_unix;
                     st.next_announce = Instant::now() + interval;
-                    st.peers_received += reply.peers.len() as u64;
                     // BEP 12: the tracker that answered goes first in its tier.
                     let tier = st.trackers[i].tier;
                     let first = st.trackers.iter().position(|t| t.tier == tier).unwrap_or(i);
@@ -748,7 +744,6 @@ impl Task {
                 next_scrape: None,
                 last_announce_unix: 0,
                 swarm: None,
-                peers_received: 0,
                 uploaded_base: Some(uploaded),
             }),
             wake: Notify::new(),
@@ -825,7 +820,6 @@ impl Task {
             last_announce_unix: st.last_announce_unix,
             next_announce_unix,
             swarm: st.swarm,
-            peers_received: st.peers_received,
             updating: st.trackers.iter().any(|t| t.updating),
         }
     }

@@ -32,7 +32,7 @@ const BUF: usize = 8192;
 
 /// Retransmission settings.
 #[derive(Clone, Copy, Debug)]
-pub struct Retry {
+pub(crate) struct Retry {
     /// First wait; doubled on each retransmission.
     pub base: Duration,
     /// Retransmissions after the first send.
@@ -41,7 +41,7 @@ pub struct Retry {
 
 impl Retry {
     /// The longest one request can wait in all.
-    pub fn total(&self) -> Duration {
+    pub(crate) fn total(&self) -> Duration {
         (0..=self.retries)
             .map(|n| self.base * (1 << n.min(16)))
             .sum()
@@ -50,7 +50,7 @@ impl Retry {
 
 /// The UDP tracker client of the control thread.
 #[derive(Default)]
-pub struct Client {
+pub(crate) struct Client {
     connections: RefCell<HashMap<SocketAddr, (u64, Instant)>>,
     /// Local address to send from (the peer listen address).
     bind: Option<std::net::IpAddr>,
@@ -59,7 +59,7 @@ pub struct Client {
 /// `udp://host:port[/anything]` → host and port.
 ///
 /// Errors: not `udp://`, no port.
-pub fn host_port(url: &str) -> Result<(String, u16), TrackerError> {
+pub(crate) fn host_port(url: &str) -> Result<(String, u16), TrackerError> {
     let bad = |why: &str| TrackerError::Url(format!("{url}: {why}"));
     let rest = url
         .strip_prefix("udp://")
@@ -80,7 +80,7 @@ pub fn host_port(url: &str) -> Result<(String, u16), TrackerError> {
 
 impl Client {
     /// A client sending from `bind` when given.
-    pub fn new(bind: Option<std::net::IpAddr>) -> Client {
+    pub(crate) fn new(bind: Option<std::net::IpAddr>) -> Client {
         Client {
             connections: Default::default(),
             bind,
@@ -178,7 +178,7 @@ impl Client {
     ///
     /// Errors: as [`parse_udp_reply`], plus [`TrackerError::Timeout`] after
     /// every retransmission and [`TrackerError::Network`].
-    pub async fn announce(
+    pub(crate) async fn announce(
         &self,
         url: &str,
         a: &Announce,
@@ -202,7 +202,7 @@ impl Client {
     /// Scrapes one torrent from a `udp://` tracker.
     ///
     /// Errors: as [`Client::announce`].
-    pub async fn scrape(
+    pub(crate) async fn scrape(
         &self,
         url: &str,
         info_hash: &[u8; 20],

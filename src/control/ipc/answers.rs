@@ -1,4 +1,4 @@
-//! The `info` and `status` answers (reference §3.5, 0.80's `gl_inf` and
+//! The `info` and `status` answers (0.80's `ipc_addinfo`/`ipc_addstat` in `ipcparse.c`, 0.80's `gl_inf` and
 //! `gl_stat`): one dictionary per torrent holding the keys a client asked
 //! for, built from the view and the trackers' state, and the cache of the
 //! last `get-info-all` / `get-status-all` answer.
@@ -17,14 +17,14 @@ use crate::torrent::TorrentState;
 use crate::tracker::{TorrentTrackers, TrackersView};
 
 /// Info types (`get-info`), 0.80's `gl_inf`.
-pub const INFO_KEYS: &[&str] = &[
+pub(crate) const INFO_KEYS: &[&str] = &[
     "comment", "creator", "date", "files", "hash", "id", "name", "path", "private", "saved",
     "size", "trackers",
 ];
 
 /// Status types (`get-status`), 0.80's `gl_stat` (with `download-valid`,
 /// which 0.80 has and the seed does not).
-pub const STATUS_KEYS: &[&str] = &[
+pub(crate) const STATUS_KEYS: &[&str] = &[
     "completed",
     "download-speed",
     "download-total",
@@ -50,7 +50,7 @@ pub const STATUS_KEYS: &[&str] = &[
 
 /// The requested keys as a bit set over `keys`; unknown names and
 /// non-strings are ignored.
-pub fn type_mask(types: &[Ben<'_>], keys: &[&str]) -> u32 {
+pub(crate) fn type_mask(types: &[Ben<'_>], keys: &[&str]) -> u32 {
     let mut m = 0;
     for t in types {
         if let Some(i) = t
@@ -172,10 +172,10 @@ fn error_of(t: &TorrentView, tr: Option<&TorrentTrackers>) -> (&'static str, Str
     }
 }
 
-/// One torrent of an `info` answer (reference §3.5; `comment` and
+/// One torrent of an `info` answer (0.80's `ipc_addinfo`/`ipc_addstat` in `ipcparse.c`; `comment` and
 /// `creator` always present, `""` when absent, as 0.80; `date` left out
 /// when unknown).
-pub fn info_dict(
+pub(crate) fn info_dict(
     t: &TorrentView,
     id: i64,
     mask: u32,
@@ -244,7 +244,7 @@ pub fn info_dict(
 
 /// 0.80's error names from the errno of a failed check
 /// (`tr_ioErrorFromErrno`); "other" when there is no errno.
-pub fn error_name(error: &IoFailure) -> &'static str {
+pub(crate) fn error_name(error: &IoFailure) -> &'static str {
     match error.errno {
         Some(libc::ENOENT | libc::ENOTDIR) => "io-parent",
         Some(libc::EACCES | libc::EROFS | libc::EPERM) => "io-permissions",
@@ -256,13 +256,13 @@ pub fn error_name(error: &IoFailure) -> &'static str {
     }
 }
 
-/// One torrent of a `status` answer (reference §3.5 with ringseed's
+/// One torrent of a `status` answer (0.80's `ipc_addinfo`/`ipc_addstat` in `ipcparse.c` with ringseed's
 /// meanings: a seed downloads nothing, so download speeds, totals and
 /// `peers-uploading` are 0 and `eta` is -1). `tr` is the torrent's tracker
 /// state: `tracker` is the current tracker's dict (`{}` without trackers),
 /// the scrape counts are the swarm as the trackers last reported it (-1
 /// unknown), and tracker failures show in `error`.
-pub fn status_dict(
+pub(crate) fn status_dict(
     t: &TorrentView,
     id: i64,
     mask: u32,

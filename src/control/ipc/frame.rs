@@ -1,4 +1,4 @@
-//! IPC framing (seed 002, reference §3.1): every message is its payload
+//! IPC framing (seed 002, 0.80's `ipc_parse` in `ipcparse.c`): every message is its payload
 //! length as exactly 8 ASCII hex digits, then the payload.
 //!
 //! - A header is `[0-9A-Fa-f]{8}`, any case; nothing else (0.80's `strtol`

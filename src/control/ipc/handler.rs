@@ -1,4 +1,4 @@
-//! The messages mapped onto the session (reference §3.4, the daemon's
+//! The messages mapped onto the session (0.80's `ipcparse.h` and the daemon's `server.c`, the daemon's
 //! handlers in `daemon/server.c` @ 0.80), with ringseed's meanings:
 //!
 //! - reads come from the coordinator's per-second view; changes go through
@@ -30,7 +30,7 @@ use crate::coordinator::view::{TorrentView, View};
 use crate::messages::{CommandError, SessionChange};
 
 /// Largest .torrent file `addfiles` / `addfile-detailed` read, bytes.
-pub const MAX_TORRENT_FILE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_TORRENT_FILE_BYTES: u64 = 16 << 20;
 
 /// What to do after a message.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,7 +79,7 @@ fn answer(name: &str, value: Out, tag: Option<i64>) -> Action {
 }
 
 /// KiB/s from a client → bytes/s; 0 and negatives are unlimited (-1).
-pub fn kib_to_bytes(kib: i64) -> i64 {
+pub(crate) fn kib_to_bytes(kib: i64) -> i64 {
     if kib > 0 {
         kib.saturating_mul(1024)
     } else {
@@ -89,7 +89,7 @@ pub fn kib_to_bytes(kib: i64) -> i64 {
 
 /// bytes/s → KiB/s for a client, rounded up (a set limit never reads as 0,
 /// which would mean unlimited); -1 stays unlimited.
-pub fn bytes_to_kib(bytes: i64) -> i64 {
+pub(crate) fn bytes_to_kib(bytes: i64) -> i64 {
     if bytes > 0 {
         (bytes as u64).div_ceil(1024) as i64
     } else {
@@ -517,7 +517,7 @@ impl Ipc {
 /// Reads a .torrent file named by a client: a regular file of at most
 /// [`MAX_TORRENT_FILE_BYTES`] (a FIFO or device is refused before it is
 /// opened, so a read cannot hang), off the control thread.
-pub async fn read_torrent_file(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_torrent_file(path: &Path) -> Result<Vec<u8>, String> {
     use tokio::io::AsyncReadExt;
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let md = tokio::fs::metadata(path).await.map_err(err)?;

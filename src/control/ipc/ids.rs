@@ -13,7 +13,7 @@ use crate::coordinator::view::{TorrentView, View};
 /// known by (info hash, queue position): removed and added again it has a
 /// new queue position, so a new id.
 #[derive(Default)]
-pub struct Ids {
+pub(crate) struct Ids {
     last: i64,
     by_id: BTreeMap<i64, (InfoHash, u64)>,
     by_key: HashMap<(InfoHash, u64), i64>,
@@ -24,7 +24,7 @@ pub struct Ids {
 impl Ids {
     /// Gives every torrent of `view` without an id the next ones, in
     /// queue order, and forgets torrents that are gone.
-    pub fn sync(&mut self, view: &View) {
+    pub(crate) fn sync(&mut self, view: &View) {
         if self
             .seen
             .as_ref()
@@ -55,17 +55,17 @@ impl Ids {
     }
 
     /// The torrent of an id, if it still exists in `view`.
-    pub fn torrent<'v>(&self, view: &'v View, id: i64) -> Option<&'v Arc<TorrentView>> {
+    pub(crate) fn torrent<'v>(&self, view: &'v View, id: i64) -> Option<&'v Arc<TorrentView>> {
         let (ih, qp) = self.by_id.get(&id)?;
         view.torrents.get(ih).filter(|t| t.queue_position == *qp)
     }
 
-    pub fn id_of(&self, t: &TorrentView) -> Option<i64> {
+    pub(crate) fn id_of(&self, t: &TorrentView) -> Option<i64> {
         self.by_key.get(&(t.info_hash, t.queue_position)).copied()
     }
 
     /// Every (id, torrent) of `view`, ascending id.
-    pub fn all<'v>(&self, view: &'v View) -> Vec<(i64, &'v Arc<TorrentView>)> {
+    pub(crate) fn all<'v>(&self, view: &'v View) -> Vec<(i64, &'v Arc<TorrentView>)> {
         self.by_id
             .keys()
             .filter_map(|id| self.torrent(view, *id).map(|t| (*id, t)))

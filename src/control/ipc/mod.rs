@@ -2,7 +2,7 @@
 //! socket, served by the control runtime: bencoded messages in hex-length
 //! frames, the version handshake, v1 dictionaries and v2 tagged lists,
 //! every message mapped onto the session. Choices where the seed and 0.80
-//! disagree (reference §6.2) are written down in docs/ipc.md.
+//! disagree are written down in docs/ipc.md.
 //!
 //! - [`socket`]: the socket file (0600), its lock, stale sockets;
 //! - [`frame`]: 8-hex-digit framing with a payload cap;
@@ -20,13 +20,13 @@
 //! closes that connection only, with a log line and a count in
 //! `ringseed_ipc_errors_total{kind}`.
 
-pub mod answers;
+pub(crate) mod answers;
 pub mod bencode;
 pub mod frame;
-pub mod handler;
-pub mod ids;
+pub(crate) mod handler;
+pub(crate) mod ids;
 pub mod proto;
-pub mod socket;
+pub(crate) mod socket;
 
 use std::rc::Rc;
 use std::sync::Arc;

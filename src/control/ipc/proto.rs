@@ -1,4 +1,4 @@
-//! The messages of Transmission 0.80's IPC (seed 002, reference §3.2–3.4):
+//! The messages of Transmission 0.80's IPC (seed 002, 0.80's `ipcparse.h`, `ipcparse.c` and the daemon's `server.c`):
 //! their names, the version handshake, the v1 and v2 payload shapes, and
 //! the replies. Pure: no I/O, no session.
 
@@ -7,7 +7,7 @@ use super::frame;
 
 /// What the server sends on accept, before reading anything: the seed's
 /// literal bytes (`min` before `max`, no `label`), which every transcript
-/// of the seed shows (reference §3.8 recommends them; 0.80 itself sent
+/// of the seed shows (byte-exact vectors worked out from 0.80's `ipcparse.c` use them; 0.80 itself sent
 /// sorted keys with a label). The one answer whose keys are not sorted.
 pub const GREETING: &[u8] = b"0000001Dd7:versiond3:mini1e3:maxi2eee";
 
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn replies_are_byte_exact() {
-        // T10, T16, T18, T21 of reference §3.8.
+        // T10, T16, T18, T21 of the byte-exact vectors worked out from 0.80's `ipcparse.c`.
         assert_eq!(
             status_reply("succeeded", Some(15)),
             b"00000013l9:succeeded0:i15ee"

@@ -1,4 +1,4 @@
-//! porla's authentication (reference §1.1): an HS256 JWT whose `iss` is
+//! porla's authentication (porla's `jwthandler.cpp`): an HS256 JWT whose `iss` is
 //! "porla", signed with a secret the daemon creates at first start
 //! (`STATE/rpc.secret`, mode 0600). The token is looked up, in order, in the
 //! `x-porla-token` header, the `Authorization` header (both with their first

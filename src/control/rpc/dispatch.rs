@@ -1,4 +1,4 @@
-//! The method table: porla's methods (reference §1.5) mapped onto a
+//! The method table: porla's methods (registered in porla's `src/main.cpp`, `src/methods/`) mapped onto a
 //! seeder, and ringseed's own under `ringseed.`. Each method reads its
 //! parameters ([`super::params`]), calls the control [`Api`], and builds
 //! its answer ([`super::torrents`], [`super::peers`]); a torrent that is
@@ -35,12 +35,12 @@ const METHODS: &[&str] = &[
 ];
 
 /// True when `method` is served.
-pub fn exists(method: &str) -> bool {
+pub(super) fn exists(method: &str) -> bool {
     METHODS.contains(&method)
 }
 
 /// The method name as a static label (metrics).
-pub fn canonical(method: &str) -> &'static str {
+pub(super) fn canonical(method: &str) -> &'static str {
     METHODS
         .iter()
         .find(|m| **m == method)

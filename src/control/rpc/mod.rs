@@ -1,4 +1,4 @@
-//! porla's JSON-RPC (`POST /api/v1/jsonrpc`), byte for byte as reference §1:
+//! porla's JSON-RPC (`POST /api/v1/jsonrpc`), byte for byte as porla's `jsonrpchandler.cpp` and `src/methods/method.hpp` answer:
 //!
 //! - every object serialised with keys sorted bytewise, no whitespace
 //!   (`serde_json::Value` keeps keys in a `BTreeMap`);

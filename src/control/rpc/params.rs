@@ -1,7 +1,7 @@
 //! Reading a method's `params`, porla style: a missing key or a wrong type
 //! is an "exception" (-32603 with nlohmann's message); `null` counts as
 //! absent for optional keys; integers are read from any JSON number. Also
-//! porla's `info_hash` shapes (reference §1.2) and the torrent they name.
+//! porla's `info_hash` shapes (porla's `src/json/ltinfohash.hpp`) and the torrent they name.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -210,12 +210,12 @@ impl ListParams {
     }
 }
 
-// ---- Info hashes (reference §1.2) ----
+// ---- Info hashes (porla's `src/json/ltinfohash.hpp`) ----
 
 /// A parsed `info_hash`: v1 and v2 halves, all zeros when absent. Anything
 /// porla cannot parse is all zeros, which matches no torrent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IhKey {
+pub(super) struct IhKey {
     pub v1: [u8; 20],
     pub v2: [u8; 32],
 }
@@ -228,7 +228,7 @@ fn hex_exact<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 /// porla's `info_hash` shapes: "40 hex", "64 hex", [v1, null], [null, v2], [v1, v2].
-pub fn parse_info_hash(v: &Value) -> IhKey {
+pub(super) fn parse_info_hash(v: &Value) -> IhKey {
     let zero = IhKey {
         v1: [0; 20],
         v2: [0; 32],

@@ -1,6 +1,6 @@
 //! The peer answers: porla's `torrents.peers.list` (libtorrent 2.x's
-//! `peer_info`, reference §1.4) and ringseed's `ringseed.getpeerinfo`
-//! (seed 003's fields as reference §4 maps them, plus seed 004's peer
+//! `peer_info`, porla's `src/json/ltpeerinfo.hpp`) and ringseed's `ringseed.getpeerinfo`
+//! (seed 003's fields as Bitcoin Core's `src/rpc/net.cpp` (`getpeerinfo`) maps them, plus seed 004's peer
 //! state).
 
 use std::net::SocketAddr;
@@ -11,20 +11,20 @@ use super::torrents::progress;
 use crate::coordinator::view::PeerView;
 use crate::messages::MSG_NAMES;
 
-/// libtorrent `peer_flags_t` bits (reference §2.1).
-pub mod flags {
-    pub const CHOKED: u32 = 1 << 1;
-    pub const REMOTE_INTERESTED: u32 = 1 << 2;
-    pub const REMOTE_CHOKED: u32 = 1 << 3;
-    pub const SUPPORTS_EXTENSIONS: u32 = 1 << 4;
-    pub const OUTGOING_CONNECTION: u32 = 1 << 5;
-    pub const SEED: u32 = 1 << 10;
-    pub const OPTIMISTIC_UNCHOKE: u32 = 1 << 11;
-    pub const UPLOAD_ONLY: u32 = 1 << 13;
+/// libtorrent `peer_flags_t` bits (libtorrent's `include/libtorrent/peer_info.hpp`).
+pub(super) mod flags {
+    pub(crate) const CHOKED: u32 = 1 << 1;
+    pub(crate) const REMOTE_INTERESTED: u32 = 1 << 2;
+    pub(crate) const REMOTE_CHOKED: u32 = 1 << 3;
+    pub(crate) const SUPPORTS_EXTENSIONS: u32 = 1 << 4;
+    pub(crate) const OUTGOING_CONNECTION: u32 = 1 << 5;
+    pub(crate) const SEED: u32 = 1 << 10;
+    pub(crate) const OPTIMISTIC_UNCHOKE: u32 = 1 << 11;
+    pub(crate) const UPLOAD_ONLY: u32 = 1 << 13;
 }
 
 /// The `flags` of a peer (a seed is never interested, so `interesting` is never set).
-pub fn peer_flags(p: &PeerView) -> u32 {
+pub(super) fn peer_flags(p: &PeerView) -> u32 {
     let mut f = 0;
     let mut set = |c: bool, bit: u32| {
         if c {
@@ -46,9 +46,9 @@ pub fn peer_flags(p: &PeerView) -> u32 {
 }
 
 /// One peer of `torrents.peers.list`: porla's 17 keys in their sorted
-/// order, libtorrent 2.x meanings (reference §1.4).
+/// order, libtorrent 2.x meanings (porla's `src/json/ltpeerinfo.hpp`).
 #[derive(Debug, serde::Serialize)]
-pub struct PorlaPeer {
+pub(super) struct PorlaPeer {
     pub busy_requests: u32,
     pub client: String,
     pub connection_type: u8,
@@ -73,7 +73,7 @@ fn endpoint_pair(a: Option<SocketAddr>) -> (String, u16) {
 }
 
 /// A connected peer as porla shows it; `now` is the view's Unix time.
-pub fn porla_peer(p: &PeerView, now: u64) -> PorlaPeer {
+pub(super) fn porla_peer(p: &PeerView, now: u64) -> PorlaPeer {
     PorlaPeer {
         busy_requests: 0,
         client: p.client.to_string(),
@@ -110,7 +110,7 @@ fn per_msg(counts: &[u64]) -> Value {
     Value::Object(m)
 }
 
-/// One peer of `ringseed.getpeerinfo`: seed 003's fields as reference §4
+/// One peer of `ringseed.getpeerinfo`: seed 003's fields as Bitcoin Core's `src/rpc/net.cpp` (`getpeerinfo`)
 /// maps them, plus seed 004's Net::BitTorrent::Peer state.
 pub(crate) fn getpeerinfo(p: &PeerView) -> Value {
     let mut o = json!({

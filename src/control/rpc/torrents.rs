@@ -1,4 +1,4 @@
-//! The torrent answers of porla's methods (reference §1.5): a torrent of
+//! The torrent answers of porla's methods (registered in porla's `src/main.cpp`, `src/methods/`): a torrent of
 //! `torrents.list` and that list's sorting and paging, its files, its
 //! properties and its trackers, in porla's shapes (libtorrent's names and
 //! values; ringseed's additions noted where they are).
@@ -16,7 +16,7 @@ use crate::tracker::{TorrentTrackers, TrackerStatus, TrackersView};
 use ringseed_proto::metainfo::Metainfo;
 
 /// `[v1 hex, v2 hex or null]`, porla's output form.
-pub fn ih_json(meta: &Metainfo) -> Value {
+pub(super) fn ih_json(meta: &Metainfo) -> Value {
     json!([meta.info_hash.to_hex(), meta.info_hash_v2.map(hex::encode)])
 }
 
@@ -37,7 +37,7 @@ pub(crate) fn progress(have: u32, total: u32) -> f64 {
     }) as f64
 }
 
-/// porla's `torrents.trackers.list` (reference §1.5): one object per
+/// porla's `torrents.trackers.list` (registered in porla's `src/main.cpp`, `src/methods/`): one object per
 /// tracker with libtorrent's `announce_entry` fields and one endpoint (our
 /// listen socket) whose `info_hashes` holds libtorrent's two slots, v1 and
 /// v2; ringseed announces the v1 hash, so the v2 slot keeps its defaults.

@@ -49,7 +49,7 @@ use splice::PipeBatch;
 /// Outbox capacity kept between writes, bytes.
 const OUTBOX_KEEP: usize = 64 * 1024;
 /// Most blocks prepared and sent as one batch (512 KiB of 16 KiB blocks).
-pub const MAX_BATCH: usize = 32;
+pub(crate) const MAX_BATCH: usize = 32;
 
 /// A batch prepared for sending.
 enum Ready {
@@ -118,7 +118,7 @@ fn gather(shard: &ShardState, peer: &Rc<Peer>, torrent: &Torrent) -> Vec<QueuedR
 }
 
 /// Runs until the connection closes.
-pub async fn run(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
+pub(crate) async fn run(shard: Rc<ShardState>, peer: Rc<Peer>, torrent: Arc<Torrent>) {
     let mut spare: Vec<u8> = Vec::new();
     let mut ahead: Option<Ready> = None;
     loop {

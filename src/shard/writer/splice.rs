@@ -23,7 +23,8 @@ use crate::storage::read::Segment;
 pub(super) const SLOTS_PER_BLOCK: usize =
     1 + (ringseed_proto::lengths::BLOCK_LEN as usize / 4096) + 1;
 /// Zeros for BEP 47 pad extents in the splice path.
-static ZEROS: [u8; ringseed_proto::lengths::BLOCK_LEN as usize] = [0; ringseed_proto::lengths::BLOCK_LEN as usize];
+static ZEROS: [u8; ringseed_proto::lengths::BLOCK_LEN as usize] =
+    [0; ringseed_proto::lengths::BLOCK_LEN as usize];
 
 /// Blocks spliced into a pipe (headers included), waiting for the socket.
 pub(super) struct PipeBatch {

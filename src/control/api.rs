@@ -181,7 +181,7 @@ impl Api {
 
     /// The trackers' latest state (published once a second).
     pub(crate) fn trackers(&self) -> Arc<TrackersView> {
-        self.trackers.read().clone()
+        self.trackers.load_full()
     }
 
     /// Session-wide figures from `view`.

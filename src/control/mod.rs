@@ -169,7 +169,7 @@ fn start_metrics(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let t = trackers.read().clone();
+                let t = trackers.load_full();
                 publisher.publish(&latest(&view), &t, Instant::now());
                 // Rendering also drops series idle past IDLE_TIMEOUT: once a
                 // second, so a departed peer's series go on time.

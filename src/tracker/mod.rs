@@ -36,6 +36,9 @@
 
 pub(crate) mod http;
 pub(crate) mod udp;
+mod view;
+
+pub(crate) use view::{SharedTrackers, TorrentTrackers, TrackerStatus, TrackersView};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -44,7 +47,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use parking_lot::RwLock;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
@@ -61,59 +63,6 @@ use crate::tally::tally;
 
 /// The longest shutdown waits for `stopped` announces.
 pub(crate) const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
-
-/// What the trackers know, published once a second.
-pub(crate) type SharedTrackers = Arc<RwLock<Arc<TrackersView>>>;
-
-/// Every announced torrent's trackers.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TrackersView {
-    pub torrents: BTreeMap<InfoHash, Arc<TorrentTrackers>>,
-}
-
-/// One torrent's trackers and what they said about its swarm.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TorrentTrackers {
-    /// In tier order (within a tier: the order they are tried).
-    pub trackers: Vec<TrackerStatus>,
-    /// The tracker that answered last.
-    pub current: Option<String>,
-    /// Unix time of the last successful announce, seconds (0: none yet).
-    pub last_announce_unix: u64,
-    /// Unix time of the next announce, seconds.
-    pub next_announce_unix: u64,
-    /// Seeders, leechers and completed downloads from the last announce
-    /// reply or scrape that gave them.
-    pub swarm: Option<ScrapeCounts>,
-    /// An announce is in flight.
-    pub updating: bool,
-}
-
-/// One tracker of a torrent (libtorrent's `announce_entry` and
-/// `announce_infohash`).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TrackerStatus {
-    pub url: String,
-    pub tier: u32,
-    /// Failures in a row.
-    pub fails: u32,
-    /// Why the last announce failed ("" after a success).
-    pub last_error: String,
-    /// The tracker's `warning message` or failure reason.
-    pub message: String,
-    pub tracker_id: Option<String>,
-    /// Unix times, seconds (0: not scheduled / no limit).
-    pub next_announce_unix: u64,
-    pub min_announce_unix: u64,
-    /// -1 = unknown.
-    pub scrape_complete: i64,
-    pub scrape_incomplete: i64,
-    pub scrape_downloaded: i64,
-    pub updating: bool,
-    pub start_sent: bool,
-    /// The tracker answered at least once.
-    pub verified: bool,
-}
 
 /// What the tracker manager is handed.
 pub(crate) struct TrackerContext {
@@ -385,7 +334,7 @@ impl Manager {
             }
             out.insert(*ih, t.snapshot.borrow().clone());
         }
-        *self.shared.write() = Arc::new(TrackersView { torrents: out });
+        self.shared.store(Arc::new(TrackersView { torrents: out }));
     }
 
     /// Sends `stopped` for every torrent that announced and waits at most

@@ -294,11 +294,6 @@ pub(crate) struct Publisher {
     labels: HashMap<PeerKey, Vec<Label>>,
 }
 
-fn peer_id_prefix(id: &[u8; 20]) -> String {
-    // Azureus-style `-XX1234-`; anything else is shown as hex of 4 bytes.
-    ringseed_proto::peer_id::PeerId(*id).prefix()
-}
-
 fn bool_gauge(b: bool) -> f64 {
     if b {
         1.0
@@ -361,7 +356,7 @@ impl Publisher {
             gauge!("ringseed_peer_misbehaviour_score", l.iter()).set(p.score as f64);
             let mut info = l.clone();
             info.push(Label::new("client", p.client.to_string()));
-            info.push(Label::new("peer_id_prefix", peer_id_prefix(&p.peer_id)));
+            info.push(Label::new("peer_id_prefix", p.peer_id.prefix()));
             info.push(Label::new(
                 "direction",
                 if p.outgoing { "outgoing" } else { "incoming" },

@@ -182,7 +182,7 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             local_addr: None,
             // Distinct ids: a repeated peer id is closed as a duplicate.
-            peer_id: [key as u8; 20],
+            peer_id: ringseed_proto::peer_id::PeerId([key as u8; 20]),
             reserved: [0, 0, 0, 0, 0, 0x10, 0, 0x04],
             outgoing: false,
             source: crate::messages::PeerSource::INCOMING,

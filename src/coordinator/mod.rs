@@ -213,7 +213,7 @@ pub struct Coordinator {
     whitelist: Vec<crate::config::Cidr>,
     /// (torrent, peer id) of every connected peer, all shards: a second
     /// connection with the same peer id for a torrent is closed (−16).
-    peer_ids: HashMap<(InfoHash, [u8; 20]), PeerKey>,
+    peer_ids: HashMap<(InfoHash, ringseed_proto::peer_id::PeerId), PeerKey>,
     /// Tracker peers dialled within `redial`: when, and whether the connect
     /// is still pending (half-open).
     dialled: HashMap<(InfoHash, std::net::SocketAddr), (Instant, bool)>,

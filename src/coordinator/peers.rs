@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::view::{self, DisconnectRecord};
+use super::view::DisconnectRecord;
 use super::{Coordinator, PeerEntry};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{
@@ -128,7 +128,7 @@ impl Coordinator {
         self.peers.insert(
             key,
             PeerEntry {
-                client: Arc::from(view::client_from_peer_id(&hello.peer_id)),
+                client: Arc::from(hello.peer_id.client()),
                 hello,
                 interested: false,
                 interested_at: now,

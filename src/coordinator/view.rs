@@ -121,7 +121,7 @@ pub struct PeerView {
     pub info_hash: InfoHash,
     pub addr: SocketAddr,
     pub local_addr: Option<SocketAddr>,
-    pub peer_id: [u8; 20],
+    pub peer_id: ringseed_proto::peer_id::PeerId,
     pub reserved: [u8; 8],
     /// Client name: BEP 10 `v`, else from the peer id.
     pub client: Arc<str>,
@@ -178,12 +178,4 @@ pub struct DisconnectRecord {
     pub reason: DisconnectReason,
     /// Where we learnt of the peer.
     pub source: Option<PeerSource>,
-}
-
-/// A client name from a peer id (Azureus-style `-XX1234-`, BEP 20), for
-/// peers that send no BEP 10 `v`: [`PeerId::client`], the one decoder.
-///
-/// [`PeerId::client`]: ringseed_proto::peer_id::PeerId::client
-pub(crate) fn client_from_peer_id(id: &[u8; 20]) -> String {
-    ringseed_proto::peer_id::PeerId(*id).client()
 }

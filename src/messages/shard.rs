@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use ringseed_proto::metainfo::InfoHash;
+use ringseed_proto::peer_id::PeerId;
 use tokio::sync::Notify;
 
 use super::{IoFailure, PeerKey};
@@ -56,7 +57,7 @@ pub struct PeerHello {
     pub addr: SocketAddr,
     /// Our end of the connection.
     pub local_addr: Option<SocketAddr>,
-    pub peer_id: [u8; 20],
+    pub peer_id: PeerId,
     /// The 8 reserved bytes of the peer's handshake.
     pub reserved: [u8; 8],
     /// We dialled the peer (`torrents.peers.add`, tracker peers).

@@ -225,7 +225,7 @@ fn greet(shard: &ShardState, peer: &Peer, torrent: &Arc<Torrent>, theirs: &Hands
         info_hash,
         addr: peer.addr,
         local_addr: peer.local_addr,
-        peer_id: theirs.peer_id,
+        peer_id: ringseed_proto::peer_id::PeerId(theirs.peer_id),
         reserved: theirs.reserved,
         outgoing: peer.outgoing,
         source: peer.source,

@@ -134,7 +134,7 @@ pub(crate) fn getpeerinfo(p: &PeerView) -> Value {
         "peer_choking": p.peer_choking,
         "peer_interested": p.peer_interested,
         "bitfield": p.bitfield.as_deref().map(hex::encode).unwrap_or_default(),
-        "peerid": hex::encode(p.peer_id),
+        "peerid": hex::encode(p.peer_id.0),
         "reserved_bytes": hex::encode(p.reserved),
         "incoming": !p.outgoing,
         "source": p.source.name(),

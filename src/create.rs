@@ -27,7 +27,7 @@ pub enum CreateError {
 
 /// Piece length for `total` bytes when none is given: a power of two from
 /// 16 KiB to 16 MiB aiming at about 1500 pieces.
-pub fn auto_piece_length(total: u64) -> u32 {
+pub(crate) fn auto_piece_length(total: u64) -> u32 {
     let mut pl: u64 = 16 * 1024;
     while total / pl > 1500 && pl < 16 * 1024 * 1024 {
         pl *= 2;

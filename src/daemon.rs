@@ -74,19 +74,17 @@ pub struct Daemon {
     /// The address the shards listen on (port resolved when 0 was asked).
     pub listen_addr: SocketAddr,
     /// The JSON-RPC address, when on.
-    pub rpc_addr: Option<SocketAddr>,
+    pub(crate) rpc_addr: Option<SocketAddr>,
     /// The /metrics address, when on.
-    pub metrics_addr: Option<SocketAddr>,
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// The IPC socket, when on.
-    pub ipc_socket: Option<PathBuf>,
-    pub registry: Registry,
-    pub view: SharedView,
-    /// Commands to the coordinator (what the RPC sends).
-    pub commands: Sender<ControlCommand>,
-    /// Bytes hashed by checks since start.
-    pub hashed_bytes: Arc<AtomicU64>,
+    pub(crate) ipc_socket: Option<PathBuf>,
+    pub(crate) view: SharedView,
+    /// A sender of the coordinator's command channel, held while the
+    /// daemon lives (the channel stays open whatever the control thread does).
+    _commands: Sender<ControlCommand>,
     /// Torrents the daemon started with.
-    pub initial_torrents: usize,
+    pub(crate) initial_torrents: usize,
     links: Vec<ShardLink>,
     coord_stop: Sender<()>,
     control_stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -421,10 +419,8 @@ impl Daemon {
             rpc_addr,
             metrics_addr,
             ipc_socket,
-            registry,
             view,
-            commands: cmd_tx,
-            hashed_bytes,
+            _commands: cmd_tx,
             initial_torrents,
             links,
             coord_stop,
@@ -437,12 +433,12 @@ impl Daemon {
 
     /// A clean shutdown asked from inside (the IPC's `quit`): who asked.
     /// [`run`] watches it next to the signals.
-    pub fn quit_requests(&self) -> &Receiver<String> {
+    pub(crate) fn quit_requests(&self) -> &Receiver<String> {
         &self.quit
     }
 
     /// True once every torrent the daemon started with has been checked.
-    pub fn checked(&self) -> bool {
+    pub(crate) fn checked(&self) -> bool {
         let v = latest(&self.view);
         v.torrents.len() >= self.initial_torrents
             && v.torrents
@@ -464,7 +460,7 @@ impl Daemon {
 
     /// The next thread to stop, and how it ended; `None` on timeout.
     /// Anything before shutdown means the daemon is broken.
-    pub fn next_exit(&self, timeout: Duration) -> Option<ThreadExit> {
+    pub(crate) fn next_exit(&self, timeout: Duration) -> Option<ThreadExit> {
         self.exits.recv_timeout(timeout).ok()
     }
 

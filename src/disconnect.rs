@@ -12,7 +12,7 @@
 
 /// A closed connection's reason; [`DisconnectReason::code`] is its number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DisconnectReason {
+pub(crate) enum DisconnectReason {
     /// 0: the remote peer closed the connection (EOF).
     RemoteClosed,
     /// Positive: an OS error on the socket (the errno, e.g. 104 ECONNRESET).
@@ -68,7 +68,7 @@ pub enum DisconnectReason {
 
 impl DisconnectReason {
     /// Every reason with a fixed number (OS errors excluded), for metrics and docs.
-    pub const ALL: [DisconnectReason; 23] = [
+    pub(crate) const ALL: [DisconnectReason; 23] = [
         Self::RemoteClosed,
         Self::SelfConnection,
         Self::UnknownInfoHash,
@@ -95,7 +95,7 @@ impl DisconnectReason {
     ];
 
     /// Stable number of the reason (see the module docs).
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         match self {
             Self::RemoteClosed => 0,
             Self::Os(errno) => errno,
@@ -125,7 +125,7 @@ impl DisconnectReason {
     }
 
     /// The reason for a socket error: its errno when it has one.
-    pub fn from_io(e: &std::io::Error) -> Self {
+    pub(crate) fn from_io(e: &std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(errno) if errno > 0 => Self::Os(errno),
             _ => Self::IoError,
@@ -133,7 +133,7 @@ impl DisconnectReason {
     }
 
     /// Stable snake_case name (metrics label value, logs, RPC).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::RemoteClosed => "remote_closed",
             Self::Os(_) => "os_error",
@@ -163,7 +163,7 @@ impl DisconnectReason {
     }
 
     /// A one-line human explanation (our own words).
-    pub fn message(self) -> String {
+    pub(crate) fn message(self) -> String {
         match self {
             Self::RemoteClosed => "the peer closed the connection".into(),
             Self::Os(errno) => {

@@ -35,11 +35,12 @@ pub(crate) mod tracker;
 mod module_graph;
 
 pub use daemon::{Daemon, DaemonError};
+pub use messages::ThreadName;
 pub use ringseed_proto::tracker as tracker_proto;
 pub use ringseed_proto::{metainfo, wire};
 
 /// Client name and version sent in the BEP 10 handshake `v`.
-pub const CLIENT_NAME: &str = concat!("ringseed ", env!("CARGO_PKG_VERSION"));
+pub(crate) const CLIENT_NAME: &str = concat!("ringseed ", env!("CARGO_PKG_VERSION"));
 
 /// Azureus-style peer id prefix (BEP 20): `-RG` and the version as four
 /// digits (`-RG0100-` for 0.1.0), followed by 12 random bytes.
@@ -49,7 +50,7 @@ pub const CLIENT_NAME: &str = concat!("ringseed ", env!("CARGO_PKG_VERSION"));
 /// used before is Rufus's, so Transmission showed ringseed as "Rufus".
 /// libtorrent also matches `RS` at offset 2 of any peer id, which `-RG…`
 /// avoids. Clients that read the BEP 10 `v` show [`CLIENT_NAME`].
-pub const PEER_ID_PREFIX: &[u8; 8] = {
+pub(crate) const PEER_ID_PREFIX: &[u8; 8] = {
     const S: &str = concat!(
         "-RG",
         env!("CARGO_PKG_VERSION_MAJOR"),

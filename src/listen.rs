@@ -9,11 +9,11 @@ use std::net::{IpAddr, SocketAddr};
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
-pub struct ListenError {
+pub(crate) struct ListenError {
     /// The address that was being bound (port resolved after the first
     /// listener when 0 was asked).
-    pub addr: SocketAddr,
-    pub source: std::io::Error,
+    pub(crate) addr: SocketAddr,
+    pub(crate) source: std::io::Error,
 }
 
 /// Binds one listener per shard on the same address with SO_REUSEPORT; the

@@ -7,12 +7,12 @@ use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// The RLIMIT_NOFILE soft limit: descriptors this process may hold; `None`
 /// when unlimited.
-pub fn nofile() -> Option<u64> {
+pub(crate) fn nofile() -> Option<u64> {
     getrlimit(Resource::Nofile).current
 }
 
 /// The RLIMIT_MEMLOCK soft limit, bytes; `None` when unlimited.
-pub fn memlock() -> Option<u64> {
+pub(crate) fn memlock() -> Option<u64> {
     getrlimit(Resource::Memlock).current
 }
 

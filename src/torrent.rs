@@ -21,24 +21,24 @@ use ringseed_proto::bitfield::Bitfield;
 
 /// A torrent ready to seed: metainfo, file layout and verified pieces.
 #[derive(Debug)]
-pub struct Torrent {
-    pub meta: Arc<Metainfo>,
+pub(crate) struct Torrent {
+    pub(crate) meta: Arc<Metainfo>,
     /// The save path, canonical: every file is opened beneath it.
-    pub root: PathBuf,
-    pub layout: Layout,
-    pub files: Arc<Vec<FileSlot>>,
+    pub(crate) root: PathBuf,
+    pub(crate) layout: Layout,
+    pub(crate) files: Arc<Vec<FileSlot>>,
     /// Verified pieces (its bytes are the BEP 3 bitfield we send).
-    pub pieces: Bitfield,
+    pub(crate) pieces: Bitfield,
 }
 
 impl Torrent {
     /// True when every piece is verified (we may send `have_all`).
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.pieces.count() == self.meta.lengths.num_pieces()
     }
 
     /// A copy with some pieces marked had or not (`(index, have)`).
-    pub fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
+    pub(crate) fn with_pieces(&self, changes: impl IntoIterator<Item = (u32, bool)>) -> Torrent {
         let mut pieces = self.pieces.clone();
         for (i, h) in changes {
             pieces.set(i, h);
@@ -53,7 +53,7 @@ impl Torrent {
     }
 
     /// The pieces holding any byte of file `file` (none for an empty file).
-    pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<u32> {
+    pub(crate) fn pieces_of_file(&self, file: usize) -> std::ops::Range<u32> {
         let Some(f) = self.meta.files.get(file) else {
             return 0..0;
         };
@@ -69,7 +69,7 @@ impl Torrent {
 /// [`TorrentState::as_str`] is the text the JSON-RPC, the IPC and the
 /// `state` label of `/metrics` carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TorrentState {
+pub(crate) enum TorrentState {
     /// Being hash checked.
     Checking,
     /// Checked and serving.
@@ -82,7 +82,7 @@ pub enum TorrentState {
 
 impl TorrentState {
     /// "checking", "seeding", "paused" or "error".
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TorrentState::Checking => "checking",
             TorrentState::Seeding => "seeding",
@@ -100,7 +100,7 @@ impl std::fmt::Display for TorrentState {
 
 /// What the registry knows of an info hash.
 #[derive(Clone, Debug)]
-pub enum TorrentEntry {
+pub(crate) enum TorrentEntry {
     /// Being hash checked: peers are refused with `torrent_checking` (−18).
     Checking,
     /// Paused by the operator: peers are refused as for an unknown torrent (−11).
@@ -111,11 +111,11 @@ pub enum TorrentEntry {
 /// Info hash → torrent, shared by all shards; written by the coordinator when
 /// a torrent is added, checked, paused, resumed or removed; read once per
 /// handshake.
-pub type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
+pub(crate) type Registry = Arc<RwLock<HashMap<InfoHash, TorrentEntry>>>;
 
 /// How the verified set of a loaded torrent was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckSource {
+pub(crate) enum CheckSource {
     /// Resume data applied; nothing was hashed.
     Resume,
     /// Pieces were hashed: this many bytes.

@@ -40,7 +40,7 @@ pub struct Config {
     pub rpc: Rpc,
     /// Tracker announces and scrapes (BEP 3, 12, 15, 48) and dialling the
     /// peers trackers return.
-    pub trackers: Trackers,
+    pub(crate) trackers: Trackers,
     /// Transmission 0.80's legacy IPC: bencoded messages on a Unix socket (docs/ipc.md).
     pub ipc: Ipc,
 }
@@ -182,54 +182,54 @@ pub struct Rpc {
 /// Trackers (docs/trackers.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-pub struct Trackers {
+pub(crate) struct Trackers {
     /// Announce torrents to the trackers their metainfo names.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Peers asked for in each announce (`numwant`).
-    pub numwant: u32,
+    pub(crate) numwant: u32,
     /// Announces (not counting `stopped`) started per second, all torrents
     /// together: 10,000 torrents added at once take 10,000 / this seconds
     /// to announce, instead of all in the same second.
-    pub announces_per_second: u32,
+    pub(crate) announces_per_second: u32,
     /// Tracker exchanges in flight at once.
-    pub max_concurrent: usize,
+    pub(crate) max_concurrent: usize,
     /// A tracker's `interval` (and `min interval`) is clamped to at least
     /// this, seconds: 0 or a negative interval never makes us hammer it.
-    pub min_interval_secs: u64,
+    pub(crate) min_interval_secs: u64,
     /// ...and to at most this, seconds.
-    pub max_interval_secs: u64,
+    pub(crate) max_interval_secs: u64,
     /// After every tracker of a torrent failed, the next try waits this
     /// long, doubled on each further failure (±25 % jitter), seconds.
-    pub retry_base_secs: u64,
+    pub(crate) retry_base_secs: u64,
     /// Longest wait between failed tries, seconds.
-    pub retry_max_secs: u64,
+    pub(crate) retry_max_secs: u64,
     /// An HTTP announce or scrape (resolve, connect, TLS, redirects, body)
     /// must finish within this long, seconds.
-    pub http_timeout_secs: u64,
+    pub(crate) http_timeout_secs: u64,
     /// Largest HTTP reply body, bytes; past it the reply is refused.
-    pub max_response_bytes: usize,
+    pub(crate) max_response_bytes: usize,
     /// HTTP redirects followed before the announce fails.
-    pub max_redirects: usize,
+    pub(crate) max_redirects: usize,
     /// BEP 15: first wait for a UDP reply, seconds; doubled on each
     /// retransmission (15 · 2^n).
-    pub udp_timeout_secs: u64,
+    pub(crate) udp_timeout_secs: u64,
     /// BEP 15 retransmissions after the first send (2: waits of 15, 30 and
     /// 60 s, 105 s in all).
-    pub udp_retries: u32,
+    pub(crate) udp_retries: u32,
     /// Scrape (BEP 48 / BEP 15) for seeders, leechers and downloads this
     /// often, seconds; 0 = never (the announce replies' counts are used).
-    pub scrape_interval_secs: u64,
+    pub(crate) scrape_interval_secs: u64,
     /// Dial tracker peers only while fewer than this many outgoing
     /// connects are in flight, all torrents together (half-open cap).
-    pub max_half_open: usize,
+    pub(crate) max_half_open: usize,
     /// Dial tracker peers for a torrent only while it has fewer connected
     /// peers than this (its own `max_connections` also applies).
-    pub max_peers_per_torrent: usize,
+    pub(crate) max_peers_per_torrent: usize,
     /// Dial tracker peers only while fewer than this many peers are
     /// connected, all torrents together.
     pub max_peers: usize,
     /// A tracker peer we dialled is not dialled again for this long, seconds.
-    pub redial_secs: u64,
+    pub(crate) redial_secs: u64,
 }
 
 /// Transmission 0.80's legacy IPC on a Unix socket.
@@ -259,7 +259,7 @@ pub struct Ipc {
 /// held Transmission at 2–3 MB/s. A queued request is 32 bytes and holds no
 /// block buffer, and a queue shrinks back when it empties, so a deep queue
 /// costs memory only while a peer really has that many requests waiting.
-pub const DEFAULT_REQQ: usize = 2000;
+pub(crate) const DEFAULT_REQQ: usize = 2000;
 
 /// Default upload slots per torrent: 8.
 ///
@@ -421,7 +421,7 @@ impl Config {
     }
 
     /// The shard count with 0 resolved to the number of cores.
-    pub fn shard_count(&self) -> usize {
+    pub(crate) fn shard_count(&self) -> usize {
         if self.network.shards == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -456,22 +456,22 @@ impl Config {
             .collect()
     }
 
-    pub fn handshake_timeout(&self) -> Duration {
+    pub(crate) fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.network.handshake_timeout_secs)
     }
-    pub fn idle_timeout(&self) -> Duration {
+    pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.network.idle_timeout_secs)
     }
-    pub fn receive_timeout(&self) -> Duration {
+    pub(crate) fn receive_timeout(&self) -> Duration {
         Duration::from_secs(self.network.receive_timeout_secs)
     }
-    pub fn write_timeout(&self) -> Duration {
+    pub(crate) fn write_timeout(&self) -> Duration {
         Duration::from_secs(self.network.write_timeout_secs)
     }
 }
 
 /// `$XDG_STATE_HOME/ringseed`, else `~/.local/state/ringseed`, else `./ringseed-state`.
-pub fn default_state_dir() -> PathBuf {
+pub(crate) fn default_state_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("ringseed");
     }

@@ -52,7 +52,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub fn addr(self) -> Option<SocketAddr> {
+    pub(crate) fn addr(self) -> Option<SocketAddr> {
         match self {
             Endpoint::Off => None,
             Endpoint::On(a) => Some(a),
@@ -155,7 +155,7 @@ impl std::str::FromStr for Cidr {
 
 impl Cidr {
     /// True when `ip` is inside the network (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,

@@ -104,7 +104,7 @@ pub(crate) struct AddedTorrent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct SessionStats {
     /// Global upload limit, bytes/s; -1 = unlimited.
-    pub(crate) upload_limit: i64,
+    pub upload_limit: i64,
     /// Payload upload rate of all peers over the last second, bytes/s.
     pub(crate) upload_rate: u64,
     /// The TCP port the shards listen on.

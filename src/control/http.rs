@@ -32,14 +32,14 @@ use tokio::sync::Semaphore;
 pub(crate) struct Limits {
     pub max_connections: usize,
     pub max_body_bytes: usize,
-    pub header_timeout: Duration,
-    pub body_timeout: Duration,
+    pub(crate) header_timeout: Duration,
+    pub(crate) body_timeout: Duration,
 }
 
-/// A request as handlers see it: the head and the whole body.
-pub struct HttpRequest {
-    pub head: hyper::http::request::Parts,
-    pub body: Bytes,
+/// A request as handlers see it: its whole body (the head was judged by
+/// the server's check before the body was read).
+pub(crate) struct HttpRequest {
+    pub(crate) body: Bytes,
 }
 
 /// A plain-text response.
@@ -216,7 +216,7 @@ where
             return text(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
         }
     };
-    handler(HttpRequest { head, body }, peer).await
+    handler(HttpRequest { body }, peer).await
 }
 
 #[cfg(test)]

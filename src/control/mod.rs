@@ -30,10 +30,10 @@ use crate::messages::ControlCommand;
 
 /// What the control thread is handed at start. Listeners are bound by the
 /// daemon before it starts, so an address in use fails the start.
-pub struct ControlContext {
-    pub config: Arc<Config>,
-    pub view: SharedView,
-    pub commands: Sender<ControlCommand>,
+pub(crate) struct ControlContext {
+    pub(crate) config: Arc<Config>,
+    pub(crate) view: SharedView,
+    pub(crate) commands: Sender<ControlCommand>,
     pub state_dir: PathBuf,
     pub rpc: Option<std::net::TcpListener>,
     pub metrics: Option<std::net::TcpListener>,
@@ -41,18 +41,18 @@ pub struct ControlContext {
     /// The IPC socket, when on (bound and locked by the daemon).
     pub ipc: Option<ipc::socket::IpcSocket>,
     /// Asks the supervisor to shut the daemon down (the IPC's `quit`).
-    pub quit: Sender<String>,
+    pub(crate) quit: Sender<String>,
     /// Fires when the daemon stops.
-    pub stop: tokio::sync::oneshot::Receiver<()>,
+    pub(crate) stop: tokio::sync::oneshot::Receiver<()>,
     /// Our peer id and TCP listen port (what trackers are told).
-    pub peer_id: [u8; 20],
+    pub(crate) peer_id: [u8; 20],
     pub listen_addr: SocketAddr,
 }
 
 /// Runs the control runtime until `stop` fires.
 ///
 /// Errors: the runtime cannot start, or the metrics recorder cannot be installed.
-pub fn run(ctx: ControlContext) -> Result<(), String> {
+pub(crate) fn run(ctx: ControlContext) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

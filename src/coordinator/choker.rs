@@ -97,7 +97,7 @@ pub fn rechoke(
 
 /// Picks the optimistic unchoke among interested peers not in `regular`:
 /// the one that has waited longest (earliest `interested_at`, then key).
-pub fn pick_optimistic(peers: &[Candidate], regular: &[u64]) -> Option<u64> {
+pub(crate) fn pick_optimistic(peers: &[Candidate], regular: &[u64]) -> Option<u64> {
     peers
         .iter()
         .filter(|p| p.interested && regular.binary_search(&p.key).is_err())

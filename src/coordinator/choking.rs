@@ -187,7 +187,6 @@ mod tests {
             outgoing: false,
             source: crate::messages::PeerSource::INCOMING,
             connected_unix: 0,
-            piece_length: 16384,
             num_pieces: 10,
         }
     }

@@ -12,19 +12,19 @@ use crate::messages::ShardCommand;
 
 /// Caps on dialling tracker peers (`[trackers]` of the configuration).
 #[derive(Clone, Copy, Debug)]
-pub struct DialLimits {
+pub(crate) struct DialLimits {
     /// Outgoing connects in flight, all torrents together.
-    pub max_half_open: usize,
+    pub(crate) max_half_open: usize,
     /// Connected (plus dialling) peers of a torrent past which it dials no more.
-    pub max_peers_per_torrent: usize,
+    pub(crate) max_peers_per_torrent: usize,
     /// Connected (plus dialling) peers in all past which nobody dials.
     pub max_peers: usize,
     /// A dialled address is not dialled again for this long.
-    pub redial: Duration,
+    pub(crate) redial: Duration,
 }
 
 impl DialLimits {
-    pub fn from_config(c: &crate::config::Trackers) -> DialLimits {
+    pub(crate) fn from_config(c: &crate::config::Trackers) -> DialLimits {
         DialLimits {
             max_half_open: c.max_half_open,
             max_peers_per_torrent: c.max_peers_per_torrent,

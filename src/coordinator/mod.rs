@@ -63,25 +63,25 @@ use crate::messages::{
 };
 use crate::torrent::{Registry, Torrent, TorrentEntry, TorrentState};
 use choker::ChokerAlgorithm;
-pub use dial::DialLimits;
+pub(crate) use dial::DialLimits;
 use health::Trouble;
 use rates::ShardUse;
 use view::{DisconnectRecord, PeerView, SharedView, TorrentView};
 
 /// Choking settings.
 #[derive(Clone, Copy, Debug)]
-pub struct ChokeSettings {
+pub(crate) struct ChokeSettings {
     pub algorithm: ChokerAlgorithm,
     /// Upload slots per torrent unless the torrent sets its own (0 = unlimited).
     pub upload_slots: usize,
-    pub unchoke_interval: Duration,
-    pub optimistic_interval: Duration,
+    pub(crate) unchoke_interval: Duration,
+    pub(crate) optimistic_interval: Duration,
 }
 
 /// Session-wide settings the configuration gives; what was set at runtime
 /// (`settings.json`) wins over them.
 #[derive(Clone, Debug, Default)]
-pub struct SessionDefaults {
+pub(crate) struct SessionDefaults {
     /// `limits.upload_limit`, bytes/s.
     pub upload_limit: i64,
     /// `storage.data_dir` (empty: none).
@@ -89,20 +89,20 @@ pub struct SessionDefaults {
 }
 
 /// What the coordinator is connected to.
-pub struct Links {
+pub(crate) struct Links {
     pub shards: Vec<ShardLink>,
-    pub registry: Registry,
-    pub bans: BanList,
-    pub ban_time: Duration,
-    pub checks: Sender<CheckJob>,
-    pub store: Sender<StoreJob>,
-    pub view: SharedView,
-    pub hashed_bytes: Arc<AtomicU64>,
-    pub listen_port: u16,
+    pub(crate) registry: Registry,
+    pub(crate) bans: BanList,
+    pub(crate) ban_time: Duration,
+    pub(crate) checks: Sender<CheckJob>,
+    pub(crate) store: Sender<StoreJob>,
+    pub(crate) view: SharedView,
+    pub(crate) hashed_bytes: Arc<AtomicU64>,
+    pub(crate) listen_port: u16,
     /// The address the shards listen on (tracker peers equal to it are us).
-    pub listen_ip: IpAddr,
+    pub(crate) listen_ip: IpAddr,
     /// Caps on dialling tracker peers.
-    pub dial: DialLimits,
+    pub(crate) dial: DialLimits,
 }
 
 /// A connected peer (handshake done) as the coordinator sees it.
@@ -169,22 +169,22 @@ impl SessionTorrent {
 
 /// Totals the coordinator keeps (for logs, metrics and tests).
 #[derive(Clone, Debug, Default)]
-pub struct Totals {
-    pub disconnects: BTreeMap<DisconnectReason, u64>,
-    pub choke_rounds: u64,
+pub(crate) struct Totals {
+    pub(crate) disconnects: BTreeMap<DisconnectReason, u64>,
+    pub(crate) choke_rounds: u64,
 }
 
 /// A torrent the daemon starts with.
-pub struct Initial {
-    pub record: TorrentRecord,
-    pub meta: Arc<Metainfo>,
+pub(crate) struct Initial {
+    pub(crate) record: TorrentRecord,
+    pub(crate) meta: Arc<Metainfo>,
     /// Metainfo bytes to write to the session (new torrents); `None` when
     /// the session already holds them.
-    pub save: Option<Arc<[u8]>>,
+    pub(crate) save: Option<Arc<[u8]>>,
 }
 
 /// The coordinator's state; [`Coordinator::run`] is its thread's body.
-pub struct Coordinator {
+pub(crate) struct Coordinator {
     settings: ChokeSettings,
     links: Links,
     peers: HashMap<PeerKey, PeerEntry>,
@@ -224,7 +224,7 @@ pub struct Coordinator {
 impl Coordinator {
     /// `saved`: the runtime settings read from the session; they win over
     /// `defaults` (the configuration).
-    pub fn new(
+    pub(crate) fn new(
         settings: ChokeSettings,
         links: Links,
         saved: SessionSettings,
@@ -262,7 +262,7 @@ impl Coordinator {
     }
 
     /// Registers the torrents the daemon starts with and queues their checks.
-    pub fn add_initial(&mut self, initial: Vec<Initial>) {
+    pub(crate) fn add_initial(&mut self, initial: Vec<Initial>) {
         for i in initial {
             let ih = i.meta.info_hash;
             if self.torrents.contains_key(&ih) {
@@ -315,7 +315,7 @@ impl Coordinator {
     }
 
     /// Runs until `stop` fires or every event sender is gone.
-    pub fn run(
+    pub(crate) fn run(
         mut self,
         events: Receiver<ShardEvent>,
         commands: Receiver<ControlCommand>,
@@ -408,6 +408,6 @@ impl Coordinator {
 }
 
 /// The save path a torrent added without one gets (the configured data dir).
-pub fn default_save_path(c: &crate::config::Config) -> Option<PathBuf> {
+pub(crate) fn default_save_path(c: &crate::config::Config) -> Option<PathBuf> {
     (!c.storage.data_dir.as_os_str().is_empty()).then(|| c.storage.data_dir.clone())
 }

@@ -57,7 +57,6 @@ impl Coordinator {
             upload_limit: t.record.upload_limit,
             max_connections: t.record.max_connections,
             max_uploads: t.record.max_uploads,
-            added_unix: t.record.added_unix,
             active_secs: now.saturating_duration_since(t.added_at).as_secs(),
             seeding_secs: t
                 .seeding_since
@@ -128,7 +127,6 @@ impl Coordinator {
                 hashed_bytes: self.links.hashed_bytes.load(Ordering::Relaxed),
                 upload_rate,
                 listen_port: self.links.listen_port,
-                choke_rounds: self.totals.choke_rounds,
                 download_limit: self.saved.download_limit.unwrap_or(-1),
                 default_save_path: self
                     .saved

@@ -15,8 +15,8 @@ pub(crate) const PERIOD: std::time::Duration = std::time::Duration::from_millis(
 /// Usage of one scope (global, or one torrent) on one shard in the last period.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ShardUse {
-    pub used: u64,
-    pub starved: bool,
+    pub(crate) used: u64,
+    pub(crate) starved: bool,
 }
 
 /// Splits `budget` bytes across shards in proportion to their demand.

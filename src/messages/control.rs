@@ -11,31 +11,31 @@ use super::{IoFailure, Reply};
 
 /// A torrent to add to the session.
 #[derive(Debug)]
-pub struct AddTorrent {
-    pub meta: Arc<ringseed_proto::metainfo::Metainfo>,
+pub(crate) struct AddTorrent {
+    pub(crate) meta: Arc<ringseed_proto::metainfo::Metainfo>,
     /// The metainfo bytes as given (kept in the session).
-    pub raw: Arc<[u8]>,
+    pub(crate) raw: Arc<[u8]>,
     /// Folder holding (or to hold) the torrent's content.
-    pub save_path: std::path::PathBuf,
-    pub paused: bool,
-    pub props: TorrentProps,
+    pub(crate) save_path: std::path::PathBuf,
+    pub(crate) paused: bool,
+    pub(crate) props: TorrentProps,
 }
 
 /// Per-torrent settings (porla's `torrents.properties`): `None` leaves a
 /// value as it is; -1 = unlimited / the global default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TorrentProps {
+pub(crate) struct TorrentProps {
     /// Upload limit, bytes/s of payload (0 or -1 = unlimited).
     pub upload_limit: Option<i64>,
     /// Most connected peers.
     pub max_connections: Option<i64>,
     /// Upload slots.
-    pub max_uploads: Option<i64>,
+    pub(crate) max_uploads: Option<i64>,
 }
 
 /// Why a control command failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     #[error("torrent not found")]
     NotFound,
     #[error("torrent already in the session")]
@@ -46,7 +46,7 @@ pub enum CommandError {
 
 /// Control runtime → coordinator: the operations of the session.
 #[derive(Debug)]
-pub enum ControlCommand {
+pub(crate) enum ControlCommand {
     /// Add a torrent; it is hashed unless resume data matches. Answered once
     /// the session on disk holds it.
     Add(Box<AddTorrent>, Reply<Result<InfoHash, CommandError>>),
@@ -87,7 +87,7 @@ pub enum ControlCommand {
 
 /// A change to a session-wide runtime setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionChange {
+pub(crate) enum SessionChange {
     /// Download limit, bytes/s (0 or -1 = unlimited). Stored and reported
     /// only: a seeder downloads nothing.
     DownloadLimit(i64),

@@ -11,14 +11,14 @@ use std::error::Error;
 /// sources), `None` when no OS error is behind it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct IoFailure {
-    pub errno: Option<i32>,
-    pub message: String,
+pub(crate) struct IoFailure {
+    pub(crate) errno: Option<i32>,
+    pub(crate) message: String,
 }
 
 impl IoFailure {
     /// Of any error: its text and the errno found in its source chain.
-    pub fn of(e: &(dyn Error + 'static)) -> IoFailure {
+    pub(crate) fn of(e: &(dyn Error + 'static)) -> IoFailure {
         IoFailure {
             errno: errno_of(e),
             message: e.to_string(),
@@ -26,7 +26,7 @@ impl IoFailure {
     }
 
     /// Of `e`, its text prefixed with `what` (`"{what}: {e}"`).
-    pub fn context(what: &str, e: &(dyn Error + 'static)) -> IoFailure {
+    pub(crate) fn context(what: &str, e: &(dyn Error + 'static)) -> IoFailure {
         IoFailure {
             errno: errno_of(e),
             message: format!("{what}: {e}"),

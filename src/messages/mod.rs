@@ -27,7 +27,7 @@ pub(crate) use shard::{
 /// A peer connection's identity across threads: a counter shared by all
 /// shards, starting at 0, never reused in the process (getpeerinfo's `id`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerKey(pub u64);
+pub(crate) struct PeerKey(pub u64);
 
 impl std::fmt::Display for PeerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,7 +81,7 @@ impl std::fmt::Display for ThreadName {
 
 /// How a supervised thread ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ThreadEnd {
+pub(crate) enum ThreadEnd {
     /// Its function returned `Ok`.
     Returned,
     /// Its function returned this error.
@@ -94,9 +94,9 @@ pub enum ThreadEnd {
 /// exit means the daemon is broken; `Display` is the line the daemon dies
 /// with (`thread shard-03 failed: …`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThreadExit {
-    pub thread: ThreadName,
-    pub end: ThreadEnd,
+pub(crate) struct ThreadExit {
+    pub(crate) thread: ThreadName,
+    pub(crate) end: ThreadEnd,
 }
 
 impl std::fmt::Display for ThreadExit {

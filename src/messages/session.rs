@@ -13,22 +13,22 @@ use super::{unix_now, CommandError, IoFailure, Reply};
 use crate::torrent::{CheckSource, LoadError, Torrent};
 
 /// A torrent to verify.
-pub struct CheckJob {
-    pub info_hash: InfoHash,
-    pub meta: Arc<Metainfo>,
-    pub save_path: PathBuf,
+pub(crate) struct CheckJob {
+    pub(crate) info_hash: InfoHash,
+    pub(crate) meta: Arc<Metainfo>,
+    pub(crate) save_path: PathBuf,
     /// Hash every piece even when resume data matches (`torrents.recheck`).
-    pub force: bool,
+    pub(crate) force: bool,
     /// The coordinator's generation of the torrent when queued: a result
     /// for an older generation (removed and re-added, rechecked again) is dropped.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Check only these pieces of this (ready) torrent: a file that could
     /// not be read while serving is rechecked this way.
-    pub pieces: Option<(Arc<Torrent>, Vec<u32>)>,
+    pub(crate) pieces: Option<(Arc<Torrent>, Vec<u32>)>,
 }
 
 /// What a check found.
-pub enum CheckOutcome {
+pub(crate) enum CheckOutcome {
     /// The whole torrent: ready to seed, or why not.
     Full(Result<(Arc<Torrent>, CheckSource), LoadError>),
     /// The pieces asked for, each verified or not.
@@ -36,17 +36,15 @@ pub enum CheckOutcome {
 }
 
 /// A finished check.
-pub struct CheckDone {
-    pub info_hash: InfoHash,
-    pub generation: u64,
-    pub outcome: CheckOutcome,
-    /// Seconds the check took.
-    pub seconds: f64,
+pub(crate) struct CheckDone {
+    pub(crate) info_hash: InfoHash,
+    pub(crate) generation: u64,
+    pub(crate) outcome: CheckOutcome,
 }
 
 /// What the coordinator asks the `session-store` thread to do. A job's
 /// reply, when it has one, is sent once the write is durable.
-pub enum StoreJob {
+pub(crate) enum StoreJob {
     /// Write a torrent's record (and its metainfo bytes, on add).
     Save {
         record: TorrentRecord,
@@ -69,7 +67,7 @@ pub enum StoreJob {
 /// Who waits for a store job, and what they are told once it is durable:
 /// the store's error, if any, becomes [`CommandError::Store`].
 #[derive(Debug)]
-pub enum StoreReply {
+pub(crate) enum StoreReply {
     /// A control command answered with `Ok(())`.
     Done(Reply<Result<(), CommandError>>),
     /// An add, answered with the torrent's info hash.
@@ -78,7 +76,7 @@ pub enum StoreReply {
 
 impl StoreReply {
     /// Sends the store's outcome (its error on failure).
-    pub fn send(self, outcome: Result<(), IoFailure>) {
+    pub(crate) fn send(self, outcome: Result<(), IoFailure>) {
         let outcome = outcome.map_err(CommandError::Store);
         // A caller that stopped waiting (its client went away) is no error.
         match self {
@@ -99,33 +97,38 @@ const FORMAT: u32 = 1;
 /// written by the `session-store` thread): the coordinator keeps it as the
 /// torrent's settings and hands it to that thread to write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TorrentRecord {
-    pub format: u32,
+pub(crate) struct TorrentRecord {
+    pub(crate) format: u32,
     /// Info hash, 40 lowercase hex digits.
-    pub info_hash: String,
+    pub(crate) info_hash: String,
     /// Torrent name (for people reading the file).
     pub name: String,
     /// Folder holding the torrent's content.
-    pub save_path: PathBuf,
-    pub paused: bool,
+    pub(crate) save_path: PathBuf,
+    pub(crate) paused: bool,
     /// Upload limit, bytes/s of payload; -1 = unlimited.
     pub upload_limit: i64,
     /// Most peers connected at once; -1 = unlimited.
     pub max_connections: i64,
     /// Upload slots of this torrent; -1 = the global `choking.upload_slots`.
-    pub max_uploads: i64,
+    pub(crate) max_uploads: i64,
     /// Unix time the torrent was added, seconds.
-    pub added_unix: u64,
+    pub(crate) added_unix: u64,
     /// Order of addition (porla's `queue_position`).
-    pub queue_position: u64,
+    pub(crate) queue_position: u64,
     /// Payload bytes uploaded before this daemon started (all-time upload
     /// minus this run's).
-    pub uploaded_before: u64,
+    pub(crate) uploaded_before: u64,
 }
 
 impl TorrentRecord {
     /// A new record with default limits.
-    pub fn new(meta: &Metainfo, save_path: PathBuf, paused: bool, queue_position: u64) -> Self {
+    pub(crate) fn new(
+        meta: &Metainfo,
+        save_path: PathBuf,
+        paused: bool,
+        queue_position: u64,
+    ) -> Self {
         TorrentRecord {
             format: FORMAT,
             info_hash: meta.info_hash.to_hex(),
@@ -147,20 +150,20 @@ impl TorrentRecord {
 /// applies.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct SessionSettings {
+pub(crate) struct SessionSettings {
     /// Global upload limit set through the RPC or the IPC, bytes/s (-1 = unlimited);
     /// `None` = the configuration's.
     pub upload_limit: Option<i64>,
     /// Download limit set through the IPC (`downlimit`), bytes/s (-1 =
     /// unlimited). Stored and reported only: a seeder downloads nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub download_limit: Option<i64>,
+    pub(crate) download_limit: Option<i64>,
     /// Save path of torrents added without one (the IPC's `directory`);
     /// `None` = `storage.data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_save_path: Option<PathBuf>,
+    pub(crate) default_save_path: Option<PathBuf>,
     /// Torrents added through the IPC start at once (the IPC's
     /// `autostart`); `None` = true.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub autostart: Option<bool>,
+    pub(crate) autostart: Option<bool>,
 }

@@ -40,7 +40,6 @@ pub(crate) fn run(
                     info_hash: job.info_hash,
                     generation: job.generation,
                     outcome,
-                    seconds: started.elapsed().as_secs_f64(),
                 })
                 .is_err()
             {
@@ -82,7 +81,6 @@ pub(crate) fn run(
                 info_hash: job.info_hash,
                 generation: job.generation,
                 outcome: CheckOutcome::Full(result),
-                seconds,
             })
             .is_err()
         {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ringseed_proto::metainfo::Metainfo;
 
 use crate::storage::{self, check, resume, Layout, StorageError};
-pub use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
+pub(crate) use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
 use ringseed_proto::bitfield::Bitfield;
 
 /// Reads and parses a .torrent file.
@@ -37,7 +37,7 @@ pub fn read_metainfo(path: &Path) -> Result<(Metainfo, Vec<u8>), LoadError> {
 /// false), and saves resume data.
 ///
 /// Errors: the save path is unusable, or a file escapes it.
-pub fn prepare(
+pub(crate) fn prepare(
     meta: Arc<Metainfo>,
     save_path: &Path,
     state_dir: Option<&Path>,

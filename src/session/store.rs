@@ -33,8 +33,8 @@ pub(crate) fn torrent_file_path(state_dir: &Path, ih: &InfoHash) -> PathBuf {
 
 /// A torrent read back from the session.
 pub(crate) struct Loaded {
-    pub record: TorrentRecord,
-    pub meta: Metainfo,
+    pub(crate) record: TorrentRecord,
+    pub(crate) meta: Metainfo,
 }
 
 /// The session directory.

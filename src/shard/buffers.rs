@@ -42,7 +42,7 @@ pub(crate) fn buffer_size(direct_io: bool) -> usize {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BlockLayout {
     /// First 4096-aligned index at or after the header room (direct I/O reads land here).
-    pub aligned_start: usize,
+    pub(crate) aligned_start: usize,
 }
 
 impl BlockLayout {

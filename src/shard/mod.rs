@@ -57,40 +57,40 @@ const UNREADABLE_REPORT: Duration = Duration::from_secs(5);
 
 /// What a shard thread is handed at start.
 pub(crate) struct ShardContext {
-    pub id: usize,
-    pub config: Arc<Config>,
-    pub registry: Registry,
-    pub bans: BanList,
-    pub listener: std::net::TcpListener,
-    pub listen_port: u16,
-    pub peer_id: [u8; 20],
-    pub client_name: String,
+    pub(crate) id: usize,
+    pub(crate) config: Arc<Config>,
+    pub(crate) registry: Registry,
+    pub(crate) bans: BanList,
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) listen_port: u16,
+    pub(crate) peer_id: [u8; 20],
+    pub(crate) client_name: String,
     /// The peer key counter shared by every shard.
-    pub next_key: Arc<AtomicU64>,
-    pub events: Sender<ShardEvent>,
-    pub commands: Receiver<ShardCommand>,
-    pub wake: Arc<Notify>,
-    pub buffers: usize,
+    pub(crate) next_key: Arc<AtomicU64>,
+    pub(crate) events: Sender<ShardEvent>,
+    pub(crate) commands: Receiver<ShardCommand>,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) buffers: usize,
 }
 
 /// Per-shard state shared by the shard's tasks (single thread: `Rc`/`RefCell`).
 pub(crate) struct ShardState {
-    pub id: usize,
-    pub config: Arc<Config>,
-    pub registry: Registry,
-    pub peer_id: [u8; 20],
-    pub client_name: String,
+    pub(crate) id: usize,
+    pub(crate) config: Arc<Config>,
+    pub(crate) registry: Registry,
+    pub(crate) peer_id: [u8; 20],
+    pub(crate) client_name: String,
     /// The port peers reach us on (BEP 10 `p`); changes with the IPC's `port`.
-    pub listen_port: Cell<u16>,
+    pub(crate) listen_port: Cell<u16>,
     /// The current listener's descriptor and generation: a new listener
     /// shuts the old one down and bumps the generation, which ends the old
     /// accept loop (no cancellation of a pending accept, see STYLE.md).
     listener_fd: Cell<std::os::fd::RawFd>,
     listener_gen: Cell<u64>,
-    pub events: Sender<ShardEvent>,
-    pub buffers: BlockBuffers,
-    pub files: FileCache,
-    pub budget: Budget,
+    pub(crate) events: Sender<ShardEvent>,
+    pub(crate) buffers: BlockBuffers,
+    pub(crate) files: FileCache,
+    pub(crate) budget: Budget,
     bans: BanList,
     whitelist: Vec<Cidr>,
     next_key: Arc<AtomicU64>,
@@ -103,12 +103,12 @@ pub(crate) struct ShardState {
     /// `trackers.max_half_open` (the coordinator keeps the same cap over
     /// all shards; this is the shard's own backstop).
     half_open: Cell<usize>,
-    pub stats: RefCell<ShardStats>,
+    pub(crate) stats: RefCell<ShardStats>,
     /// How blocks reach the socket now: the configured mode, or `fixed`
     /// once the kernel refused the configured one.
     pub send_mode: Cell<SendMode>,
     /// The ring for splice and zerocopy sends (absent in `fixed` mode).
-    pub side: Option<Rc<side_ring::SideRing>>,
+    pub(crate) side: Option<Rc<side_ring::SideRing>>,
     /// Files reported unreadable, and when (reported again at most every few seconds).
     unreadable_reported: RefCell<HashMap<(InfoHash, usize), Instant>>,
 }

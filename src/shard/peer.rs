@@ -36,29 +36,29 @@ pub(crate) const OVERFLOW_PAUSE: Duration = Duration::from_millis(250);
 
 /// One connection, owned by exactly one shard.
 pub(crate) struct Peer {
-    pub key: PeerKey,
-    pub addr: SocketAddr,
-    pub local_addr: Option<SocketAddr>,
-    pub stream: TcpStream,
+    pub(crate) key: PeerKey,
+    pub(crate) addr: SocketAddr,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) stream: TcpStream,
     /// We dialled the peer.
-    pub outgoing: bool,
+    pub(crate) outgoing: bool,
     /// Where we learnt of the peer.
-    pub source: PeerSource,
+    pub(crate) source: PeerSource,
     /// Misbehaviour never disconnects or bans this peer (`network.whitelist`).
-    pub whitelisted: bool,
+    pub(crate) whitelisted: bool,
     /// Wakes the writer (new requests, control messages, budget, close).
-    pub wake: Notify,
-    pub st: RefCell<PeerState>,
+    pub(crate) wake: Notify,
+    pub(crate) st: RefCell<PeerState>,
 }
 
 /// A request waiting to be served.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct QueuedRequest {
-    pub index: u32,
-    pub begin: u32,
-    pub length: u32,
+    pub(crate) index: u32,
+    pub(crate) begin: u32,
+    pub(crate) length: u32,
     /// When it arrived (for the block serve time).
-    pub at: Instant,
+    pub(crate) at: Instant,
 }
 
 /// The overflow choke of a peer without BEP 6 (it cannot get `reject`).
@@ -81,62 +81,62 @@ pub(crate) enum Overflow {
 
 /// Mutable state of a peer.
 pub(crate) struct PeerState {
-    pub connected_at: Instant,
-    pub handshake_done: bool,
-    pub torrent: Option<Arc<Torrent>>,
+    pub(crate) connected_at: Instant,
+    pub(crate) handshake_done: bool,
+    pub(crate) torrent: Option<Arc<Torrent>>,
     /// The info hash the peer's handshake named (known even when refused).
-    pub asked_info_hash: Option<ringseed_proto::metainfo::InfoHash>,
-    pub fast: bool,
-    pub peer_id: [u8; 20],
-    pub client: Option<Arc<str>>,
+    pub(crate) asked_info_hash: Option<ringseed_proto::metainfo::InfoHash>,
+    pub(crate) fast: bool,
+    pub(crate) peer_id: [u8; 20],
+    pub(crate) client: Option<Arc<str>>,
     /// The peer's `reqq` from its BEP 10 handshake: requests it lets us queue.
-    pub peer_reqq: Option<u32>,
+    pub(crate) peer_reqq: Option<u32>,
     /// Our address as the peer sees it (its BEP 10 `yourip`).
-    pub yourip: Option<IpAddr>,
-    pub upload_only: bool,
-    pub am_choking: bool,
+    pub(crate) yourip: Option<IpAddr>,
+    pub(crate) upload_only: bool,
+    pub(crate) am_choking: bool,
     /// The peer's last choke/unchoke to us (a seed never asks, so only shown).
-    pub peer_choking: bool,
-    pub peer_interested: bool,
-    pub interest_changed_at: Instant,
+    pub(crate) peer_choking: bool,
+    pub(crate) peer_interested: bool,
+    pub(crate) interest_changed_at: Instant,
     /// Queued requests, oldest first.
-    pub requests: VecDeque<QueuedRequest>,
-    pub allowed_fast: Vec<u32>,
+    pub(crate) requests: VecDeque<QueuedRequest>,
+    pub(crate) allowed_fast: Vec<u32>,
     /// Encoded control messages waiting for the writer.
-    pub outbox: Vec<u8>,
+    pub(crate) outbox: Vec<u8>,
     /// Set once the connection is closing, with why.
-    pub close: Option<DisconnectReason>,
+    pub(crate) close: Option<DisconnectReason>,
     /// Payload bytes sent / received.
-    pub uploaded: u64,
-    pub downloaded: u64,
+    pub(crate) uploaded: u64,
+    pub(crate) downloaded: u64,
     /// Wire bytes sent / received (everything, handshake included).
-    pub bytes_sent: u64,
-    pub bytes_recv: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_recv: u64,
     /// Wire bytes per message name (`messages::MSG_NAMES`), length prefix included.
-    pub sent_per_msg: [u64; MSG_SLOTS],
-    pub recv_per_msg: [u64; MSG_SLOTS],
+    pub(crate) sent_per_msg: [u64; MSG_SLOTS],
+    pub(crate) recv_per_msg: [u64; MSG_SLOTS],
     /// The pieces the peer says it has (sized at the handshake by our
     /// torrent's piece count; empty before).
-    pub peer_pieces: Bitfield,
+    pub(crate) peer_pieces: Bitfield,
     /// The peer's pieces changed since the last snapshot.
-    pub bitfield_dirty: bool,
-    pub score: u32,
+    pub(crate) bitfield_dirty: bool,
+    pub(crate) score: u32,
     /// The coordinator wants the peer unchoked (the wire state is
     /// `am_choking`; the two differ while an overflow choke lasts).
-    pub want_unchoked: bool,
+    pub(crate) want_unchoked: bool,
     /// Where a peer without BEP 6 stands after overflowing its queue.
-    pub overflow: Overflow,
+    pub(crate) overflow: Overflow,
     /// Requests we could not queue (queue full, or sent while choked):
     /// decays by `reqq` each second; past 4 × `reqq` the peer is a flood.
-    pub flood: u32,
+    pub(crate) flood: u32,
     /// Mean request → block-sent time, ms (exponentially weighted).
-    pub serve_ms: f32,
+    pub(crate) serve_ms: f32,
     /// The writer is waiting for upload budget.
-    pub waiting_budget: bool,
+    pub(crate) waiting_budget: bool,
     /// When the current write started (for the write timeout).
-    pub write_started: Option<Instant>,
-    pub last_send: Instant,
-    pub last_recv: Instant,
+    pub(crate) write_started: Option<Instant>,
+    pub(crate) last_send: Instant,
+    pub(crate) last_recv: Instant,
 }
 
 impl Peer {

@@ -230,7 +230,6 @@ fn greet(shard: &ShardState, peer: &Peer, torrent: &Arc<Torrent>, theirs: &Hands
         outgoing: peer.outgoing,
         source: peer.source,
         connected_unix: crate::messages::unix_now(),
-        piece_length: torrent.meta.lengths.piece_length(),
         num_pieces,
     })));
 }

@@ -63,7 +63,7 @@ pub(crate) const MAX_CHAIN: usize = 256;
 /// One completion: the operation's result (bytes, or `-errno`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cqe {
-    pub result: i32,
+    pub(crate) result: i32,
 }
 
 struct Slot {
@@ -93,16 +93,16 @@ pub(crate) struct SideRing {
     pipes: RefCell<Vec<Pipe>>,
     pipes_made: Cell<usize>,
     max_pipes: usize,
-    pub splice: bool,
-    pub send_zc: bool,
+    pub(crate) splice: bool,
+    pub(crate) send_zc: bool,
     pipe_capacity: Cell<usize>,
 }
 
 /// A pipe of the pool: read end, write end, capacity in bytes.
 pub(crate) struct Pipe {
-    pub read: OwnedFd,
-    pub write: OwnedFd,
-    pub capacity: usize,
+    pub(crate) read: OwnedFd,
+    pub(crate) write: OwnedFd,
+    pub(crate) capacity: usize,
 }
 
 /// True when the configuration makes shards create a side ring (`splice`

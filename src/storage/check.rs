@@ -26,7 +26,7 @@ const FILES_PER_WORKER: usize = 16;
 const WORKER_RING_ENTRIES: u32 = 16;
 
 /// Largest single read of the hash check, in bytes.
-pub const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 /// Tasks per worker thread (reads in flight per core).
 const TASKS_PER_WORKER: usize = 2;
 
@@ -34,7 +34,7 @@ const TASKS_PER_WORKER: usize = 2;
 #[derive(Clone, Debug)]
 pub struct CheckResult {
     /// One entry per piece: true when its SHA-1 matched.
-    pub verified: Vec<bool>,
+    pub(crate) verified: Vec<bool>,
     /// Bytes read from disk and hashed (pad bytes excluded).
     pub bytes_hashed: u64,
     /// Pieces that could not be read (missing or short file).
@@ -72,7 +72,7 @@ pub fn verify_all(
 
 /// Verifies the pieces in `only` (all pieces when `None`); pieces not in
 /// `only` come back unverified. See [`verify_all`].
-pub fn verify_pieces(
+pub(crate) fn verify_pieces(
     meta: &Arc<Metainfo>,
     root: &Path,
     slots: &Arc<Vec<FileSlot>>,

@@ -76,7 +76,7 @@ pub(crate) struct FileCache {
     entries: RefCell<HashMap<Key, Entry>>,
     tick: Cell<u64>,
     /// Opens that failed (for logs and metrics).
-    pub failures: Cell<u64>,
+    pub(crate) failures: Cell<u64>,
     /// Tell the kernel accesses are random (`POSIX_FADV_RANDOM`): no
     /// readahead beyond what each read asks for.
     random: bool,

@@ -26,27 +26,27 @@ use ringseed_proto::metainfo::Metainfo;
 
 /// One contiguous run of bytes inside one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Extent {
+pub(crate) struct Extent {
     /// Index into the torrent's file list.
-    pub file: usize,
+    pub(crate) file: usize,
     /// Byte offset inside that file.
-    pub file_offset: u64,
+    pub(crate) file_offset: u64,
     /// Length in bytes (never 0).
-    pub len: u32,
+    pub(crate) len: u32,
     /// True for BEP 47 pad files: the bytes are zeros and nothing is read.
-    pub pad: bool,
+    pub(crate) pad: bool,
 }
 
 /// File layout of one torrent: file start offsets, sorted, for binary search.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// (torrent-wide offset, length, pad) per file, in torrent order.
     files: Vec<(u64, u64, bool)>,
 }
 
 impl Layout {
     /// Builds the layout from the metainfo's file list.
-    pub fn new(meta: &Metainfo) -> Self {
+    pub(crate) fn new(meta: &Metainfo) -> Self {
         Layout {
             files: meta
                 .files
@@ -58,7 +58,7 @@ impl Layout {
 
     /// The extents of the torrent-wide range `offset..offset+len` (bytes), in
     /// order; zero-length files are skipped. No allocation (block hot path).
-    pub fn extents(&self, offset: u64, len: u32) -> Extents<'_> {
+    pub(crate) fn extents(&self, offset: u64, len: u32) -> Extents<'_> {
         // First file whose end is past `offset`.
         let i = self
             .files
@@ -73,7 +73,7 @@ impl Layout {
 
     /// Bytes of the range `offset..offset+len` that lie in files (BEP 47 pad
     /// extents left out): what reading it takes from disk.
-    pub fn file_bytes(&self, offset: u64, len: u32) -> u64 {
+    pub(crate) fn file_bytes(&self, offset: u64, len: u32) -> u64 {
         self.extents(offset, len)
             .filter(|e| !e.pad)
             .map(|e| e.len as u64)
@@ -82,7 +82,7 @@ impl Layout {
 }
 
 /// Iterator over the extents of a range (see [`Layout::extents`]).
-pub struct Extents<'a> {
+pub(crate) struct Extents<'a> {
     files: &'a [(u64, u64, bool)],
     i: usize,
     pos: u64,
@@ -118,7 +118,7 @@ impl Iterator for Extents<'_> {
 /// by [`remove_temp_files`] at the next start.
 ///
 /// Errors: any I/O error on the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp{}", std::process::id()));
@@ -136,12 +136,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// fsyncs a directory, so renames and unlinks in it are durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
 /// Removes `*.tmpPID` files a killed process left in `dir`; returns how many.
-pub fn remove_temp_files(dir: &Path) -> usize {
+pub(crate) fn remove_temp_files(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -179,24 +179,24 @@ pub enum StorageError {
 #[derive(Clone, Debug)]
 pub struct FileSlot {
     /// Absolute path below the data directory (`None` for pad files), for logs and stat.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// The same path relative to the save path (what is opened beneath it).
-    pub rel: Option<PathBuf>,
+    pub(crate) rel: Option<PathBuf>,
     /// Expected length in bytes.
-    pub length: u64,
+    pub(crate) length: u64,
     /// Size and mtime found on disk at resolution, when the file exists.
-    pub stat: Option<FileStat>,
+    pub(crate) stat: Option<FileStat>,
 }
 
 /// Size (bytes) and modification time (ns since the epoch) of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileStat {
-    pub size: u64,
-    pub mtime_ns: i128,
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
 }
 
 /// Reads size and mtime of a path (following symlinks, as opening does).
-pub fn stat(path: &Path) -> Option<FileStat> {
+pub(crate) fn stat(path: &Path) -> Option<FileStat> {
     let md = std::fs::metadata(path).ok()?;
     if !md.is_file() {
         return None;

@@ -67,11 +67,11 @@ impl ReadTarget for Vec<u8> {
 /// The files of one torrent as the read path needs them.
 #[derive(Clone, Copy)]
 pub(crate) struct TorrentFiles<'a> {
-    pub info_hash: InfoHash,
+    pub(crate) info_hash: InfoHash,
     /// The save path every file is opened beneath.
-    pub root: &'a Path,
-    pub slots: &'a [FileSlot],
-    pub layout: &'a Layout,
+    pub(crate) root: &'a Path,
+    pub(crate) slots: &'a [FileSlot],
+    pub(crate) layout: &'a Layout,
 }
 
 /// Why a range could not be read.
@@ -89,8 +89,8 @@ pub(crate) enum ReadError {
 #[derive(Debug, thiserror::Error)]
 #[error("file {file}: {error}")]
 pub(crate) struct RangeError {
-    pub file: usize,
-    pub error: ReadError,
+    pub(crate) file: usize,
+    pub(crate) error: ReadError,
 }
 
 /// One torrent's data files read through one thread's file cache (see the

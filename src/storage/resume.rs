@@ -20,14 +20,14 @@ const FORMAT: u32 = 1;
 /// The on-disk resume record of one torrent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ResumeData {
-    pub format: u32,
+    pub(crate) format: u32,
     /// Info hash, 40 hex chars.
-    pub info_hash: String,
-    pub num_pieces: u32,
+    pub(crate) info_hash: String,
+    pub(crate) num_pieces: u32,
     /// Per file, in torrent order: size and mtime when checked (`None`: pad or missing).
-    pub files: Vec<Option<FileStat>>,
+    pub(crate) files: Vec<Option<FileStat>>,
     /// Verified pieces as a BEP 3 bitfield, hex-encoded.
-    pub verified: String,
+    pub(crate) verified: String,
 }
 
 /// Path of a torrent's resume file inside `state_dir`.

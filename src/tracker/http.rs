@@ -22,11 +22,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 #[derive(Clone, Debug)]
 pub(crate) struct Limits {
     /// The whole exchange, redirects included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Largest body, bytes.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Redirects followed before giving up.
-    pub max_redirects: usize,
+    pub(crate) max_redirects: usize,
 }
 
 /// An HTTP client for trackers (cheap to clone: the TLS setup is shared).

@@ -66,16 +66,16 @@ pub(crate) const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// What the tracker manager is handed.
 pub(crate) struct TrackerContext {
-    pub config: Arc<Config>,
-    pub view: SharedView,
-    pub commands: Sender<ControlCommand>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) view: SharedView,
+    pub(crate) commands: Sender<ControlCommand>,
     /// Our peer id (the shards' handshake id) and TCP listen port.
-    pub peer_id: [u8; 20],
-    pub listen_port: u16,
+    pub(crate) peer_id: [u8; 20],
+    pub(crate) listen_port: u16,
     /// The peer listen address when it is a specific one: announces are
     /// sent from it, so trackers record the address peers can reach.
-    pub bind_ip: Option<std::net::IpAddr>,
-    pub shared: SharedTrackers,
+    pub(crate) bind_ip: Option<std::net::IpAddr>,
+    pub(crate) shared: SharedTrackers,
 }
 
 /// Settings read once from the configuration.

@@ -34,9 +34,9 @@ const BUF: usize = 8192;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Retry {
     /// First wait; doubled on each retransmission.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// Retransmissions after the first send.
-    pub retries: u32,
+    pub(crate) retries: u32,
 }
 
 impl Retry {

@@ -17,49 +17,49 @@ pub(crate) type SharedTrackers = Arc<ArcSwap<TrackersView>>;
 /// Every announced torrent's trackers.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TrackersView {
-    pub torrents: BTreeMap<InfoHash, Arc<TorrentTrackers>>,
+    pub(crate) torrents: BTreeMap<InfoHash, Arc<TorrentTrackers>>,
 }
 
 /// One torrent's trackers and what they said about its swarm.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TorrentTrackers {
     /// In tier order (within a tier: the order they are tried).
-    pub trackers: Vec<TrackerStatus>,
+    pub(crate) trackers: Vec<TrackerStatus>,
     /// The tracker that answered last.
-    pub current: Option<String>,
+    pub(crate) current: Option<String>,
     /// Unix time of the last successful announce, seconds (0: none yet).
-    pub last_announce_unix: u64,
+    pub(crate) last_announce_unix: u64,
     /// Unix time of the next announce, seconds.
-    pub next_announce_unix: u64,
+    pub(crate) next_announce_unix: u64,
     /// Seeders, leechers and completed downloads from the last announce
     /// reply or scrape that gave them.
-    pub swarm: Option<ScrapeCounts>,
+    pub(crate) swarm: Option<ScrapeCounts>,
     /// An announce is in flight.
-    pub updating: bool,
+    pub(crate) updating: bool,
 }
 
 /// One tracker of a torrent (libtorrent's `announce_entry` and
 /// `announce_infohash`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TrackerStatus {
-    pub url: String,
-    pub tier: u32,
+    pub(crate) url: String,
+    pub(crate) tier: u32,
     /// Failures in a row.
-    pub fails: u32,
+    pub(crate) fails: u32,
     /// Why the last announce failed ("" after a success).
-    pub last_error: String,
+    pub(crate) last_error: String,
     /// The tracker's `warning message` or failure reason.
-    pub message: String,
-    pub tracker_id: Option<String>,
+    pub(crate) message: String,
+    pub(crate) tracker_id: Option<String>,
     /// Unix times, seconds (0: not scheduled / no limit).
-    pub next_announce_unix: u64,
-    pub min_announce_unix: u64,
+    pub(crate) next_announce_unix: u64,
+    pub(crate) min_announce_unix: u64,
     /// -1 = unknown.
-    pub scrape_complete: i64,
-    pub scrape_incomplete: i64,
-    pub scrape_downloaded: i64,
-    pub updating: bool,
-    pub start_sent: bool,
+    pub(crate) scrape_complete: i64,
+    pub(crate) scrape_incomplete: i64,
+    pub(crate) scrape_downloaded: i64,
+    pub(crate) updating: bool,
+    pub(crate) start_sent: bool,
     /// The tracker answered at least once.
-    pub verified: bool,
+    pub(crate) verified: bool,
 }

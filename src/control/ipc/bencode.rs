@@ -26,9 +26,9 @@ pub use ringseed_proto::bencode::lenient::{Ben, Error as BencodeError};
 pub use ringseed_proto::bencode::{bytes, dict, encode, int, list, text, Value as Out};
 
 /// Deepest nesting accepted (a v2 message needs 3: list → dict → list).
-pub const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 /// Most values in one message (a list of 131,072 torrent ids is plenty).
-pub const MAX_VALUES: usize = 1 << 17;
+pub(crate) const MAX_VALUES: usize = 1 << 17;
 
 /// Decodes a payload that must be exactly one bencoded value.
 ///

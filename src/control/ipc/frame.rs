@@ -12,7 +12,7 @@
 //! Pure: no I/O, so it is tested byte by byte next to the code.
 
 /// Bytes of a header.
-pub const HEADER_LEN: usize = 8;
+pub(crate) const HEADER_LEN: usize = 8;
 
 /// Why a stream of frames cannot go on (the connection is closed).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum FrameError {
 
 impl FrameError {
     /// The `kind` label of `ringseed_ipc_errors_total`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             FrameError::BadHeader(_) => "bad_header",
             FrameError::TooLong { .. } => "too_long",
@@ -36,7 +36,7 @@ impl FrameError {
 }
 
 /// The length a header announces; `None` unless it is exactly 8 hex digits.
-pub fn parse_header(h: &[u8]) -> Option<u32> {
+pub(crate) fn parse_header(h: &[u8]) -> Option<u32> {
     if h.len() != HEADER_LEN || !h.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
@@ -90,7 +90,7 @@ impl FrameReader {
     }
 
     /// Bytes received and not yet returned as a frame.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.buf.len() - self.start
     }
 

@@ -34,7 +34,7 @@ pub(crate) const MAX_TORRENT_FILE_BYTES: u64 = 16 << 20;
 
 /// What to do after a message.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send these bytes (one framed message).
     Reply(Vec<u8>),
     /// Nothing to send.
@@ -99,7 +99,7 @@ pub(crate) fn bytes_to_kib(bytes: i64) -> i64 {
 
 /// Everything the IPC handlers reach; one per daemon, shared by every
 /// connection (the control thread is single-threaded).
-pub struct Ipc {
+pub(crate) struct Ipc {
     /// The session, its view and the trackers' state (the `trackers`,
     /// `tracker`, `scrape-*` and tracker `error` keys).
     api: Arc<Api>,
@@ -208,7 +208,7 @@ impl Ipc {
 
     /// A v1 message (one key of the dictionary): only `addfiles` (added,
     /// never answered: a v1 connection gets no replies) and `quit` do anything.
-    pub async fn v1(&self, name: &[u8], value: &Ben<'_>) -> Action {
+    pub(crate) async fn v1(&self, name: &[u8], value: &Ben<'_>) -> Action {
         match proto::lookup(name).map(|e| e.msg) {
             Some(Msg::Addfiles) => {
                 if let Some(paths) = value.as_list() {
@@ -222,7 +222,7 @@ impl Ipc {
     }
 
     /// A v2 message.
-    pub async fn v2(&self, req: &Request<'_, '_>, version: i64) -> Action {
+    pub(crate) async fn v2(&self, req: &Request<'_, '_>, version: i64) -> Action {
         let tag = req.tag;
         let Some(entry) = proto::lookup(req.name).filter(|e| e.served && e.min_version <= version)
         else {

@@ -26,7 +26,7 @@ pub mod frame;
 pub(crate) mod handler;
 pub(crate) mod ids;
 pub mod proto;
-pub(crate) mod socket;
+pub mod socket;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub struct Limits {
     /// Largest payload a client may send, bytes.
     pub max_message_bytes: usize,
     /// A client that sends nothing (or reads nothing of an answer) this long is closed.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Clients served at once; more wait in the socket's backlog.
     pub max_clients: usize,
 }
@@ -52,7 +52,7 @@ pub struct Limits {
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves clients until the runtime stops.
-pub async fn serve(listener: tokio::net::UnixListener, ipc: Rc<Ipc>, limits: Limits) {
+pub(crate) async fn serve(listener: tokio::net::UnixListener, ipc: Rc<Ipc>, limits: Limits) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_clients.max(1)));
     let mut backoff = crate::accept::AcceptBackoff::default();
     loop {

@@ -9,16 +9,16 @@ use super::frame;
 /// literal bytes (`min` before `max`, no `label`), which every transcript
 /// of the seed shows (byte-exact vectors worked out from 0.80's `ipcparse.c` use them; 0.80 itself sent
 /// sorted keys with a label). The one answer whose keys are not sorted.
-pub const GREETING: &[u8] = b"0000001Dd7:versiond3:mini1e3:maxi2eee";
+pub(crate) const GREETING: &[u8] = b"0000001Dd7:versiond3:mini1e3:maxi2eee";
 
 /// Protocol versions the server speaks.
-pub const MIN_VERSION: i64 = 1;
-pub const MAX_VERSION: i64 = 2;
+pub(crate) const MIN_VERSION: i64 = 1;
+pub(crate) const MAX_VERSION: i64 = 2;
 
 /// Every message name of 0.80 (`enum ipc_msg`), with the version it
 /// appeared in and whether ringseed serves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Msg {
+pub(crate) enum Msg {
     Addfiles,
     AddfileDetailed,
     Automap,
@@ -61,22 +61,22 @@ pub enum Msg {
 
 /// One row of the message table.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: &'static str,
-    pub msg: Msg,
+    pub(crate) msg: Msg,
     /// The protocol version the message needs.
-    pub min_version: i64,
+    pub(crate) min_version: i64,
     /// ringseed handles it. Not served: the reply-only names (`info`,
     /// `succeeded`… sent by a client), `version` (handshake only), and the
     /// features ringseed does not have: peer exchange (`pex`, `get-pex`)
     /// and port mapping (`automap`, `get-automap`).
-    pub served: bool,
+    pub(crate) served: bool,
 }
 
 macro_rules! table {
     ($(($name:literal, $msg:ident, $v:literal, $served:literal)),* $(,)?) => {
         /// The table, alphabetical (0.80 puts `lookup` before `info`; ids are internal).
-        pub const TABLE: &[Entry] = &[$(Entry { name: $name, msg: Msg::$msg, min_version: $v, served: $served }),*];
+        pub(crate) const TABLE: &[Entry] = &[$(Entry { name: $name, msg: Msg::$msg, min_version: $v, served: $served }),*];
     };
 }
 
@@ -122,13 +122,13 @@ table![
 ];
 
 /// The table row of a message name.
-pub fn lookup(name: &[u8]) -> Option<&'static Entry> {
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Entry> {
     TABLE.iter().find(|e| e.name.as_bytes() == name)
 }
 
 /// True when `name` is served on a connection speaking `version`
 /// (what `get-supported` lists).
-pub fn supported(name: &[u8], version: i64) -> bool {
+pub(crate) fn supported(name: &[u8], version: i64) -> bool {
     lookup(name).is_some_and(|e| e.served && e.min_version <= version)
 }
 
@@ -149,7 +149,7 @@ pub enum VersionError {
 
 impl VersionError {
     /// The `kind` label of `ringseed_ipc_errors_total`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             VersionError::NotVersion(_) => "not_version",
             VersionError::Invalid { .. } => "bad_version",
@@ -210,7 +210,7 @@ pub enum ShapeError {
 
 impl ShapeError {
     /// The `kind` label of `ringseed_ipc_errors_total`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ShapeError::NotAList(_) => "not_a_list",
             ShapeError::TooShort => "short_message",
@@ -254,7 +254,7 @@ pub fn message(name: &str, value: Out, tag: Option<i64>) -> Vec<u8> {
 
 /// A framed v2 message `[name, value]` (+ `tag`) whose value is already
 /// bencoded: the same bytes as [`message`] with the decoded value.
-pub fn message_raw(name: &str, value: &[u8], tag: Option<i64>) -> Vec<u8> {
+pub(crate) fn message_raw(name: &str, value: &[u8], tag: Option<i64>) -> Vec<u8> {
     let mut payload = Vec::with_capacity(value.len() + name.len() + 32);
     payload.push(b'l');
     payload.extend_from_slice(&bencode::encode(&bencode::text(name)));
@@ -268,7 +268,7 @@ pub fn message_raw(name: &str, value: &[u8], tag: Option<i64>) -> Vec<u8> {
 
 /// `succeeded`, `failed`, `not-supported` or `bad-format` with the empty
 /// string as value (0.80 sends `failed` with `""`, never a reason).
-pub fn status_reply(name: &str, tag: Option<i64>) -> Vec<u8> {
+pub(crate) fn status_reply(name: &str, tag: Option<i64>) -> Vec<u8> {
     message(name, bencode::text(""), tag)
 }
 

@@ -48,9 +48,9 @@ pub enum SocketError {
 
 /// The bound socket and its lock (released when dropped).
 #[derive(Debug)]
-pub struct IpcSocket {
-    pub path: PathBuf,
-    pub listener: UnixListener,
+pub(crate) struct IpcSocket {
+    pub(crate) path: PathBuf,
+    pub(crate) listener: UnixListener,
     lock: std::fs::File,
 }
 
@@ -66,7 +66,7 @@ impl IpcSocket {
     /// Errors: another daemon holds the lock ([`SocketError::Busy`]),
     /// another program listens there, the path is not a socket, too long,
     /// or a file operation failed (each names the path).
-    pub fn bind(path: &Path) -> Result<IpcSocket, SocketError> {
+    pub(crate) fn bind(path: &Path) -> Result<IpcSocket, SocketError> {
         let io = |what| {
             let path = path.to_owned();
             move |source| SocketError::Io { path, what, source }
@@ -154,7 +154,7 @@ impl IpcSocket {
     }
 
     /// Splits off the lock (hold it until the socket file is gone).
-    pub fn into_parts(self) -> (PathBuf, UnixListener, std::fs::File) {
+    pub(crate) fn into_parts(self) -> (PathBuf, UnixListener, std::fs::File) {
         (self.path, self.listener, self.lock)
     }
 }

@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// The secret's file name inside the state directory.
-pub const SECRET_FILE: &str = "rpc.secret";
+pub(crate) const SECRET_FILE: &str = "rpc.secret";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -106,7 +106,7 @@ impl Auth {
 
     /// True when `token` is signed with our secret, says `iss` "porla", and
     /// its `exp`, `nbf` and `iat`, where present, hold now.
-    pub fn verify(&self, token: &str) -> bool {
+    pub(crate) fn verify(&self, token: &str) -> bool {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).is_ok_and(|d| {
             // jwt-cpp: a token issued in the future is refused.
             d.claims
@@ -116,13 +116,13 @@ impl Auth {
     }
 
     /// Finds the token of a request (see the module docs) and verifies it.
-    pub fn check(&self, headers: &hyper::HeaderMap) -> bool {
+    pub(crate) fn check(&self, headers: &hyper::HeaderMap) -> bool {
         token_of(headers).is_some_and(|t| self.verify(&t))
     }
 }
 
 /// The request's token, porla's way.
-pub fn token_of(headers: &hyper::HeaderMap) -> Option<String> {
+pub(crate) fn token_of(headers: &hyper::HeaderMap) -> Option<String> {
     for name in ["x-porla-token", "authorization"] {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             if v.len() > 7 {

@@ -56,12 +56,12 @@ pub struct Rpc {
     /// The session, its view and the trackers' state.
     pub(crate) api: Arc<Api>,
     /// The token check; `None`: no authentication.
-    pub(crate) auth: Option<auth::Auth>,
+    pub auth: Option<auth::Auth>,
 }
 
 /// A method's failure.
 #[derive(Debug)]
-pub enum MethodError {
+pub(crate) enum MethodError {
     /// A porla method error: the JSON-RPC 2.0 error envelope.
     Rpc {
         code: i64,
@@ -74,14 +74,14 @@ pub enum MethodError {
 }
 
 impl MethodError {
-    pub fn rpc(code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn rpc(code: i64, message: impl Into<String>) -> Self {
         MethodError::Rpc {
             code,
             message: message.into(),
             data: Value::Null,
         }
     }
-    pub fn with_data(code: i64, message: impl Into<String>, data: impl Into<Value>) -> Self {
+    pub(crate) fn with_data(code: i64, message: impl Into<String>, data: impl Into<Value>) -> Self {
         MethodError::Rpc {
             code,
             message: message.into(),
@@ -89,7 +89,7 @@ impl MethodError {
         }
     }
     /// porla's -1 for an unknown torrent.
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self::rpc(-1, "Torrent not found in any session")
     }
 }
@@ -135,7 +135,10 @@ fn json_response(v: &Value) -> Response<Full<Bytes>> {
 impl Rpc {
     /// Refuses, from the head alone, a request for another path, another
     /// method, or without a valid token (before its body is read).
-    pub fn check(&self, head: &hyper::http::request::Parts) -> Option<Response<Full<Bytes>>> {
+    pub(crate) fn check(
+        &self,
+        head: &hyper::http::request::Parts,
+    ) -> Option<Response<Full<Bytes>>> {
         if head.uri.path() != PATH {
             count_error("not_found");
             return Some(text(StatusCode::NOT_FOUND, "Not Found"));
@@ -154,12 +157,12 @@ impl Rpc {
     }
 
     /// The HTTP handler (after [`Rpc::check`]): [`Rpc::call`] on the body.
-    pub async fn handle(self: Arc<Self>, req: HttpRequest) -> Response<Full<Bytes>> {
+    pub(crate) async fn handle(self: Arc<Self>, req: HttpRequest) -> Response<Full<Bytes>> {
         json_response(&self.call(&req.body).await)
     }
 
     /// Answers one JSON-RPC request body.
-    pub async fn call(&self, body: &[u8]) -> Value {
+    pub(crate) async fn call(&self, body: &[u8]) -> Value {
         let req: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {

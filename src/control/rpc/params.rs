@@ -216,8 +216,8 @@ impl ListParams {
 /// porla cannot parse is all zeros, which matches no torrent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct IhKey {
-    pub v1: [u8; 20],
-    pub v2: [u8; 32],
+    pub(crate) v1: [u8; 20],
+    pub(crate) v2: [u8; 32],
 }
 
 fn hex_exact<const N: usize>(s: &str) -> Option<[u8; N]> {

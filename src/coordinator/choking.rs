@@ -168,8 +168,8 @@ mod tests {
     use ringseed_proto::metainfo::{InfoHash, Metainfo};
     use tokio::sync::Notify;
 
-    use super::super::choker::ChokerAlgorithm;
     use super::super::{ChokeSettings, Coordinator, DialLimits, Initial, Links, SessionDefaults};
+    use crate::config::ChokerAlgorithm;
     use crate::disconnect::DisconnectReason;
     use crate::messages::{PeerHello, PeerKey, ShardCommand, ShardEvent, ShardLink};
     use crate::messages::{SessionSettings, TorrentRecord};

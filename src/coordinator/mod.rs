@@ -55,6 +55,7 @@ use crossbeam_channel::{Receiver, Sender};
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::ban::BanList;
+use crate::config::ChokerAlgorithm;
 use crate::disconnect::DisconnectReason;
 use crate::messages::{CheckDone, CheckJob, IoFailure, SessionSettings, StoreJob, TorrentRecord};
 use crate::messages::{
@@ -62,7 +63,6 @@ use crate::messages::{
     ShardStats,
 };
 use crate::torrent::{Registry, Torrent, TorrentEntry, TorrentState};
-use choker::ChokerAlgorithm;
 pub(crate) use dial::DialLimits;
 use health::Trouble;
 use rates::ShardUse;

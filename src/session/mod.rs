@@ -15,7 +15,7 @@ use std::sync::Arc;
 use ringseed_proto::metainfo::Metainfo;
 
 use crate::storage::{self, check, resume, Layout, StorageError};
-pub(crate) use crate::torrent::{CheckSource, LoadError, Registry, Torrent, TorrentEntry};
+use crate::torrent::{CheckSource, LoadError, Torrent};
 use ringseed_proto::bitfield::Bitfield;
 
 /// Reads and parses a .torrent file.

@@ -35,8 +35,8 @@ use crate::ban::BanList;
 use crate::config::{Cidr, Config, SendMode};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{ClosedPeer, PeerKey, ShardCommand, ShardEvent, ShardStats};
-use crate::session::Registry;
 use crate::storage::files::FileCache;
+use crate::torrent::Registry;
 use budget::Budget;
 use buffers::BlockBuffers;
 use peer::Peer;
@@ -222,7 +222,7 @@ impl ShardState {
     /// per file every [`UNREADABLE_REPORT`]).
     fn unreadable(
         &self,
-        torrent: &crate::session::Torrent,
+        torrent: &crate::torrent::Torrent,
         file: usize,
         error: &crate::storage::read::ReadError,
     ) {

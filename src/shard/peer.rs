@@ -19,7 +19,7 @@ use tokio_uring::net::TcpStream;
 
 use crate::disconnect::DisconnectReason;
 use crate::messages::{msg_slot, PeerKey, PeerSnapshot, PeerSource, MSG_SLOTS};
-use crate::session::Torrent;
+use crate::torrent::Torrent;
 use ringseed_proto::bitfield::{Bitfield, BitfieldMismatch};
 
 /// Request-queue capacity kept by a peer whose queue emptied (entries);

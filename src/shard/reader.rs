@@ -22,7 +22,7 @@ use super::ShardState;
 use crate::disconnect::DisconnectReason;
 use crate::listen::is_loopback;
 use crate::messages::{msg_slot, ClosedPeer, PeerHello, ShardEvent, HANDSHAKE_SLOT};
-use crate::session::{Torrent, TorrentEntry};
+use crate::torrent::{Torrent, TorrentEntry};
 use ringseed_proto::bitfield::Bitfield;
 
 /// Initial read buffer per connection, bytes. Leechers send small messages;

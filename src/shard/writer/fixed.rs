@@ -13,11 +13,11 @@ use tokio_uring::net::TcpStream;
 use super::{disk, offset_of, zc};
 use crate::config::SendMode;
 use crate::disconnect::DisconnectReason;
-use crate::session::Torrent;
 use crate::shard::buffers::{BlockBuf, BlockLayout};
 use crate::shard::peer::{Peer, QueuedRequest};
 use crate::shard::ShardState;
 use crate::storage::read::Disk;
+use crate::torrent::Torrent;
 
 /// A block read from disk, waiting to be sent.
 pub(super) struct ReadyBlock {

@@ -41,8 +41,8 @@ use super::ShardState;
 use crate::config::SendMode;
 use crate::disconnect::DisconnectReason;
 use crate::messages::msg_slot;
-use crate::session::Torrent;
 use crate::storage::read::{Disk, TorrentFiles};
+use crate::torrent::Torrent;
 use fixed::ReadyBlock;
 use splice::PipeBatch;
 

@@ -12,11 +12,11 @@ use ringseed_proto::wire::{piece_header, PIECE_HEADER_LEN};
 use super::{disk, offset_of};
 use crate::config::SendMode;
 use crate::disconnect::DisconnectReason;
-use crate::session::Torrent;
 use crate::shard::peer::{Peer, QueuedRequest};
 use crate::shard::side_ring::{Pipe, SideRing, MAX_CHAIN};
 use crate::shard::ShardState;
 use crate::storage::read::Segment;
+use crate::torrent::Torrent;
 
 /// Pipe slots (pages) one block may take: its header, its pages, one more
 /// when it starts inside a page.

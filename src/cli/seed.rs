@@ -145,6 +145,13 @@ config_flags! {
     hash_threads: Option<usize> => storage.hash_threads, env = "RINGSEED_HASH_THREADS";
     /// Data files open at once, all shards together
     max_open_files: Option<usize> => storage.max_open_files, env = "RINGSEED_MAX_OPEN_FILES";
+    /// Read cache for page-cache misses, MiB, all shards (0 = off)
+    read_cache_mib: Option<usize> => storage.read_cache_mib, env = "RINGSEED_READ_CACHE_MIB";
+    /// Read window of a miss, KiB
+    read_window_kib: Option<u32> => storage.read_window_kib, env = "RINGSEED_READ_WINDOW_KIB";
+    /// Read-cache reads in flight per device, all shards
+    device_queue_depth: Option<usize> => storage.device_queue_depth,
+        env = "RINGSEED_DEVICE_QUEUE_DEPTH";
     /// Prometheus /metrics address, or "off"
     metrics: Option<Endpoint> => metrics.listen, env = "RINGSEED_METRICS";
     /// Peers with per-peer series (the busiest)

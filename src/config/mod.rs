@@ -143,6 +143,17 @@ pub struct Storage {
     /// Data files kept open at once, all shards together (a per-shard LRU
     /// cache closes the least recently used beyond its share).
     pub max_open_files: usize,
+    /// Read cache for blocks the page cache does not hold, MiB, all shards
+    /// together: on a miss the block's whole window is read once (O_DIRECT)
+    /// and every request inside it is served from memory. 0 = off (every
+    /// block is read through the page cache).
+    pub read_cache_mib: usize,
+    /// Read window of the read cache, KiB: the aligned part of a piece read
+    /// at once on a miss (rounded up to 16 KiB; never past the piece's end).
+    pub read_window_kib: u32,
+    /// Read-cache reads in flight per device (st_dev), all shards together;
+    /// more wait in offset order.
+    pub device_queue_depth: usize,
 }
 
 /// The Prometheus exporter.
@@ -317,6 +328,9 @@ impl Default for Storage {
             buffers_per_shard: 0,
             hash_threads: 0,
             max_open_files: 512,
+            read_cache_mib: 256,
+            read_window_kib: 256,
+            device_queue_depth: 32,
         }
     }
 }

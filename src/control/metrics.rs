@@ -142,6 +142,51 @@ pub(crate) fn describe() {
         Unit::Count,
         "Blocks spliced from the page cache to the socket (never in user memory)."
     );
+    describe_counter!(
+        "ringseed_shard_read_blocks_total",
+        Unit::Count,
+        "Blocks by where their bytes came from: source=read_cache (an extent already read), disk (an extent read for them), page_cache (cachestat found them cached; sent by splice or readv). Absent while the read cache is off."
+    );
+    describe_gauge!(
+        "ringseed_shard_read_cache_bytes",
+        Unit::Bytes,
+        "Bytes of extents the shard's read cache holds."
+    );
+    describe_gauge!(
+        "ringseed_shard_read_cache_allocated_bytes",
+        Unit::Bytes,
+        "Bytes of every read-cache buffer the shard has allocated (cached, being read or sent, free): its share of RSS."
+    );
+    describe_counter!(
+        "ringseed_device_reads_total",
+        Unit::Count,
+        "Read-cache reads done on the device (major:minor), all shards."
+    );
+    describe_counter!(
+        "ringseed_device_read_bytes_total",
+        Unit::Bytes,
+        "Bytes of the read-cache reads done on the device."
+    );
+    describe_histogram!(
+        "ringseed_device_read_duration_seconds",
+        Unit::Seconds,
+        "Time each read-cache read spent in flight on the device (major:minor)."
+    );
+    describe_histogram!(
+        "ringseed_device_queue_wait_duration_seconds",
+        Unit::Seconds,
+        "Time each read-cache read waited for a slot in its device's queue."
+    );
+    describe_gauge!(
+        "ringseed_device_reads_in_flight",
+        Unit::Count,
+        "Read-cache reads in flight on the device now (its queue depth)."
+    );
+    describe_gauge!(
+        "ringseed_device_reads_waiting",
+        Unit::Count,
+        "Read-cache reads waiting for a slot in the device's queue now."
+    );
     describe_gauge!(
         "ringseed_shard_splice_pipes",
         Unit::Count,
@@ -433,6 +478,38 @@ impl Publisher {
             counter!("ringseed_shard_uring_submissions_total", l.iter()).absolute(s.uring_ops);
             counter!("ringseed_shard_spliced_blocks_total", l.iter()).absolute(s.spliced_blocks);
             gauge!("ringseed_shard_splice_pipes", l.iter()).set(s.splice_pipes as f64);
+            if let Some(c) = &s.read_cache {
+                for (source, n) in [
+                    ("read_cache", c.cache_blocks),
+                    ("disk", c.disk_blocks),
+                    ("page_cache", c.page_blocks),
+                ] {
+                    counter!("ringseed_shard_read_blocks_total", "shard" => s.shard.to_string(), "source" => source)
+                        .absolute(n);
+                }
+                gauge!("ringseed_shard_read_cache_bytes", l.iter()).set(c.cached_bytes as f64);
+                gauge!("ringseed_shard_read_cache_allocated_bytes", l.iter())
+                    .set(c.allocated_bytes as f64);
+            }
+        }
+        // Devices: one series each (bounded by the machine's disks), all shards summed.
+        let mut devices: std::collections::BTreeMap<&str, crate::storage::cache::DeviceStats> =
+            std::collections::BTreeMap::new();
+        for c in view.shards.iter().filter_map(|s| s.read_cache.as_ref()) {
+            for d in &c.devices {
+                let t = devices.entry(d.device.as_str()).or_default();
+                t.in_flight += d.in_flight;
+                t.waiting += d.waiting;
+                t.reads += d.reads;
+                t.read_bytes += d.read_bytes;
+            }
+        }
+        for (dev, d) in devices {
+            let l = [Label::new("device", dev.to_string())];
+            counter!("ringseed_device_reads_total", l.iter()).absolute(d.reads);
+            counter!("ringseed_device_read_bytes_total", l.iter()).absolute(d.read_bytes);
+            gauge!("ringseed_device_reads_in_flight", l.iter()).set(d.in_flight as f64);
+            gauge!("ringseed_device_reads_waiting", l.iter()).set(d.waiting as f64);
         }
         let mut os_errors = 0;
         for (r, n) in view.disconnects.iter() {

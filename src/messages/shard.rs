@@ -190,6 +190,8 @@ pub(crate) struct ShardStats {
     pub(crate) accept_errors: u64,
     /// Registering the block buffers failed: plain buffers only.
     pub(crate) registration_failed: bool,
+    /// The read cache's figures (`None` when it is off).
+    pub(crate) read_cache: Option<crate::storage::cache::CacheStats>,
     /// Block serve times since the last snapshot, microseconds (request
     /// received → last byte handed to the kernel; a bounded sample).
     pub(crate) serve_time_us: Vec<u32>,

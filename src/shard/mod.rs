@@ -35,6 +35,7 @@ use crate::ban::BanList;
 use crate::config::{Cidr, Config, SendMode};
 use crate::disconnect::DisconnectReason;
 use crate::messages::{ClosedPeer, PeerKey, ShardCommand, ShardEvent, ShardStats};
+use crate::storage::cache::ReadCache;
 use crate::storage::files::FileCache;
 use crate::torrent::Registry;
 use budget::Budget;
@@ -90,6 +91,9 @@ pub(crate) struct ShardState {
     pub(crate) events: Sender<ShardEvent>,
     pub(crate) buffers: BlockBuffers,
     pub(crate) files: FileCache,
+    /// Extents read for misses (the cold path); `None` with
+    /// `[storage] read_cache_mib = 0`.
+    pub(crate) read_cache: Option<ReadCache>,
     pub(crate) budget: Budget,
     bans: BanList,
     whitelist: Vec<Cidr>,
@@ -252,6 +256,20 @@ impl ShardState {
 
 /// Runs a shard until the coordinator says `Shutdown`. Call on the shard's own thread.
 ///
+/// The shard's share of the read cache (`[storage] read_cache_mib` and
+/// `device_queue_depth` are for all shards together), or `None` when it is off.
+fn read_cache_for(config: &Config, shards: usize) -> Option<ReadCache> {
+    let s = &config.storage;
+    if s.read_cache_mib == 0 {
+        return None;
+    }
+    Some(ReadCache::new(
+        (s.read_cache_mib << 20) / shards,
+        s.read_window_kib.saturating_mul(1024),
+        s.device_queue_depth.div_ceil(shards),
+    ))
+}
+
 /// Errors: the ring cannot be created (io_uring unavailable or disabled).
 pub(crate) fn run(ctx: ShardContext) -> std::io::Result<()> {
     // A ring's own memory may count against RLIMIT_MEMLOCK too: if the full
@@ -285,6 +303,7 @@ pub(crate) fn run(ctx: ShardContext) -> std::io::Result<()> {
             id: ctx.id,
             files: FileCache::new((ctx.config.storage.max_open_files / shards).max(8))
                 .random_access(),
+            read_cache: read_cache_for(&ctx.config, shards),
             config: ctx.config,
             registry: ctx.registry,
             peer_id: ctx.peer_id,
@@ -405,6 +424,9 @@ async fn command(shard: &Rc<ShardState>, cmd: ShardCommand) {
                 }
             }
             shard.files.forget(&ih);
+            if let Some(c) = &shard.read_cache {
+                c.forget(&ih);
+            }
         }
         ShardCommand::Connect {
             info_hash,
@@ -630,6 +652,7 @@ async fn housekeeping(shard: Rc<ShardState>) {
             s.plain_buffer_blocks = shard.buffers.plain_given();
             s.splice_pipes = shard.side.as_ref().map_or(0, |r| r.pipes_open() as u64);
             s.connections = peers.len() as u64;
+            s.read_cache = shard.read_cache.as_ref().map(|c| c.snapshot());
             let samples = std::mem::take(&mut s.serve_time_us);
             ShardStats {
                 serve_time_us: samples,

@@ -15,6 +15,7 @@
 //! - [`resume`] keeps verified bitfields across restarts.
 
 pub mod check;
+pub(crate) mod cache;
 pub(crate) mod files;
 pub(crate) mod read;
 pub(crate) mod remove;

@@ -26,6 +26,7 @@
 //! go through [`crate::storage::read::Disk`] (wire → reader → writer →
 //! storage).
 
+mod cached;
 mod fixed;
 mod splice;
 mod zc;
@@ -43,6 +44,7 @@ use crate::disconnect::DisconnectReason;
 use crate::messages::msg_slot;
 use crate::storage::read::{Disk, TorrentFiles};
 use crate::torrent::Torrent;
+use cached::{CachedBlock, Way};
 use fixed::ReadyBlock;
 use splice::PipeBatch;
 
@@ -55,6 +57,8 @@ pub(crate) const MAX_BATCH: usize = 32;
 enum Ready {
     Bufs(Vec<ReadyBlock>),
     Pipe(PipeBatch),
+    /// Blocks in read-cache extents (the cold path).
+    Cached(Vec<CachedBlock>),
 }
 
 impl Ready {
@@ -62,6 +66,7 @@ impl Ready {
         match self {
             Ready::Bufs(b) => b.is_empty(),
             Ready::Pipe(p) => p.reqs.is_empty(),
+            Ready::Cached(b) => b.is_empty(),
         }
     }
 }
@@ -223,6 +228,8 @@ fn release(shard: &ShardState, r: Ready) {
                 shard.buffers.put(b.buf);
             }
         }
+        // Extents go back to the read cache's pool when no one holds them.
+        Ready::Cached(_) => {}
         // A prepared pipe holds its batch: it is closed, not pooled.
         Ready::Pipe(p) => {
             if let Some(side) = &shard.side {
@@ -297,6 +304,19 @@ async fn keep_wanted(
             }
             Ok(Ready::Bufs(keep))
         }
+        Ready::Cached(blocks) => {
+            let keep = blocks
+                .into_iter()
+                .filter(|b| {
+                    let w = still_wanted(peer, &b.req);
+                    if !w {
+                        refund(shard, torrent, b.req.length);
+                    }
+                    w
+                })
+                .collect();
+            Ok(Ready::Cached(keep))
+        }
         Ready::Pipe(p) => {
             let wanted: Vec<QueuedRequest> = p
                 .reqs
@@ -324,16 +344,39 @@ async fn keep_wanted(
     }
 }
 
-/// Prepares a batch: spliced into a pipe in `splice` mode (when a pipe is
-/// free and the kernel does it), else read into block buffers.
+/// Prepares a batch. With the read cache on, the batch's leading requests
+/// are classified first (see [`cached::classify`]): those not in the page
+/// cache are served from read-cache extents, and the rest of the batch goes
+/// back to the front of the peer's queue for the next batch (a batch takes
+/// one way). The warm way: spliced into a pipe in `splice` mode (when a pipe
+/// is free and the kernel does it), else read into block buffers.
 ///
 /// Errors: a block cannot be read and the peer has no BEP 6 `reject`.
 async fn prepare(
     shard: &ShardState,
     peer: &Peer,
     torrent: &Torrent,
-    reqs: Vec<QueuedRequest>,
+    mut reqs: Vec<QueuedRequest>,
 ) -> Result<Ready, DisconnectReason> {
+    if let Some(cache) = &shard.read_cache {
+        let (way, n) = cached::classify(shard, cache, torrent, &reqs);
+        if n < reqs.len() {
+            // Synchronous since the requests were taken (no await): no
+            // choke came in between, so they are still wanted.
+            let rest = reqs.split_off(n);
+            let mut st = peer.st.borrow_mut();
+            for q in rest.into_iter().rev() {
+                st.requests.push_front(q);
+            }
+        }
+        if let Way::Cold(windows) = way {
+            if let Some(blocks) = cached::from_extents(shard, cache, torrent, &reqs, windows).await {
+                return Ok(Ready::Cached(blocks));
+            }
+        } else {
+            cache.stats.borrow_mut().page_blocks += reqs.len() as u64;
+        }
+    }
     // (`--direct-io` never runs in splice mode: see side_ring::wanted.)
     if shard.send_mode.get() == SendMode::Splice {
         if let Some(side) = &shard.side {
@@ -370,6 +413,7 @@ async fn send(shard: &Rc<ShardState>, peer: &Rc<Peer>, r: Ready) -> Result<(), D
     peer.st.borrow_mut().write_started = Some(Instant::now());
     let res = match r {
         Ready::Bufs(blocks) => fixed::send_bufs(shard, peer, blocks).await,
+        Ready::Cached(blocks) => cached::send_cached(shard, peer, blocks).await,
         Ready::Pipe(p) => {
             let n = p.reqs.len() as u64;
             let r = splice::drain_pipe(shard, peer, p).await;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use ringseed::config::{ChokerAlgorithm, Config, Endpoint, SendMode, UnixSocket};
+use ringseed::config::{ChokerAlgorithm, ColdReads, Config, Endpoint, SendMode, UnixSocket};
 use ringseed::session;
 
 /// `ringseed seed`: every flag overrides the config key named in its help.
@@ -152,6 +152,8 @@ config_flags! {
     /// Read-cache reads in flight per device, all shards
     device_queue_depth: Option<usize> => storage.device_queue_depth,
         env = "RINGSEED_DEVICE_QUEUE_DEPTH";
+    /// How read-cache misses are read: page_cache or direct (O_DIRECT)
+    cold_reads: Option<ColdReads> => storage.cold_reads, env = "RINGSEED_COLD_READS";
     /// Prometheus /metrics address, or "off"
     metrics: Option<Endpoint> => metrics.listen, env = "RINGSEED_METRICS";
     /// Peers with per-peer series (the busiest)

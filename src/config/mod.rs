@@ -20,7 +20,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use values::{ChokerAlgorithm, Cidr, Endpoint, SendMode, UnixSocket};
+pub use values::{ChokerAlgorithm, Cidr, ColdReads, Endpoint, SendMode, UnixSocket};
 
 /// Everything the daemon can be told.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,6 +154,11 @@ pub struct Storage {
     /// Read-cache reads in flight per device (st_dev), all shards together;
     /// more wait in offset order.
     pub device_queue_depth: usize,
+    /// How a window the page cache does not hold is read: `auto` (direct
+    /// while the seeded torrents exceed half the memory the page cache may
+    /// use, else page_cache), `page_cache` (buffered; the page cache keeps
+    /// it while memory allows) or `direct` (O_DIRECT).
+    pub cold_reads: ColdReads,
 }
 
 /// The Prometheus exporter.
@@ -331,6 +336,7 @@ impl Default for Storage {
             read_cache_mib: 256,
             read_window_kib: 256,
             device_queue_depth: 32,
+            cold_reads: ColdReads::default(),
         }
     }
 }

@@ -98,6 +98,30 @@ pub enum SendMode {
     Zc,
 }
 
+/// How the read cache reads a window the page cache does not hold
+/// (`[storage] cold_reads`, `--cold-reads`; see `storage::cache`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ColdReads {
+    /// `direct` while the torrents being seeded are larger than half the
+    /// memory the page cache may use (the smaller of RAM and the process's
+    /// memory cgroup limit), else `page_cache`; looked at again every
+    /// second. The default.
+    #[default]
+    Auto,
+    /// O_DIRECT: the page cache is bypassed; what was read stays only in
+    /// the read cache. For payloads far larger than RAM, where the page
+    /// cache would only churn (and costs about twice the CPU per byte:
+    /// docs/benchmarks.md, "Cold cache").
+    Direct,
+    /// Buffered: the window is read through the page cache (asynchronously
+    /// where the file system allows, without readahead), which then keeps
+    /// it for later requests (the warm path) while memory allows.
+    PageCache,
+}
+
 /// Which seed choking algorithm to run (`[choking] algorithm`, `--choker`):
 /// libtorrent's names, described in `coordinator::choker`, which runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, SerializeDisplay, DeserializeFromStr)]

@@ -267,7 +267,30 @@ fn read_cache_for(config: &Config, shards: usize) -> Option<ReadCache> {
         (s.read_cache_mib << 20) / shards,
         s.read_window_kib.saturating_mul(1024),
         s.device_queue_depth.div_ceil(shards),
+        s.cold_reads != crate::config::ColdReads::PageCache,
     ))
+}
+
+/// Whether read-cache misses bypass the page cache now (`[storage]
+/// cold_reads`): `auto` says yes while the torrents seeded are larger than
+/// half of what the page cache may hold.
+fn cold_reads_direct(shard: &ShardState, room: u64) -> bool {
+    match shard.config.storage.cold_reads {
+        crate::config::ColdReads::Direct => true,
+        crate::config::ColdReads::PageCache => false,
+        crate::config::ColdReads::Auto => {
+            let seeded: u64 = shard
+                .registry
+                .read()
+                .values()
+                .filter_map(|e| match e {
+                    crate::torrent::TorrentEntry::Ready(t) => Some(t.meta.lengths.total_length()),
+                    _ => None,
+                })
+                .sum();
+            seeded > room / 2
+        }
+    }
 }
 
 /// Errors: the ring cannot be created (io_uring unavailable or disabled).
@@ -600,10 +623,14 @@ async fn housekeeping(shard: Rc<ShardState>) {
         cfg.write_timeout(),
     );
     let reqq = cfg.network.reqq as u32;
+    let room = crate::storage::cache::page_cache_room();
     loop {
         tick.tick().await;
         if let Some(side) = &shard.side {
             side.trim();
+        }
+        if let Some(c) = &shard.read_cache {
+            c.set_direct(cold_reads_direct(&shard, room));
         }
         let now = Instant::now();
         let now_unix = crate::messages::unix_now();

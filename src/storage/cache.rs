@@ -9,10 +9,14 @@
 //! Per shard, this module keeps a bounded **read cache** of *extents*: the
 //! aligned window of a piece (`[storage] read_window_kib`, 256 KiB by
 //! default, never crossing a piece's end) that holds a requested block. On a
-//! miss the whole window is read once, with O_DIRECT into a page-aligned
-//! buffer of its own (io_uring completes such reads asynchronously, without
-//! io-wq), and every request inside it — from any peer of the shard — is
-//! sent from that buffer. A window already being read is waited for, not
+//! miss the whole window is read once into a page-aligned buffer of its own
+//! and every request inside it — from any peer of the shard — is sent from
+//! that buffer. The read is O_DIRECT (io_uring completes such reads
+//! asynchronously, without io-wq, and the page cache is left alone) while
+//! the torrents seeded are larger than half of what the page cache may hold;
+//! otherwise it goes through the page cache (async buffered read, no
+//! readahead), which then keeps the window for the warm path
+//! (`[storage] cold_reads`: auto, direct, page_cache). A window already being read is waited for, not
 //! read twice. Extents are kept least-recently-used within the cache's
 //! budget (`[storage] read_cache_mib`, all shards together) and their
 //! buffers are reused, so memory stays flat.
@@ -302,6 +306,7 @@ enum Residency {
 /// A shard's read cache (see the module docs).
 pub(crate) struct ReadCache {
     window: u32,
+    direct: Cell<bool>,
     budget: usize,
     depth: usize,
     slots: RefCell<HashMap<Key, (Slot, u64)>>,
@@ -318,13 +323,14 @@ pub(crate) struct ReadCache {
 impl ReadCache {
     /// A cache of `budget` bytes of `window`-byte extents (window rounded up
     /// to 16 KiB, at least 16 KiB), reading at most `depth` windows at once
-    /// per device.
-    pub(crate) fn new(budget: usize, window: u32, depth: usize) -> Self {
+    /// per device, with O_DIRECT when `direct` (else through the page cache).
+    pub(crate) fn new(budget: usize, window: u32, depth: usize, direct: bool) -> Self {
         let window = window.max(16 * 1024).div_ceil(16 * 1024) * 16 * 1024;
         // Room for an unaligned start and end (O_DIRECT reads whole pages).
         let size = window as usize + 2 * DIRECT_ALIGN;
         ReadCache {
             window,
+            direct: Cell::new(direct),
             budget,
             depth: depth.max(1),
             slots: RefCell::new(HashMap::new()),
@@ -340,6 +346,18 @@ impl ReadCache {
             devices: RefCell::new(HashMap::new()),
             residency: Cell::new(Residency::Unknown),
             stats: RefCell::new(CacheStats::default()),
+        }
+    }
+
+    /// Misses are read with O_DIRECT from now on (`true`) or through the
+    /// page cache (`[storage] cold_reads`).
+    pub(crate) fn set_direct(&self, direct: bool) {
+        if self.direct.replace(direct) != direct {
+            tracing::info!(
+                direct,
+                "read cache: misses now read {}",
+                if direct { "with O_DIRECT (seeded data is larger than half the page cache's room)" } else { "through the page cache" }
+            );
         }
     }
 
@@ -506,7 +524,7 @@ impl ReadCache {
         let started = Instant::now();
         let buf = self.pool.get();
         let (res, buf) = disk
-            .read_block(w.offset, w.len, buf, 0, true, on_read)
+            .read_block(w.offset, w.len, buf, 0, self.direct.get(), on_read)
             .await;
         let done = Instant::now();
         queue.release();
@@ -614,6 +632,37 @@ impl ReadCache {
     }
 }
 
+/// Bytes the page cache may hold for this process: the smaller of RAM
+/// (`MemTotal`) and its memory cgroup's limit (v2 `memory.max`, v1
+/// `memory.limit_in_bytes`), read once.
+pub(crate) fn page_cache_room() -> u64 {
+    let ram = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let l = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(u64::MAX, |kib| kib * 1024);
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+                let file = match controllers {
+                    "" => format!("/sys/fs/cgroup{path}/memory.max"),
+                    c if c.split(',').any(|c| c == "memory") => {
+                        format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
+                    }
+                    _ => return None,
+                };
+                std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok()
+            })
+        })
+        .unwrap_or(u64::MAX);
+    ram.min(cgroup)
+}
+
 /// (device, inode) of an open file.
 fn identity(file: &File) -> std::io::Result<(u64, u64)> {
     // SAFETY: the caller holds the file open for the duration of the call.
@@ -671,7 +720,7 @@ mod tests {
 
     #[test]
     fn windows_stay_inside_their_piece() {
-        let c = ReadCache::new(1 << 20, 256 * 1024, 4);
+        let c = ReadCache::new(1 << 20, 256 * 1024, 4, true);
         let ih = InfoHash([7; 20]);
         // 600 KiB pieces, last piece 100 KiB.
         let l = Lengths::new(600 * 1024 * 2 + 100 * 1024, 600 * 1024).unwrap();

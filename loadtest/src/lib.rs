@@ -23,11 +23,16 @@
 //! to the seeder it measures: no per-block allocation, SHA-1 streamed over
 //! blocks as they arrive in order).
 //!
+//! Several torrents in one run: [`run_swarm_multi`] spreads the peers over
+//! the torrents (each peer downloads one torrent, all from the same seeder)
+//! by a [`Popularity`], uniform or Zipf; the report then also carries
+//! per-torrent totals ([`Report::torrents`]).
+//!
 //! [`testseed`] is a tiny tokio seeder (honest, lying, or closing) for tests.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,9 +70,10 @@ pub enum Pattern {
     Sequential,
     /// Uniformly random piece indexes.
     Random,
-    /// Zipf-distributed (s = 1.0) popularity over piece indexes: a few hot
-    /// pieces and a long tail. Ranks are spread over the torrent by a fixed
-    /// stride so hot pieces are not all adjacent.
+    /// Zipf-distributed popularity over piece indexes (exponent
+    /// [`SwarmConfig::zipf_exponent`], default s = 1.0): a few hot pieces and
+    /// a long tail. Ranks are spread over the torrent by a fixed stride so
+    /// hot pieces are not all adjacent.
     Zipf,
 }
 
@@ -85,6 +91,118 @@ impl std::str::FromStr for Pattern {
     }
 }
 
+/// How the peers of a multi-torrent run are spread over the torrents
+/// ([`spread_peers`]). With one torrent it does not matter.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Popularity {
+    /// As many peers on every torrent (±1).
+    #[default]
+    Uniform,
+    /// Zipf with exponent s: the torrent of rank k (the k-th given, from 1)
+    /// gets a share of the peers proportional to 1/k^s.
+    Zipf(f64),
+}
+
+impl std::str::FromStr for Popularity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "uniform" | "random" => return Ok(Popularity::Uniform),
+            "zipf" => return Ok(Popularity::Zipf(1.0)),
+            _ => {}
+        }
+        if let Some(x) = t.strip_prefix("zipf:") {
+            return match x.parse::<f64>() {
+                Ok(e) if e.is_finite() && (0.0..=100.0).contains(&e) => Ok(Popularity::Zipf(e)),
+                _ => Err(format!(
+                    "bad Zipf exponent {x:?} in {s:?} (expected e.g. zipf:1.0)"
+                )),
+            };
+        }
+        Err(format!(
+            "unknown popularity {s:?} (expected uniform, zipf or zipf:S)"
+        ))
+    }
+}
+
+impl std::fmt::Display for Popularity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Popularity::Uniform => f.write_str("uniform"),
+            Popularity::Zipf(s) => write!(f, "zipf:{s}"),
+        }
+    }
+}
+
+impl serde::Serialize for Popularity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Which torrent each of `peers` peers downloads, for `torrents` torrents
+/// (indexes `0..torrents`, rank order): the peers per torrent follow the
+/// popularity's shares (largest remainders), every torrent gets at least one
+/// peer when there are as many peers as torrents, and the list is
+/// interleaved (one peer of each torrent that has one left, in rank order,
+/// then again) so that a connect rate brings every torrent up together.
+pub fn spread_peers(peers: usize, torrents: usize, popularity: Popularity) -> Vec<usize> {
+    if torrents == 0 || peers == 0 {
+        return Vec::new();
+    }
+    let weights: Vec<f64> = (0..torrents)
+        .map(|k| match popularity {
+            Popularity::Uniform => 1.0,
+            Popularity::Zipf(s) => 1.0 / ((k + 1) as f64).powf(s),
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let quota: Vec<f64> = weights.iter().map(|w| peers as f64 * w / total).collect();
+    let mut counts: Vec<usize> = quota.iter().map(|q| q.floor() as usize).collect();
+    let mut left = peers - counts.iter().sum::<usize>().min(peers);
+    let mut order: Vec<usize> = (0..torrents).collect();
+    // Largest fractional remainder first; ties to the more popular torrent.
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (quota[a] - quota[a].floor(), quota[b] - quota[b].floor());
+        rb.partial_cmp(&ra)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    for &k in order.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        counts[k] += 1;
+        left -= 1;
+    }
+    if peers >= torrents {
+        for k in 0..torrents {
+            if counts[k] == 0 {
+                // Take one from the torrent with the most peers.
+                let (most, _) = counts
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                    .expect("torrents > 0");
+                counts[most] -= 1;
+                counts[k] = 1;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(peers);
+    let mut round = 0;
+    while out.len() < peers {
+        for (k, &c) in counts.iter().enumerate() {
+            if c > round {
+                out.push(k);
+            }
+        }
+        round += 1;
+    }
+    out
+}
+
 /// Settings of one swarm run.
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
@@ -97,6 +215,11 @@ pub struct SwarmConfig {
     pub queue_depth: usize,
     /// Piece choice in the load modes.
     pub pattern: Pattern,
+    /// Exponent s of [`Pattern::Zipf`] over the pieces of a torrent. Default 1.0.
+    pub zipf_exponent: f64,
+    /// How the peers are spread over several torrents ([`run_swarm_multi`]).
+    /// Default [`Popularity::Uniform`].
+    pub popularity: Popularity,
     /// How requests are kept in flight. Default [`Pipeline::Depth`].
     pub pipeline: Pipeline,
     /// Stop after this long (load mode).
@@ -118,7 +241,8 @@ pub struct SwarmConfig {
 }
 
 impl SwarmConfig {
-    /// Defaults: 8 peers, queue depth 64, sequential, download-once mode
+    /// Defaults: 8 peers, queue depth 64, sequential (Zipf exponent 1.0 when
+    /// set to Zipf), uniform popularity over torrents, download-once mode
     /// (no duration, no byte budget), all connections at once, verify on,
     /// 10 s connect and handshake timeouts.
     pub fn new(target: SocketAddr) -> Self {
@@ -127,6 +251,8 @@ impl SwarmConfig {
             peers: 8,
             queue_depth: 64,
             pattern: Pattern::Sequential,
+            zipf_exponent: 1.0,
+            popularity: Popularity::Uniform,
             pipeline: Pipeline::Depth,
             duration: None,
             bytes: None,
@@ -167,7 +293,7 @@ pub struct Progress {
     pub pieces_completed: u64,
     /// Errors so far, all kinds.
     pub errors: u64,
-    /// Pieces in the torrent.
+    /// Pieces in the torrent (all torrents together in a multi-torrent run).
     pub pieces_total: u32,
 }
 
@@ -205,7 +331,7 @@ pub struct Report {
     pub pieces_failed: u64,
     /// Pieces with every block received (verified or not).
     pub pieces_completed: u64,
-    /// Pieces in the torrent.
+    /// Pieces in the torrent (all torrents together in a multi-torrent run).
     pub pieces_total: u32,
     /// Peak number of connections with a completed handshake.
     pub peers_connected: usize,
@@ -238,6 +364,34 @@ pub struct Report {
     pub stop_reason: String,
     /// This process's user + system CPU time during the run, seconds (getrusage).
     pub cpu_seconds: f64,
+    /// Per-torrent totals, in the order the torrents were given; only in a
+    /// run of several torrents (left out of the JSON otherwise). The
+    /// swarm-wide fields above are the sums over all torrents.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub torrents: Vec<TorrentReport>,
+}
+
+/// One torrent's share of a multi-torrent run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TorrentReport {
+    /// The torrent's `name`.
+    pub name: String,
+    /// Its info hash, hex.
+    pub info_hash: String,
+    /// Peers assigned to it.
+    pub peers: usize,
+    /// Payload bytes received for it.
+    pub bytes: u64,
+    /// Its pieces whose SHA-1 matched.
+    pub pieces_verified: u64,
+    /// Its piece downloads that failed the SHA-1 check.
+    pub pieces_failed: u64,
+    /// Its pieces with every block received.
+    pub pieces_completed: u64,
+    /// Pieces in the torrent.
+    pub pieces_total: u32,
+    /// Download-once mode finished every piece of it.
+    pub complete: bool,
 }
 
 impl Report {
@@ -282,15 +436,28 @@ fn cpu_time() -> f64 {
     }
 }
 
-/// State shared by the supervisor and every peer task.
-pub(crate) struct Shared {
+/// One torrent of the run: its metainfo, piece choice and totals.
+pub(crate) struct TorrentState {
     pub meta: Arc<Metainfo>,
-    pub cfg: SwarmConfig,
-    pub stats: Stats,
     /// Download-once mode's work queue.
     pub work: Option<WorkQueue>,
     /// Load mode's piece picker.
     pub picker: Picker,
+    /// Payload bytes received for this torrent.
+    pub bytes: AtomicU64,
+    pub verified: AtomicU64,
+    pub failed: AtomicU64,
+    pub completed: AtomicU64,
+}
+
+/// State shared by the supervisor and every peer task.
+pub(crate) struct Shared {
+    /// The torrents, in the order given (popularity rank order).
+    pub torrents: Vec<Arc<TorrentState>>,
+    /// Peer number → index in `torrents`.
+    pub assignment: Vec<usize>,
+    pub cfg: SwarmConfig,
+    pub stats: Stats,
     /// Wakes the supervisor (all pieces done, byte budget reached, a peer ended).
     pub wake: tokio::sync::Notify,
     /// Largest frame payload accepted from the seeder, bytes.
@@ -314,23 +481,72 @@ pub async fn run_swarm(
 /// `stop` completes (for example on Ctrl-C).
 pub async fn run_swarm_until(
     meta: Arc<Metainfo>,
+    cfg: SwarmConfig,
+    on_progress: impl FnMut(&Progress) + Send + 'static,
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> Report {
+    run_swarm_multi(vec![meta], cfg, on_progress, stop).await
+}
+
+/// [`run_swarm_until`] over several torrents served by the same seeder: the
+/// peers are spread over them by [`SwarmConfig::popularity`] (see
+/// [`spread_peers`]; `metas` in rank order, the first the most popular), each
+/// peer downloads its torrent with the run's pattern and pipeline. In
+/// download-once mode every piece of every torrent is fetched once (give at
+/// least as many peers as torrents, or the torrents left without a peer are
+/// never finished). The report's counters are sums over the torrents, with
+/// per-torrent totals in [`Report::torrents`] when there are several.
+pub async fn run_swarm_multi(
+    metas: Vec<Arc<Metainfo>>,
     mut cfg: SwarmConfig,
     mut on_progress: impl FnMut(&Progress) + Send + 'static,
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Report {
     cfg.queue_depth = cfg.queue_depth.max(1);
-    let num_pieces = meta.lengths.num_pieces();
+    let num_pieces: u32 = metas
+        .iter()
+        .map(|m| m.lengths.num_pieces())
+        .fold(0u32, |a, n| a.saturating_add(n));
     let download_once = cfg.download_once();
-    let max_frame = (num_pieces / 8 + 16).clamp(32 * 1024, 64 << 20);
+    let max_frame = metas
+        .iter()
+        .map(|m| (m.lengths.num_pieces() / 8 + 16).clamp(32 * 1024, 64 << 20))
+        .max()
+        .unwrap_or(32 * 1024);
+    let torrents: Vec<Arc<TorrentState>> = metas
+        .into_iter()
+        .map(|meta| {
+            let n = meta.lengths.num_pieces();
+            Arc::new(TorrentState {
+                work: download_once.then(|| WorkQueue::new(n)),
+                picker: Picker::new(cfg.pattern, n, cfg.zipf_exponent),
+                bytes: AtomicU64::new(0),
+                verified: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                meta,
+            })
+        })
+        .collect();
+    let assignment = spread_peers(cfg.peers, torrents.len(), cfg.popularity);
     let shared = Arc::new(Shared {
-        work: download_once.then(|| WorkQueue::new(num_pieces)),
-        picker: Picker::new(cfg.pattern, num_pieces),
+        torrents,
+        assignment,
         stats: Stats::new(),
         wake: tokio::sync::Notify::new(),
         max_frame,
-        meta,
         cfg,
     });
+    let all_finished = |sh: &Shared| {
+        sh.torrents
+            .iter()
+            .all(|t| t.work.as_ref().is_some_and(|w| w.finished()))
+    };
+    let all_ok = |sh: &Shared| {
+        sh.torrents
+            .iter()
+            .all(|t| t.work.as_ref().is_some_and(|w| w.all_ok()))
+    };
     let cfg = &shared.cfg;
     let (stop_tx, stop_rx) = watch::channel(false);
     let cpu0 = cpu_time();
@@ -411,14 +627,12 @@ pub async fn run_swarm_until(
                 }
             }
         }
-        if let Some(w) = &shared.work {
-            if w.finished() {
-                break if w.all_ok() {
-                    "complete"
-                } else {
-                    "all pieces done"
-                };
-            }
+        if download_once && all_finished(&shared) {
+            break if all_ok(&shared) {
+                "complete"
+            } else {
+                "all pieces done"
+            };
         }
         if let Some(limit) = cfg.bytes {
             if shared.stats.bytes.load(Ordering::Relaxed) >= limit {
@@ -451,7 +665,7 @@ pub async fn run_swarm_until(
     if bytes > timeline_base || timeline.is_empty() {
         timeline.push(bytes - timeline_base);
     }
-    let complete = shared.work.as_ref().map(|w| w.all_ok()).unwrap_or(false);
+    let complete = download_once && all_ok(&shared);
     let mut report = shared.stats.report();
     report.throughput_bytes_per_sec = if seconds > 0.0 {
         bytes as f64 / seconds
@@ -466,5 +680,84 @@ pub async fn run_swarm_until(
     report.complete = complete;
     report.stop_reason = reason.to_string();
     report.cpu_seconds = cpu_seconds;
+    if shared.torrents.len() > 1 {
+        let mut peers = vec![0usize; shared.torrents.len()];
+        for &t in &shared.assignment {
+            peers[t] += 1;
+        }
+        report.torrents = shared
+            .torrents
+            .iter()
+            .zip(peers)
+            .map(|(t, peers)| TorrentReport {
+                name: t.meta.name.clone(),
+                info_hash: t.meta.info_hash.to_string(),
+                peers,
+                bytes: t.bytes.load(Ordering::Relaxed),
+                pieces_verified: t.verified.load(Ordering::Relaxed),
+                pieces_failed: t.failed.load(Ordering::Relaxed),
+                pieces_completed: t.completed.load(Ordering::Relaxed),
+                pieces_total: t.meta.lengths.num_pieces(),
+                complete: t.work.as_ref().is_some_and(|w| w.all_ok()),
+            })
+            .collect();
+    }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(v: &[usize], torrents: usize) -> Vec<usize> {
+        let mut c = vec![0; torrents];
+        for &t in v {
+            c[t] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn uniform_spread_is_even_and_interleaved() {
+        let v = spread_peers(10, 4, Popularity::Uniform);
+        assert_eq!(v.len(), 10);
+        assert_eq!(counts(&v, 4), vec![3, 3, 2, 2]);
+        assert_eq!(&v[..4], &[0, 1, 2, 3]);
+        assert_eq!(spread_peers(3, 1, Popularity::Uniform), vec![0, 0, 0]);
+        assert!(spread_peers(0, 4, Popularity::Uniform).is_empty());
+        // Fewer peers than torrents: some torrents get none.
+        assert_eq!(
+            counts(&spread_peers(2, 4, Popularity::Uniform), 4)
+                .iter()
+                .sum::<usize>(),
+            2
+        );
+    }
+
+    #[test]
+    fn zipf_spread_follows_the_shares_with_one_peer_each_at_least() {
+        // s = 1, 16 torrents, 512 peers: H(16) ≈ 3.381, the first gets ≈ 151.
+        let v = spread_peers(512, 16, Popularity::Zipf(1.0));
+        let c = counts(&v, 16);
+        assert_eq!(c.iter().sum::<usize>(), 512);
+        assert!((150..=152).contains(&c[0]), "{c:?}");
+        assert!((75..=76).contains(&c[1]), "{c:?}");
+        assert!(c.windows(2).all(|w| w[0] >= w[1]), "{c:?}");
+        // 16 peers for 16 torrents: one each, whatever the shares.
+        assert_eq!(
+            counts(&spread_peers(16, 16, Popularity::Zipf(1.0)), 16),
+            vec![1; 16]
+        );
+        // Steep exponent: the tail still gets one peer each.
+        let c = counts(&spread_peers(64, 16, Popularity::Zipf(3.0)), 16);
+        assert!(
+            c.iter().all(|&n| n >= 1) && c.iter().sum::<usize>() == 64,
+            "{c:?}"
+        );
+        // s = 0 is uniform.
+        assert_eq!(
+            counts(&spread_peers(32, 4, Popularity::Zipf(0.0)), 4),
+            vec![8; 4]
+        );
+    }
 }

@@ -3,11 +3,19 @@
 //! handshake) and reports throughput, block latency and errors.
 //!
 //! ```text
-//! ringseed-loadtest --torrent T.torrent --target HOST:PORT [--peers N]
+//! ringseed-loadtest --torrent T.torrent [--torrent T2.torrent …] [--torrents-dir DIR]
+//!     --target HOST:PORT [--peers N] [--popularity uniform|zipf[:S]]
 //!     [--duration SECS | --bytes N] [--queue-depth Q]
-//!     [--pattern sequential|random|zipf] [--pipeline depth|piece] [--connect-rate PER_SEC]
+//!     [--pattern sequential|random|zipf[:S]] [--pipeline depth|piece] [--connect-rate PER_SEC]
 //!     [--no-verify] [--json FILE]
 //! ```
+//!
+//! Several torrents (`--torrent` repeated, and/or every `*.torrent` of
+//! `--torrents-dir` by name) are downloaded in one run from the same seeder:
+//! each peer downloads one of them, the peers spread over the torrents by
+//! `--popularity` (uniform, or Zipf with exponent S, default 1.0, the first
+//! torrent the most popular; at least one peer per torrent when there are
+//! enough peers). The report then adds per-torrent totals.
 //!
 //! Without `--duration` or `--bytes` every piece is downloaded once. Every
 //! flag can also be set by an environment variable `RINGSEED_LOADTEST_<FLAG>`.
@@ -24,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringseed_loadtest::{
-    raise_nofile_limit, run_swarm_until, Pattern, Progress, Report, SwarmConfig,
+    raise_nofile_limit, run_swarm_multi, Pattern, Popularity, Progress, Report, SwarmConfig,
 };
 use ringseed_proto::metainfo::Metainfo;
 
@@ -36,20 +44,50 @@ enum PipelineArg {
     Piece,
 }
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum PatternArg {
-    Sequential,
-    Random,
-    Zipf,
+/// `--pattern`: sequential, random, or zipf with an optional exponent (`zipf:1.2`).
+#[derive(Clone, Copy, Debug)]
+struct PatternArg(Pattern, f64);
+
+fn parse_pattern(s: &str) -> Result<PatternArg, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if let Some(x) = t.strip_prefix("zipf:") {
+        return match x.parse::<f64>() {
+            Ok(e) if e.is_finite() && (0.0..=100.0).contains(&e) => {
+                Ok(PatternArg(Pattern::Zipf, e))
+            }
+            _ => Err(format!("bad Zipf exponent {x:?} (expected e.g. zipf:1.0)")),
+        };
+    }
+    match t.as_str() {
+        "sequential" => Ok(PatternArg(Pattern::Sequential, 1.0)),
+        "random" => Ok(PatternArg(Pattern::Random, 1.0)),
+        "zipf" => Ok(PatternArg(Pattern::Zipf, 1.0)),
+        _ => Err(format!(
+            "{s:?} is not a pattern (sequential, random, zipf or zipf:S)"
+        )),
+    }
 }
 
 /// A leecher-swarm load generator for any BitTorrent seeder.
 #[derive(Parser, Debug)]
 #[command(name = "ringseed-loadtest", version, about, long_about = None)]
 struct Cli {
-    /// The .torrent file of the data the seeder serves.
-    #[arg(long, env = "RINGSEED_LOADTEST_TORRENT", value_name = "FILE")]
-    torrent: PathBuf,
+    /// The .torrent file of the data the seeder serves; repeat for several
+    /// torrents (the first the most popular with --popularity zipf).
+    #[arg(
+        long,
+        env = "RINGSEED_LOADTEST_TORRENT",
+        value_name = "FILE",
+        required_unless_present = "torrents_dir"
+    )]
+    torrent: Vec<PathBuf>,
+    /// Also every *.torrent file in this directory, by name (after any --torrent).
+    #[arg(long, env = "RINGSEED_LOADTEST_TORRENTS_DIR", value_name = "DIR")]
+    torrents_dir: Option<PathBuf>,
+    /// How the peers spread over several torrents: uniform, or zipf[:S]
+    /// (the k-th torrent gets a share ∝ 1/k^S; S defaults to 1.0).
+    #[arg(long, env = "RINGSEED_LOADTEST_POPULARITY", value_parser = parse_popularity, default_value = "uniform")]
+    popularity: Popularity,
     /// The seeder's address, HOST:PORT.
     #[arg(long, env = "RINGSEED_LOADTEST_TARGET", value_name = "HOST:PORT")]
     target: String,
@@ -69,8 +107,9 @@ struct Cli {
     /// across pieces; `piece` asks for a whole piece and waits for it.
     #[arg(long, env = "RINGSEED_LOADTEST_PIPELINE", value_enum, default_value_t = PipelineArg::Depth)]
     pipeline: PipelineArg,
-    /// Piece choice with --duration or --bytes.
-    #[arg(long, env = "RINGSEED_LOADTEST_PATTERN", value_enum, default_value_t = PatternArg::Sequential)]
+    /// Piece choice with --duration or --bytes: sequential, random, or
+    /// zipf[:S] (piece popularity ∝ 1/rank^S; S defaults to 1.0).
+    #[arg(long, env = "RINGSEED_LOADTEST_PATTERN", value_parser = parse_pattern, default_value = "sequential")]
     pattern: PatternArg,
     /// Connections opened per second (default: all at once).
     #[arg(long, env = "RINGSEED_LOADTEST_CONNECT_RATE", value_name = "PER_SEC")]
@@ -135,6 +174,33 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+fn parse_popularity(s: &str) -> Result<Popularity, String> {
+    s.parse()
+}
+
+/// The torrent files of the run: every --torrent, then --torrents-dir's
+/// *.torrent files sorted by name.
+fn torrent_paths(cli: &Cli) -> Result<Vec<PathBuf>, String> {
+    let mut paths = cli.torrent.clone();
+    if let Some(dir) = &cli.torrents_dir {
+        let rd = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read --torrents-dir {}: {e}", dir.display()))?;
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "torrent") && p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no *.torrent file in {}", dir.display()));
+        }
+        found.sort();
+        paths.extend(found);
+    }
+    if paths.is_empty() {
+        return Err("no torrent given (--torrent FILE or --torrents-dir DIR)".into());
+    }
+    Ok(paths)
+}
+
 fn bad_input(msg: String) -> ExitCode {
     eprintln!("ringseed-loadtest: {msg}");
     ExitCode::from(2)
@@ -175,14 +241,27 @@ fn progress_line(p: &Progress) -> String {
     )
 }
 
-fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
+fn summary(
+    r: &Report,
+    metas: &[Arc<Metainfo>],
+    popularity: Popularity,
+    target: SocketAddr,
+) -> String {
     let mut s = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(
-        s,
-        "ringseed-loadtest: {} ({}) from {target}",
-        meta.name, meta.info_hash
-    );
+    if let [meta] = metas {
+        let _ = writeln!(
+            s,
+            "ringseed-loadtest: {} ({}) from {target}",
+            meta.name, meta.info_hash
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "ringseed-loadtest: {} torrents, {popularity} popularity, from {target}",
+            metas.len()
+        );
+    }
     let _ = writeln!(
         s,
         "  received   {} in {:.2} s = {:.1} MB/s ({:.2} Gbit/s)",
@@ -241,25 +320,50 @@ fn summary(r: &Report, meta: &Metainfo, target: SocketAddr) -> String {
         let example = r.error_examples.get(kind).map(String::as_str).unwrap_or("");
         let _ = writeln!(s, "    {n:>8}  {kind}: {example}");
     }
+    for t in &r.torrents {
+        let _ = writeln!(
+            s,
+            "  torrent    {} ({}): {} peers, {}, pieces {} verified, {} failed, {} completed of {}",
+            t.name,
+            t.info_hash,
+            t.peers,
+            human_bytes(t.bytes as f64),
+            t.pieces_verified,
+            t.pieces_failed,
+            t.pieces_completed,
+            t.pieces_total
+        );
+    }
     let _ = write!(s, "  stopped    {}", r.stop_reason);
     s
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let bytes = match std::fs::read(&cli.torrent) {
-        Ok(b) => b,
-        Err(e) => {
+    let paths = match torrent_paths(&cli) {
+        Ok(p) => p,
+        Err(e) => return bad_input(e),
+    };
+    let mut metas: Vec<Arc<Metainfo>> = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return bad_input(format!("cannot read torrent {}: {e}", path.display())),
+        };
+        let meta = match Metainfo::from_bytes(&bytes) {
+            Ok(m) => m,
+            Err(e) => return bad_input(format!("invalid torrent {}: {e}", path.display())),
+        };
+        if let Some(dup) = metas.iter().position(|m| m.info_hash == meta.info_hash) {
             return bad_input(format!(
-                "cannot read torrent {}: {e}",
-                cli.torrent.display()
-            ))
+                "{} and {} are the same torrent ({})",
+                paths[dup].display(),
+                path.display(),
+                meta.info_hash
+            ));
         }
-    };
-    let meta = match Metainfo::from_bytes(&bytes) {
-        Ok(m) => m,
-        Err(e) => return bad_input(format!("invalid torrent {}: {e}", cli.torrent.display())),
-    };
+        metas.push(Arc::new(meta));
+    }
     let target = match resolve(&cli.target) {
         Ok(t) => t,
         Err(e) => return bad_input(e),
@@ -281,11 +385,9 @@ fn main() -> ExitCode {
     let mut cfg = SwarmConfig::new(target);
     cfg.peers = cli.peers;
     cfg.queue_depth = cli.queue_depth;
-    cfg.pattern = match cli.pattern {
-        PatternArg::Sequential => Pattern::Sequential,
-        PatternArg::Random => Pattern::Random,
-        PatternArg::Zipf => Pattern::Zipf,
-    };
+    cfg.pattern = cli.pattern.0;
+    cfg.zipf_exponent = cli.pattern.1;
+    cfg.popularity = cli.popularity;
     cfg.pipeline = match cli.pipeline {
         PipelineArg::Depth => ringseed_loadtest::Pipeline::Depth,
         PipelineArg::Piece => ringseed_loadtest::Pipeline::Piece,
@@ -297,6 +399,13 @@ fn main() -> ExitCode {
     cfg.connect_timeout = cli.connect_timeout;
     cfg.handshake_timeout = cli.handshake_timeout;
     cfg.spread_sources = cli.spread_sources;
+    if cfg.download_once() && cfg.peers < metas.len() {
+        return bad_input(format!(
+            "downloading every piece once needs at least one peer per torrent: {} peers for {} torrents",
+            cfg.peers,
+            metas.len()
+        ));
+    }
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -308,13 +417,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let meta = Arc::new(meta);
+    let what = if let [meta] = metas.as_slice() {
+        format!(
+            "{} ({} pieces of {} KiB, {})",
+            meta.info_hash,
+            meta.lengths.num_pieces(),
+            meta.lengths.piece_length() / 1024,
+            human_bytes(meta.lengths.total_length() as f64)
+        )
+    } else {
+        format!(
+            "{} torrents ({} pieces, {}, {} popularity)",
+            metas.len(),
+            metas
+                .iter()
+                .map(|m| m.lengths.num_pieces() as u64)
+                .sum::<u64>(),
+            human_bytes(metas.iter().map(|m| m.lengths.total_length() as f64).sum()),
+            cfg.popularity
+        )
+    };
+    let popularity = cfg.popularity;
     eprintln!(
-        "ringseed-loadtest: {} ({} pieces of {} KiB, {}) from {target} with {} peers, {}",
-        meta.info_hash,
-        meta.lengths.num_pieces(),
-        meta.lengths.piece_length() / 1024,
-        human_bytes(meta.lengths.total_length() as f64),
+        "ringseed-loadtest: {what} from {target} with {} peers, {}",
         cfg.peers,
         match (cfg.duration, cfg.bytes) {
             (Some(d), _) => format!("{:?} pattern for {:.1} s", cfg.pattern, d.as_secs_f64()),
@@ -338,11 +463,11 @@ fn main() -> ExitCode {
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let report = rt.block_on(run_swarm_until(meta.clone(), cfg, on_progress, stop));
+    let report = rt.block_on(run_swarm_multi(metas.clone(), cfg, on_progress, stop));
     if tty {
         eprintln!();
     }
-    println!("{}", summary(&report, &meta, target));
+    println!("{}", summary(&report, &metas, popularity, target));
     if let Some(path) = &cli.json {
         let json = serde_json::to_string_pretty(&report).expect("the report serialises");
         if let Err(e) = std::fs::write(path, json + "\n") {
@@ -394,5 +519,22 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("2e9").is_err());
+    }
+
+    #[test]
+    fn patterns_and_popularities_parse() {
+        let p = parse_pattern("zipf:1.5").unwrap();
+        assert_eq!((p.0, p.1), (Pattern::Zipf, 1.5));
+        let p = parse_pattern("Random").unwrap();
+        assert_eq!((p.0, p.1), (Pattern::Random, 1.0));
+        assert_eq!(parse_pattern("zipf").unwrap().0, Pattern::Zipf);
+        assert!(parse_pattern("zipf:x").is_err());
+        assert!(parse_pattern("hot").is_err());
+        assert_eq!(parse_popularity("uniform").unwrap(), Popularity::Uniform);
+        assert_eq!(parse_popularity("zipf").unwrap(), Popularity::Zipf(1.0));
+        assert_eq!(parse_popularity("zipf:0.8").unwrap(), Popularity::Zipf(0.8));
+        assert!(parse_popularity("zipf:-1").is_err());
+        assert!(parse_popularity("pareto").is_err());
+        assert_eq!(Popularity::Zipf(1.0).to_string(), "zipf:1");
     }
 }

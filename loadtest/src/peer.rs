@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
 
-use crate::Shared;
+use crate::{Shared, TorrentState};
 
 /// Client name sent in the BEP 10 extension handshake (`v`).
 const CLIENT: &str = "ringseed-loadtest 0.1";
@@ -237,6 +237,8 @@ impl Active {
 
 struct Peer {
     sh: Arc<Shared>,
+    /// The torrent this peer downloads.
+    tor: Arc<TorrentState>,
     no: usize,
     rng: StdRng,
     num_pieces: u32,
@@ -300,7 +302,9 @@ async fn connect(target: std::net::SocketAddr, no: usize, spread: bool) -> io::R
 
 impl Peer {
     fn new(sh: Arc<Shared>, no: usize) -> Self {
-        let num_pieces = sh.meta.lengths.num_pieces();
+        let t = sh.assignment.get(no).copied().unwrap_or(0);
+        let tor = sh.torrents[t.min(sh.torrents.len() - 1)].clone();
+        let num_pieces = tor.meta.lengths.num_pieces();
         let now = Instant::now();
         Peer {
             num_pieces,
@@ -308,6 +312,7 @@ impl Peer {
             depth: sh.cfg.queue_depth.max(1),
             reqq_cap: usize::MAX,
             sh,
+            tor,
             no,
             rng: StdRng::from_entropy(),
             fast: false,
@@ -347,6 +352,7 @@ impl Peer {
 
     async fn run(&mut self) -> Result<(), PeerError> {
         let sh = self.sh.clone();
+        let tor = self.tor.clone();
         let cfg = &sh.cfg;
         let target = cfg.target;
         let mut stream = match timeout(
@@ -379,7 +385,7 @@ impl Peer {
         let mut rb = ReadBuf::new();
 
         // BEP 3 handshake: send ours, read theirs (68 bytes).
-        let ours = Handshake::new(sh.meta.info_hash, self.peer_id());
+        let ours = Handshake::new(tor.meta.info_hash, self.peer_id());
         let hs = timeout(cfg.handshake_timeout, async {
             stream.write_all(&ours.encode()).await.map_err(|e| io_err(e, "sending the handshake"))?;
             while rb.data().len() < HANDSHAKE_LEN {
@@ -390,7 +396,7 @@ impl Peer {
                         format!(
                             "the seeder closed the connection during the handshake after {} bytes (does it serve info hash {}?)",
                             rb.data().len(),
-                            sh.meta.info_hash
+                            tor.meta.info_hash
                         ),
                     ));
                 }
@@ -413,12 +419,12 @@ impl Peer {
         let bytes: [u8; HANDSHAKE_LEN] = rb.data()[..HANDSHAKE_LEN].try_into().expect("68 bytes");
         rb.consume(HANDSHAKE_LEN);
         let theirs = Handshake::decode(&bytes).map_err(|e| err("not bittorrent", e.to_string()))?;
-        if theirs.info_hash != sh.meta.info_hash {
+        if theirs.info_hash != tor.meta.info_hash {
             return Err(err(
                 "wrong info hash",
                 format!(
                     "the seeder answered with info hash {} instead of {}",
-                    theirs.info_hash, sh.meta.info_hash
+                    theirs.info_hash, tor.meta.info_hash
                 ),
             ));
         }
@@ -442,7 +448,7 @@ impl Peer {
         self.process(&mut rb, now)?;
         self.after_batch(now);
 
-        let notify = sh.work.as_ref().map(|w| &w.available);
+        let notify = tor.work.as_ref().map(|w| &w.available);
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + Duration::from_secs(1),
             Duration::from_secs(1),
@@ -631,7 +637,7 @@ impl Peer {
         block: &[u8],
         now: Instant,
     ) -> Result<(), PeerError> {
-        let lengths = self.sh.meta.lengths;
+        let lengths = self.tor.meta.lengths;
         let Some(k) = self.active.iter().position(|p| p.index == index) else {
             self.unrequested(index, begin, block.len());
             return Ok(());
@@ -688,20 +694,24 @@ impl Peer {
         let mut p = self.active.swap_remove(k);
         let index = p.index;
         let stats = &self.sh.stats;
+        let tor = &self.tor;
         stats.completed.fetch_add(1, Ordering::Relaxed);
+        tor.completed.fetch_add(1, Ordering::Relaxed);
         let ok = if self.verify {
             let digest: [u8; 20] = p.hasher.finalize_reset().into();
-            let ok = self.sh.meta.piece_hashes.get(index as usize) == Some(&digest);
+            let ok = tor.meta.piece_hashes.get(index as usize) == Some(&digest);
             if ok {
                 stats.verified.fetch_add(1, Ordering::Relaxed);
+                tor.verified.fetch_add(1, Ordering::Relaxed);
             } else {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
+                tor.failed.fetch_add(1, Ordering::Relaxed);
             }
             ok
         } else {
             true
         };
-        if let Some(w) = &self.sh.work {
+        if let Some(w) = &tor.work {
             let finished = if ok {
                 w.finish_ok(index)
             } else {
@@ -726,7 +736,7 @@ impl Peer {
     }
 
     fn on_reject(&mut self, index: u32, begin: u32, length: u32) {
-        let lengths = self.sh.meta.lengths;
+        let lengths = self.tor.meta.lengths;
         let b = begin / BLOCK_LEN;
         let hit = self
             .active
@@ -761,6 +771,7 @@ impl Peer {
     fn after_batch(&mut self, _now: Instant) {
         if self.batch_bytes > 0 {
             let b = std::mem::take(&mut self.batch_bytes);
+            self.tor.bytes.fetch_add(b, Ordering::Relaxed);
             let total = self.sh.stats.bytes.fetch_add(b, Ordering::Relaxed) + b;
             if let Some(limit) = self.sh.cfg.bytes {
                 if total >= limit && total - b < limit {
@@ -786,7 +797,7 @@ impl Peer {
             let p = &self.active[i];
             if p.requested == 0 && !self.allowed_fast.contains(&p.index) {
                 let mut p = self.active.swap_remove(i);
-                if let Some(w) = &self.sh.work {
+                if let Some(w) = &self.tor.work {
                     w.release(p.index);
                 }
                 self.recycle(&mut p);
@@ -810,20 +821,20 @@ impl Peer {
         let active = &self.active;
         let usable = |i: u32| (has_all || has.get(i)) && !active.iter().any(|p| p.index == i);
         let index = if self.choked {
-            let work = self.sh.work.as_ref();
+            let work = self.tor.work.as_ref();
             self.allowed_fast
                 .iter()
                 .copied()
                 .find(|&i| usable(i) && work.is_none_or(|w| w.take_specific(i)))?
-        } else if let Some(w) = &self.sh.work {
+        } else if let Some(w) = &self.tor.work {
             w.take(usable)?
         } else {
-            self.sh
+            self.tor
                 .picker
                 .pick(&mut self.rng, self.num_pieces, usable)?
         };
         let mut a = self.spare.pop().unwrap_or_else(Active::new);
-        a.reset(index, self.sh.meta.lengths.block_count(index), now);
+        a.reset(index, self.tor.meta.lengths.block_count(index), now);
         self.active.push(a);
         Some(self.active.len() - 1)
     }
@@ -840,7 +851,7 @@ impl Peer {
             return;
         }
         let now = Instant::now();
-        let lengths = self.sh.meta.lengths;
+        let lengths = self.tor.meta.lengths;
         self.idle = false;
         if self.outstanding == 0 {
             self.last_block = now;
@@ -926,9 +937,9 @@ impl Peer {
     fn cleanup(&mut self) {
         let stats = &self.sh.stats;
         if self.batch_bytes > 0 {
-            stats
-                .bytes
-                .fetch_add(std::mem::take(&mut self.batch_bytes), Ordering::Relaxed);
+            let b = std::mem::take(&mut self.batch_bytes);
+            self.tor.bytes.fetch_add(b, Ordering::Relaxed);
+            stats.bytes.fetch_add(b, Ordering::Relaxed);
         }
         stats.add_latencies(self.no, &mut self.lat);
         if self.counted_connected {
@@ -939,7 +950,7 @@ impl Peer {
             self.counted_unchoked = false;
             stats.unchoked.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(w) = &self.sh.work {
+        if let Some(w) = &self.tor.work {
             for p in self.active.drain(..) {
                 w.release(p.index);
             }

@@ -7,6 +7,10 @@
 //! handshake with `v` and `reqq`). It sends its handshake first, without
 //! waiting for the leecher's, so a leecher asking for another torrent sees the
 //! wrong info hash; it then closes such connections. Not for production use.
+//!
+//! [`spawn_test_seeder_multi`] serves several torrents on one port: it reads
+//! the leecher's handshake first and answers for the torrent asked for (and
+//! closes connections asking for any other).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,40 +45,81 @@ pub async fn spawn_test_seeder(
     data: Arc<Vec<u8>>,
     mode: SeederMode,
 ) -> std::io::Result<SocketAddr> {
+    spawn(vec![(meta, data)], mode, true).await
+}
+
+/// Starts a seeder of several torrents, each `(metainfo, whole payload)`, on
+/// 127.0.0.1 (a free port) and returns its address. Unlike
+/// [`spawn_test_seeder`] it waits for the leecher's handshake and answers
+/// with the torrent named there (closing the connection when it has no such
+/// torrent). It runs on the current tokio runtime until the runtime shuts down.
+///
+/// Errors: binding the listener.
+pub async fn spawn_test_seeder_multi(
+    torrents: Vec<(Arc<Metainfo>, Arc<Vec<u8>>)>,
+    mode: SeederMode,
+) -> std::io::Result<SocketAddr> {
+    spawn(torrents, mode, false).await
+}
+
+type Torrents = Arc<Vec<(Arc<Metainfo>, Arc<Vec<u8>>)>>;
+
+async fn spawn(
+    torrents: Vec<(Arc<Metainfo>, Arc<Vec<u8>>)>,
+    mode: SeederMode,
+    handshake_first: bool,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let torrents: Torrents = Arc::new(torrents);
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
-            let (meta, data) = (meta.clone(), data.clone());
+            let torrents = torrents.clone();
             tokio::spawn(async move {
-                let _ = serve(sock, meta, data, mode).await;
+                let _ = serve(sock, torrents, mode, handshake_first).await;
             });
         }
     });
     Ok(addr)
 }
 
+fn handshake_of(meta: &Metainfo) -> [u8; HANDSHAKE_LEN] {
+    let mut peer_id = *b"-RT0001-000000000000";
+    peer_id[8..].copy_from_slice(&meta.info_hash.0[..12]);
+    Handshake::new(meta.info_hash, peer_id).encode()
+}
+
 async fn serve(
     sock: TcpStream,
-    meta: Arc<Metainfo>,
-    data: Arc<Vec<u8>>,
+    torrents: Torrents,
     mode: SeederMode,
+    handshake_first: bool,
 ) -> std::io::Result<()> {
     let _ = sock.set_nodelay(true);
     let (r, w) = sock.into_split();
     let mut r = BufReader::with_capacity(64 * 1024, r);
     let mut w = BufWriter::with_capacity(256 * 1024, w);
-    let mut peer_id = *b"-RT0001-000000000000";
-    peer_id[8..].copy_from_slice(&meta.info_hash.0[..12]);
-    w.write_all(&Handshake::new(meta.info_hash, peer_id).encode())
-        .await?;
-    w.flush().await?;
+    if handshake_first {
+        w.write_all(&handshake_of(&torrents[0].0)).await?;
+        w.flush().await?;
+    }
     let mut hs = [0u8; HANDSHAKE_LEN];
     r.read_exact(&mut hs).await?;
     let Ok(theirs) = Handshake::decode(&hs) else {
         return Ok(());
     };
-    if theirs.info_hash != meta.info_hash || mode == SeederMode::CloseAfterHandshake {
+    let Some((meta, data)) = torrents
+        .iter()
+        .find(|(m, _)| m.info_hash == theirs.info_hash)
+        .cloned()
+    else {
+        return Ok(());
+    };
+    if !handshake_first {
+        w.write_all(&handshake_of(&meta)).await?;
+        w.flush().await?;
+    }
+    if mode == SeederMode::CloseAfterHandshake {
         return Ok(());
     }
     let fast = theirs.supports_fast();

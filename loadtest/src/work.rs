@@ -6,7 +6,7 @@
 //!   back to the front; a piece that fails SHA-1 goes to the back and is tried
 //!   at most [`MAX_ATTEMPTS`] times in all.
 //! - [`Picker`] (load modes): sequential wrap-around shared by the swarm,
-//!   uniform random, or Zipf (s = 1.0) over piece indexes.
+//!   uniform random, or Zipf (exponent s, default 1.0) over piece indexes.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,7 +161,7 @@ pub(crate) enum Picker {
     /// Shared cursor, wrapping around.
     Sequential(AtomicU64),
     Random,
-    /// Cumulative weights 1/k for ranks k = 1..=n, and a stride coprime with n
+    /// Cumulative weights 1/k^s for ranks k = 1..=n, and a stride coprime with n
     /// mapping rank r to piece `r * stride mod n`.
     Zipf {
         cdf: Vec<f64>,
@@ -177,7 +177,8 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 }
 
 impl Picker {
-    pub fn new(pattern: Pattern, num_pieces: u32) -> Self {
+    /// `zipf_s` is the exponent of [`Pattern::Zipf`] (1.0 is the classic Zipf).
+    pub fn new(pattern: Pattern, num_pieces: u32, zipf_s: f64) -> Self {
         match pattern {
             Pattern::Sequential => Picker::Sequential(AtomicU64::new(0)),
             Pattern::Random => Picker::Random,
@@ -186,7 +187,11 @@ impl Picker {
                 let mut acc = 0.0;
                 let cdf = (1..=n)
                     .map(|k| {
-                        acc += 1.0 / k as f64;
+                        acc += if zipf_s == 1.0 {
+                            1.0 / k as f64
+                        } else {
+                            (k as f64).powf(-zipf_s)
+                        };
                         acc
                     })
                     .collect();
@@ -258,7 +263,7 @@ mod tests {
 
     #[test]
     fn zipf_prefers_low_ranks_and_stays_in_range() {
-        let p = Picker::new(Pattern::Zipf, 1000);
+        let p = Picker::new(Pattern::Zipf, 1000, 1.0);
         let mut rng = rand::thread_rng();
         let mut hits = vec![0u32; 1000];
         for _ in 0..20_000 {
@@ -266,10 +271,16 @@ mod tests {
         }
         // Rank 0 is piece 0 and takes about 1/H(1000) ≈ 13% of the picks.
         assert!(hits[0] > 1500, "{}", hits[0]);
-        let s = Picker::new(Pattern::Sequential, 3);
+        let s = Picker::new(Pattern::Sequential, 3, 1.0);
         let seq: Vec<u32> = (0..4)
             .map(|_| s.pick(&mut rng, 3, |_| true).unwrap())
             .collect();
         assert_eq!(seq, vec![0, 1, 2, 0]);
+        // A steeper exponent concentrates more on the top rank (1/ζ(2) ≈ 61%).
+        let steep = Picker::new(Pattern::Zipf, 1000, 2.0);
+        let top = (0..10_000)
+            .filter(|_| steep.pick(&mut rng, 1000, |_| true) == Some(0))
+            .count();
+        assert!((5_500..6_700).contains(&top), "{top}");
     }
 }

@@ -1,15 +1,16 @@
 //! End-to-end tests of the leecher swarm against the in-crate test seeder,
 //! over real sockets on 127.0.0.1: download-once (BEP 3 + BEP 6 `have_all`,
 //! BEP 10 `reqq`), lying and hanging-up seeders, unreachable targets, a wrong
-//! info hash, the load modes, and the binary's exit codes.
+//! info hash, the load modes, several torrents in one run (Zipf popularity),
+//! and the binary's exit codes.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringseed_loadtest::testseed::{spawn_test_seeder, SeederMode};
-use ringseed_loadtest::{run_swarm, Pattern, Report, SwarmConfig};
+use ringseed_loadtest::testseed::{spawn_test_seeder, spawn_test_seeder_multi, SeederMode};
+use ringseed_loadtest::{run_swarm, run_swarm_multi, Pattern, Popularity, Report, SwarmConfig};
 use ringseed_proto::metainfo::{build_torrent, Metainfo};
 use sha1::{Digest, Sha1};
 
@@ -101,6 +102,9 @@ async fn honest_seeder_download_once_completes() {
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
+    // Per-torrent totals only in runs of several torrents.
+    assert!(json.get("torrents").is_none());
+    assert!(r.torrents.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,4 +506,154 @@ async fn choking_seeders_without_and_with_fast_extension_are_downloaded_complete
         assert_eq!(r.errors, 0, "fast={fast}: {:?}", r.error_examples);
         assert!(r.bytes >= data.len() as u64);
     }
+}
+
+/// A torrent's file bytes, its metainfo and its payload.
+type Sample = (Vec<u8>, Arc<Metainfo>, Arc<Vec<u8>>);
+
+/// Three torrents of different sizes and piece lengths, served by one test
+/// seeder.
+fn three_torrents() -> Vec<Sample> {
+    [
+        ("a.bin", 700_000usize, 64 * 1024u32, 1u64),
+        ("b.bin", 300_001, 32 * 1024, 2),
+        ("c.bin", 200_000, 16 * 1024, 3),
+    ]
+    .into_iter()
+    .map(|(name, len, piece, seed)| {
+        let data = payload(len, seed);
+        let (bytes, meta) = torrent(name, &data, piece);
+        (bytes, Arc::new(meta), Arc::new(data))
+    })
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_torrents_with_zipf_popularity_all_get_verified_pieces() {
+    let torrents = three_torrents();
+    let addr = spawn_test_seeder_multi(
+        torrents
+            .iter()
+            .map(|(_, m, d)| (m.clone(), d.clone()))
+            .collect(),
+        SeederMode::Honest,
+    )
+    .await
+    .unwrap();
+    let metas: Vec<Arc<Metainfo>> = torrents.iter().map(|(_, m, _)| m.clone()).collect();
+    let mut cfg = SwarmConfig::new(addr);
+    cfg.peers = 7;
+    cfg.queue_depth = 16;
+    cfg.popularity = Popularity::Zipf(1.0);
+    cfg.pattern = Pattern::Zipf;
+    cfg.duration = Some(Duration::from_secs(2));
+    let r = run_swarm_multi(metas.clone(), cfg, |_| {}, std::future::pending::<()>()).await;
+    assert_eq!(r.stop_reason, "duration");
+    assert_eq!(r.errors, 0, "{:?}", r.error_examples);
+    assert_eq!(r.pieces_failed, 0);
+    assert!(r.success());
+    assert_eq!(
+        r.pieces_total,
+        metas.iter().map(|m| m.lengths.num_pieces()).sum::<u32>()
+    );
+    assert_eq!(r.torrents.len(), 3);
+    // 7 peers, shares 1 : 1/2 : 1/3 → 3.8, 1.9, 1.3 → 4, 2, 1.
+    let peers: Vec<usize> = r.torrents.iter().map(|t| t.peers).collect();
+    assert_eq!(peers, vec![4, 2, 1]);
+    for (t, m) in r.torrents.iter().zip(&metas) {
+        assert_eq!(t.info_hash, m.info_hash.to_string());
+        assert_eq!(t.name, m.name);
+        assert!(t.pieces_verified > 0, "{t:?}");
+        assert_eq!(t.pieces_failed, 0);
+        assert!(t.bytes > 0);
+    }
+    assert_eq!(r.torrents.iter().map(|t| t.bytes).sum::<u64>(), r.bytes);
+    assert_eq!(
+        r.torrents.iter().map(|t| t.pieces_verified).sum::<u64>(),
+        r.pieces_verified
+    );
+    assert_eq!(r.peers_connected, 7);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["torrents"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_downloads_every_torrent_of_a_directory_once() {
+    let torrents = three_torrents();
+    let dir = temp_path("torrents-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (bytes, m, _) in &torrents {
+        std::fs::write(dir.join(format!("{}.torrent", m.name)), bytes).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), b"not a torrent").unwrap();
+    let json = temp_path("multi.json");
+    let addr = spawn_test_seeder_multi(
+        torrents
+            .iter()
+            .map(|(_, m, d)| (m.clone(), d.clone()))
+            .collect(),
+        SeederMode::Honest,
+    )
+    .await
+    .unwrap();
+    let args = |peers: &str| -> Vec<String> {
+        vec![
+            "--torrents-dir".into(),
+            dir.to_str().unwrap().into(),
+            "--target".into(),
+            addr.to_string(),
+            "--peers".into(),
+            peers.into(),
+            "--popularity".into(),
+            "zipf:1.2".into(),
+            "--json".into(),
+            json.to_str().unwrap().into(),
+        ]
+    };
+    let run_bin =
+        |args: Vec<String>| tokio::task::spawn_blocking(move || bin().args(args).output().unwrap());
+    let out = run_bin(args("5")).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("3 torrents, zipf:1.2 popularity"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(complete)"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["complete"], true);
+    let total: u64 = torrents
+        .iter()
+        .map(|(_, m, _)| m.lengths.total_length())
+        .sum();
+    assert_eq!(report["bytes"], total);
+    let per = report["torrents"].as_array().unwrap();
+    assert_eq!(per.len(), 3);
+    for (t, (_, m, _)) in per.iter().zip(&torrents) {
+        assert_eq!(t["name"], m.name.as_str());
+        assert_eq!(t["complete"], true);
+        assert_eq!(t["pieces_verified"], m.lengths.num_pieces());
+        assert_eq!(t["bytes"], m.lengths.total_length());
+        assert!(t["peers"].as_u64().unwrap() >= 1);
+    }
+    // Download-once needs a peer per torrent.
+    let out = run_bin(args("2")).await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least one peer per torrent"));
+    // The same torrent twice is refused.
+    let a = dir.join("a.bin.torrent");
+    let out = run_bin(vec![
+        "--torrent".into(),
+        a.to_str().unwrap().into(),
+        "--torrent".into(),
+        a.to_str().unwrap().into(),
+        "--target".into(),
+        addr.to_string(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("are the same torrent"));
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(json);
 }

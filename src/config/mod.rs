@@ -334,8 +334,8 @@ impl Default for Storage {
             hash_threads: 0,
             max_open_files: 512,
             read_cache_mib: 256,
-            read_window_kib: 256,
-            device_queue_depth: 32,
+            read_window_kib: 512,
+            device_queue_depth: 64,
             cold_reads: ColdReads::default(),
         }
     }

@@ -7,7 +7,7 @@
 //! reads at a real queue depth (docs/benchmarks.md, "Cold cache").
 //!
 //! Per shard, this module keeps a bounded **read cache** of *extents*: the
-//! aligned window of a piece (`[storage] read_window_kib`, 256 KiB by
+//! aligned window of a piece (`[storage] read_window_kib`, 512 KiB by
 //! default, never crossing a piece's end) that holds a requested block. On a
 //! miss the whole window is read once into a page-aligned buffer of its own
 //! and every request inside it — from any peer of the shard — is sent from

@@ -353,6 +353,11 @@ impl ReadCache {
     /// page cache (`[storage] cold_reads`).
     pub(crate) fn set_direct(&self, direct: bool) {
         if self.direct.replace(direct) != direct {
+            if !direct {
+                // The page cache keeps what is read from now on: extents
+                // kept for O_DIRECT reads go (the warm path serves them).
+                self.evict_to(0);
+            }
             tracing::info!(
                 direct,
                 "read cache: misses now read {}",
@@ -485,6 +490,12 @@ impl ReadCache {
         {
             let mut slots = self.slots.borrow_mut();
             match &got {
+                // Read through the page cache: it keeps the window, and the
+                // next requests for it go the warm way (splice, no copy);
+                // only those already waiting get this extent.
+                Some(_) if !self.direct.get() => {
+                    slots.remove(&w.key);
+                }
                 Some(e) => {
                     let tick = self.next_tick();
                     slots.insert(w.key, (Slot::Ready(e.clone()), tick));
@@ -582,7 +593,12 @@ impl ReadCache {
     /// Drops the least recently used extents beyond the budget (their
     /// buffers return to the pool once no send holds them).
     fn evict(&self) {
-        while self.bytes.get() > self.budget {
+        self.evict_to(self.budget);
+    }
+
+    /// Drops the least recently used extents until at most `limit` bytes are kept.
+    fn evict_to(&self, limit: usize) {
+        while self.bytes.get() > limit {
             let Some((_, key)) = self.order.borrow_mut().pop_first() else {
                 break;
             };

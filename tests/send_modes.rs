@@ -158,6 +158,11 @@ fn read_cache_serves_exact_blocks_when_the_page_cache_holds_nothing() {
             "127.0.0.1:0",
             "--read-window-kib",
             "128",
+            // What a payload far larger than RAM gets (`auto` picks
+            // page_cache for these few MiB): windows read with O_DIRECT and
+            // kept in the read cache.
+            "--cold-reads",
+            "direct",
             torrent.to_str().unwrap(),
         ]);
         // After the start-up check (which reads everything into the cache).
@@ -185,10 +190,15 @@ fn read_cache_serves_exact_blocks_when_the_page_cache_holds_nothing() {
             blocks_from(&m, "read_cache"),
             blocks_from(&m, "page_cache"),
         );
-        // 3 peers × 7 MiB: ≥ 1,300 blocks; e.bin alone is 64 blocks per peer.
-        assert!(disk > 0.0 && cache > 0.0 && page > 0.0, "{pipeline:?}: disk {disk}, read_cache {cache}, page_cache {page}");
+        // The swarm downloads the 7 MiB once (448 blocks); e.bin, cached, is
+        // 64 of them. Everything else is cold: sent from windows read for
+        // it (disk) or read for an earlier batch (read_cache).
         assert!(
-            disk + cache > 3.0 * 300.0,
+            disk > 0.0 && page > 0.0,
+            "{pipeline:?}: disk {disk}, read_cache {cache}, page_cache {page}"
+        );
+        assert!(
+            disk + cache >= 0.6 * (disk + cache + page),
             "{pipeline:?}: most blocks come from the read cache: disk {disk}, read_cache {cache}, page_cache {page}"
         );
         assert!(

@@ -15,9 +15,14 @@ use ringseed_loadtest::Pipeline;
 
 const PIECE: u32 = 64 * 1024;
 
-fn swarm(mode: &str, direct: bool, pipeline: Pipeline) -> (ringseed_loadtest::Report, String, u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// The payload `m` below `dir/data` (blocks crossing tiny, empty and
+/// unaligned files) and its torrent with `piece`-byte pieces; returns the
+/// data folder, the .torrent path and the metainfo.
+fn payload(
+    dir: &std::path::Path,
+    piece: u32,
+) -> (std::path::PathBuf, std::path::PathBuf, Arc<Metainfo>) {
+    let data = dir.join("data");
     write_tree(
         &data.join("m"),
         &[
@@ -30,9 +35,15 @@ fn swarm(mode: &str, direct: bool, pipeline: Pipeline) -> (ringseed_loadtest::Re
             ("e.bin", 1024 * 1024),
         ],
     );
-    let torrent = dir.path().join("m.torrent");
-    ringseed_create(&data.join("m"), &torrent, PIECE);
+    let torrent = dir.join("m.torrent");
+    ringseed_create(&data.join("m"), &torrent, piece);
     let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap());
+    (data, torrent, meta)
+}
+
+fn swarm(mode: &str, direct: bool, pipeline: Pipeline) -> (ringseed_loadtest::Report, String, u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, torrent, meta) = payload(dir.path(), PIECE);
     let mut args = vec![
         "--data",
         data.to_str().unwrap(),
@@ -133,22 +144,7 @@ fn read_cache_serves_exact_blocks_when_the_page_cache_holds_nothing() {
         // Below the target dir, on the disk the build uses: a tmpfs has no
         // O_DIRECT and its pages always count as cached.
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let data = dir.path().join("data");
-        write_tree(
-            &data.join("m"),
-            &[
-                ("a.bin", 3 * 1024 * 1024 + 7),
-                ("b/tiny1", 10),
-                ("b/tiny2", 3),
-                ("b/empty", 0),
-                ("c.bin", 2 * 1024 * 1024 + 4093),
-                ("d.bin", 40_000),
-                ("e.bin", 1024 * 1024),
-            ],
-        );
-        let torrent = dir.path().join("m.torrent");
-        ringseed_create(&data.join("m"), &torrent, 512 * 1024);
-        let meta = Arc::new(Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap());
+        let (data, torrent, meta) = payload(dir.path(), 512 * 1024);
         let seeder = Seeder::start(&[
             "--data",
             data.to_str().unwrap(),
@@ -166,7 +162,10 @@ fn read_cache_serves_exact_blocks_when_the_page_cache_holds_nothing() {
             torrent.to_str().unwrap(),
         ]);
         // After the start-up check (which reads everything into the cache).
-        seeder.wait_log(&["torrent m", "verified"], std::time::Duration::from_secs(20));
+        seeder.wait_log(
+            &["torrent m", "verified"],
+            std::time::Duration::from_secs(20),
+        );
         evict_tree(&data);
         // e.bin back in the page cache: its windows are hits.
         std::fs::read(data.join("m/e.bin")).unwrap();

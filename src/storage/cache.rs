@@ -229,6 +229,20 @@ struct DeviceQueue {
 }
 
 impl DeviceQueue {
+    /// An empty queue named `name` (`major:minor`) with `depth` slots.
+    fn new(name: String, depth: usize) -> Self {
+        DeviceQueue {
+            name,
+            depth,
+            in_flight: Cell::new(0),
+            waiting: RefCell::new(BTreeMap::new()),
+            head: Cell::new((0, 0, 0)),
+            arrivals: Cell::new(0),
+            reads: Cell::new(0),
+            read_bytes: Cell::new(0),
+        }
+    }
+
     /// Waits for a slot in the device's queue; the read at `pos` (inode,
     /// offset) then holds it until [`DeviceQueue::release`].
     async fn acquire(&self, pos: (u64, u64)) {
@@ -239,7 +253,9 @@ impl DeviceQueue {
         let seq = self.arrivals.get();
         self.arrivals.set(seq + 1);
         let n = Rc::new(Notify::new());
-        self.waiting.borrow_mut().insert((pos.0, pos.1, seq), n.clone());
+        self.waiting
+            .borrow_mut()
+            .insert((pos.0, pos.1, seq), n.clone());
         // `release` hands its slot over (in_flight unchanged) and notifies;
         // notify_one keeps the wake-up even if it comes before this await.
         n.notified().await;
@@ -378,7 +394,11 @@ impl ReadCache {
             tracing::info!(
                 direct,
                 "read cache: misses now read {}",
-                if direct { "with O_DIRECT (seeded data is larger than half the page cache's room)" } else { "through the page cache" }
+                if direct {
+                    "with O_DIRECT (seeded data is larger than half the page cache's room)"
+                } else {
+                    "through the page cache"
+                }
             );
         }
     }
@@ -426,6 +446,11 @@ impl ReadCache {
             }
             Slot::Loading(_) => None,
         }
+    }
+
+    /// True when the extent of `key` is cached now (its last use unchanged).
+    pub(crate) fn holds(&self, key: &Key) -> bool {
+        matches!(self.slots.borrow().get(key), Some((Slot::Ready(_), _)))
     }
 
     /// True while `key` is cached or being read (a request for it goes the cold way).
@@ -622,20 +647,10 @@ impl ReadCache {
             .borrow_mut()
             .entry(dev)
             .or_insert_with(|| {
-                Rc::new(DeviceQueue {
-                    name: format!(
-                        "{}:{}",
-                        rustix::fs::major(dev),
-                        rustix::fs::minor(dev)
-                    ),
-                    depth: self.depth,
-                    in_flight: Cell::new(0),
-                    waiting: RefCell::new(BTreeMap::new()),
-                    head: Cell::new((0, 0, 0)),
-                    arrivals: Cell::new(0),
-                    reads: Cell::new(0),
-                    read_bytes: Cell::new(0),
-                })
+                Rc::new(DeviceQueue::new(
+                    format!("{}:{}", rustix::fs::major(dev), rustix::fs::minor(dev)),
+                    self.depth,
+                ))
             })
             .clone()
     }
@@ -658,8 +673,8 @@ impl ReadCache {
             let Some((_, key)) = self.order.borrow_mut().pop_first() else {
                 break;
             };
-            if let Some((Slot::Ready(_), _)) = self.slots.borrow().get(&key) {
-            } else {
+            // A key no longer held ready has nothing to free.
+            if !matches!(self.slots.borrow().get(&key), Some((Slot::Ready(_), _))) {
                 continue;
             }
             self.slots.borrow_mut().remove(&key);
@@ -728,7 +743,11 @@ pub(crate) fn page_cache_room() -> u64 {
                     }
                     _ => return None,
                 };
-                std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok()
+                std::fs::read_to_string(file)
+                    .ok()?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
             })
         })
         .unwrap_or(u64::MAX);
@@ -809,16 +828,9 @@ mod tests {
 
     #[test]
     fn device_queue_serves_waiters_in_cscan_order() {
-        let q = DeviceQueue {
-            name: "0:0".into(),
-            depth: 1,
-            in_flight: Cell::new(1),
-            waiting: RefCell::new(BTreeMap::new()),
-            head: Cell::new((1, 500, 0)),
-            arrivals: Cell::new(0),
-            reads: Cell::new(0),
-            read_bytes: Cell::new(0),
-        };
+        let q = DeviceQueue::new("0:0".into(), 1);
+        q.in_flight.set(1);
+        q.head.set((1, 500, 0));
         for (i, off) in [100u64, 900, 600].into_iter().enumerate() {
             q.waiting
                 .borrow_mut()

@@ -14,8 +14,8 @@
 //! - [`check`] verifies pieces with SHA-1 on every core.
 //! - [`resume`] keeps verified bitfields across restarts.
 
-pub mod check;
 pub(crate) mod cache;
+pub mod check;
 pub(crate) mod files;
 pub(crate) mod read;
 pub(crate) mod remove;

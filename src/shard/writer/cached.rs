@@ -100,7 +100,7 @@ pub(super) async fn from_extents(
             distinct.push(*w);
         }
     }
-    let hits: Vec<bool> = distinct.iter().map(|w| cache.cached(&w.key).is_some()).collect();
+    let hits: Vec<bool> = distinct.iter().map(|w| cache.holds(&w.key)).collect();
     let loads: Vec<_> = distinct
         .iter()
         .map(|w| cache.extent(disk, *w, || shard.count_op()))
@@ -196,7 +196,11 @@ pub(super) async fn send_cached(
             .writev(parts.into_iter().map(|p| p.slice_full()).collect())
             .await;
         let mut n = match res {
-            Ok(0) => return Err(DisconnectReason::from_io(&std::io::ErrorKind::WriteZero.into())),
+            Ok(0) => {
+                return Err(DisconnectReason::from_io(
+                    &std::io::ErrorKind::WriteZero.into(),
+                ))
+            }
             Ok(n) => n,
             Err(e) => return Err(DisconnectReason::from_io(&e)),
         };

@@ -370,7 +370,8 @@ async fn prepare(
             }
         }
         if let Way::Cold(windows) = way {
-            if let Some(blocks) = cached::from_extents(shard, cache, torrent, &reqs, windows).await {
+            if let Some(blocks) = cached::from_extents(shard, cache, torrent, &reqs, windows).await
+            {
                 return Ok(Ready::Cached(blocks));
             }
         } else {

@@ -528,10 +528,9 @@ fn three_torrents() -> Vec<Sample> {
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_torrents_with_zipf_popularity_all_get_verified_pieces() {
-    let torrents = three_torrents();
-    let addr = spawn_test_seeder_multi(
+/// An honest test seeder serving every torrent of `torrents` on one port.
+async fn serve_all(torrents: &[Sample]) -> std::net::SocketAddr {
+    spawn_test_seeder_multi(
         torrents
             .iter()
             .map(|(_, m, d)| (m.clone(), d.clone()))
@@ -539,7 +538,13 @@ async fn several_torrents_with_zipf_popularity_all_get_verified_pieces() {
         SeederMode::Honest,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_torrents_with_zipf_popularity_all_get_verified_pieces() {
+    let torrents = three_torrents();
+    let addr = serve_all(&torrents).await;
     let metas: Vec<Arc<Metainfo>> = torrents.iter().map(|(_, m, _)| m.clone()).collect();
     let mut cfg = SwarmConfig::new(addr);
     cfg.peers = 7;
@@ -587,15 +592,7 @@ async fn binary_downloads_every_torrent_of_a_directory_once() {
     }
     std::fs::write(dir.join("notes.txt"), b"not a torrent").unwrap();
     let json = temp_path("multi.json");
-    let addr = spawn_test_seeder_multi(
-        torrents
-            .iter()
-            .map(|(_, m, d)| (m.clone(), d.clone()))
-            .collect(),
-        SeederMode::Honest,
-    )
-    .await
-    .unwrap();
+    let addr = serve_all(&torrents).await;
     let args = |peers: &str| -> Vec<String> {
         vec![
             "--torrents-dir".into(),

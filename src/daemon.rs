@@ -77,6 +77,8 @@ pub struct Daemon {
     pub(crate) rpc_addr: Option<SocketAddr>,
     /// The /metrics address, when on.
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// The qBittorrent WebUI API's address, when on.
+    pub(crate) webui_addr: Option<SocketAddr>,
     /// The IPC socket, when on.
     pub(crate) ipc_socket: Option<PathBuf>,
     pub(crate) view: SharedView,
@@ -265,6 +267,8 @@ impl Daemon {
         let rpc_addr = rpc.as_ref().and_then(|l| l.local_addr().ok());
         let metrics = config.metrics.listen.addr().map(bind_control).transpose()?;
         let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
+        let webui = config.webui.listen.addr().map(bind_control).transpose()?;
+        let webui_addr = webui.as_ref().and_then(|l| l.local_addr().ok());
         let auth = if config.rpc.auth && rpc.is_some() {
             Some(Auth::load_or_create(&state_dir).map_err(state_err)?)
         } else {
@@ -399,6 +403,7 @@ impl Daemon {
                 state_dir: state_dir.clone(),
                 rpc,
                 metrics,
+                webui,
                 auth,
                 ipc,
                 quit: quit_tx,
@@ -418,6 +423,7 @@ impl Daemon {
             listen_addr,
             rpc_addr,
             metrics_addr,
+            webui_addr,
             ipc_socket,
             view,
             _commands: cmd_tx,
@@ -556,7 +562,7 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
 
 /// The machine-readable ready signal, printed once on stdout right after the
 /// `ready:` log line (the log stays on stderr): one JSON line,
-/// `{"ready":{"ipc":PATH|null,"listen":"IP:PORT","metrics":"IP:PORT"|null,"rpc":"IP:PORT"|null}}`,
+/// `{"ready":{"ipc":PATH|null,"listen":"IP:PORT","metrics":"IP:PORT"|null,"rpc":"IP:PORT"|null,"webui":"IP:PORT"|null}}`,
 /// every address as bound (ports resolved), null for a surface that is off.
 /// A closed or broken stdout is ignored: the daemon seeds on.
 fn print_ready_line(daemon: &Daemon) {
@@ -565,6 +571,7 @@ fn print_ready_line(daemon: &Daemon) {
         "listen": daemon.listen_addr.to_string(),
         "rpc": daemon.rpc_addr.map(|a| a.to_string()),
         "metrics": daemon.metrics_addr.map(|a| a.to_string()),
+        "webui": daemon.webui_addr.map(|a| a.to_string()),
         "ipc": daemon.ipc_socket.as_ref().map(|p| p.display().to_string()),
     }});
     let mut out = std::io::stdout().lock();

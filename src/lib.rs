@@ -12,6 +12,8 @@
 // Items are `pub(crate)` unless the binary, the tests or the benches use
 // them; the compiler names any that drift.
 #![warn(unreachable_pub)]
+// serde_json's `json!` of the WebUI's widest objects (qBittorrent's preferences, 100+ keys).
+#![recursion_limit = "512"]
 
 pub(crate) mod accept;
 pub(crate) mod ban;

@@ -35,6 +35,17 @@ enum Command {
     Config,
     /// Print a bearer token for the JSON-RPC (signed with the state directory's secret).
     Token(StateArgs),
+    /// Set the qBittorrent WebUI API's login (STATE_DIR/webui.credentials,
+    /// mode 0600; a running daemon uses it from its next login).
+    WebuiPassword {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Login name.
+        #[arg(long, default_value = ringseed::control::webui::DEFAULT_USERNAME)]
+        username: String,
+        /// The password (read from stdin when "-").
+        password: String,
+    },
     /// List the daemon's torrents.
     Torrents(ClientArgs),
     /// List connected peers (all torrents, or one).
@@ -154,13 +165,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_filter(filter),
+            )
+            // The WebUI's `log/main` (the last lines at INFO and above).
+            .with(ringseed::control::log::RecentLines)
+            .init();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Seed(a) => cli::seed::run(*a),
@@ -169,6 +188,11 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(s) => cli::control::token(&s),
+        Command::WebuiPassword {
+            state,
+            username,
+            password,
+        } => cli::control::webui_password(&state, &username, &password),
         Command::Torrents(c) => cli::control::torrents(&c),
         Command::Peers { client, info_hash } => cli::control::peers(&client, info_hash.as_deref()),
         Command::Add {

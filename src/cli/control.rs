@@ -94,6 +94,34 @@ pub fn token(state: &StateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ringseed webui-password`: writes the WebUI login (hashed) to the state
+/// directory; "-" reads the password from stdin's first line.
+pub fn webui_password(
+    state: &StateArgs,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<ExitCode> {
+    let (_, state) = state.resolve()?;
+    let password = if password == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        password.to_string()
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    anyhow::ensure!(!username.is_empty(), "the user name is empty");
+    ringseed::control::webui::set_password(&state, username, &password)
+        .with_context(|| format!("state directory {}", state.display()))?;
+    println!(
+        "webui login set for {username:?} in {}",
+        state
+            .join(ringseed::control::webui::CREDENTIALS_FILE)
+            .display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `ringseed torrents`.
 pub fn torrents(c: &ClientArgs) -> anyhow::Result<ExitCode> {
     let r = c

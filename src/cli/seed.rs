@@ -172,6 +172,10 @@ config_flags! {
         env = "RINGSEED_RPC_HEADER_TIMEOUT";
     /// Seconds for a request's body
     rpc_body_timeout: Option<u64> => rpc.body_timeout_secs, env = "RINGSEED_RPC_BODY_TIMEOUT";
+    /// qBittorrent WebUI API address, or "off"
+    webui: Option<Endpoint> => webui.listen, env = "RINGSEED_WEBUI";
+    /// Largest qBittorrent WebUI request body, bytes
+    webui_max_body: Option<usize> => webui.max_body_bytes, env = "RINGSEED_WEBUI_MAX_BODY";
     /// Transmission IPC socket path, or "off" [default: STATE_DIR/daemon/socket]
     ipc_socket: Option<UnixSocket> => ipc.socket, env = "RINGSEED_IPC_SOCKET";
     /// Largest IPC message payload, bytes

@@ -43,6 +43,9 @@ pub struct Config {
     pub(crate) trackers: Trackers,
     /// Transmission 0.80's legacy IPC: bencoded messages on a Unix socket (docs/ipc.md).
     pub ipc: Ipc,
+    /// qBittorrent's WebUI API v2 (docs/webui.md): what cross-seed, qui,
+    /// qbit_manage, Flood and the qBittorrent exporters speak.
+    pub webui: WebUi,
 }
 
 /// Peer connections.
@@ -193,6 +196,47 @@ pub struct Rpc {
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this long, seconds.
     pub body_timeout_secs: u64,
+}
+
+/// qBittorrent's WebUI API v2 (`/api/v2/…`, presented as qBittorrent 5.1.0,
+/// WebAPI 2.11.4; docs/webui.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebUi {
+    /// Address ("ADDR:PORT", qBittorrent's default 127.0.0.1:8080), or "off".
+    /// Bound to loopback, the `Host` header must name loopback and a
+    /// cross-site `Origin`/`Referer` is refused.
+    #[schemars(with = "String")]
+    pub listen: Endpoint,
+    /// Login name. "" = the one in STATE_DIR/webui.credentials (set by
+    /// `ringseed webui-password`), else "admin".
+    pub username: String,
+    /// The password as qBittorrent stores it (`WebUI\Password_PBKDF2`):
+    /// `@ByteArray(SALT:KEY)`, base64 of a 16-byte salt and of the 64-byte
+    /// PBKDF2-HMAC-SHA512 key (100,000 iterations). "" = the one in
+    /// STATE_DIR/webui.credentials; with none there either, a random
+    /// password is made at first start, its hash written there (mode 0600)
+    /// and the password printed once in the log.
+    pub password_pbkdf2: String,
+    /// API keys accepted as `Authorization: Bearer KEY` (qBittorrent 5.2's
+    /// API keys), in place of a login.
+    pub api_keys: Vec<String>,
+    /// Failed logins from one address before it is banned (qBittorrent's
+    /// `WebUI\MaxAuthenticationFailCount`).
+    pub max_auth_failures: u32,
+    /// How long such an address is banned, seconds (qBittorrent's
+    /// `WebUI\BanDuration`).
+    pub ban_secs: u64,
+    /// A session unused this long ends, seconds (qBittorrent's
+    /// `WebUI\SessionTimeout`).
+    pub session_timeout_secs: u64,
+    /// Sessions at once; past it the least recently used one ends.
+    pub max_sessions: usize,
+    /// Largest request body, bytes (a multipart add of many .torrent
+    /// files); past it 413.
+    pub max_body_bytes: usize,
+    /// Parts of one multipart form; past it the form is refused.
+    pub max_form_parts: usize,
 }
 
 /// Trackers (docs/trackers.md).
@@ -359,6 +403,23 @@ impl Default for Rpc {
             max_connections: 64,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for WebUi {
+    fn default() -> Self {
+        WebUi {
+            listen: Endpoint::On("127.0.0.1:8080".parse().expect("literal")),
+            username: String::new(),
+            password_pbkdf2: String::new(),
+            api_keys: Vec::new(),
+            max_auth_failures: 5,
+            ban_secs: 3600,
+            session_timeout_secs: 3600,
+            max_sessions: 256,
+            max_body_bytes: 32 << 20,
+            max_form_parts: 1000,
         }
     }
 }

@@ -165,6 +165,11 @@ impl Api {
         }
     }
 
+    /// The daemon's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The session's state directory (where the metainfo of every torrent
     /// is kept as added).
     pub(crate) fn state_dir(&self) -> &Path {
@@ -371,6 +376,12 @@ impl Api {
             reply,
         })
         .await
+    }
+
+    /// Refuses these addresses until the daemon stops and closes their
+    /// connections.
+    pub(crate) async fn ban_peers(&self, ips: Vec<std::net::IpAddr>) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::BanPeers(ips, r)).await
     }
 
     // ---- The coordinator's channel ----

@@ -39,6 +39,8 @@ pub(crate) struct Limits {
 /// A request as handlers see it: its whole body (the head was judged by
 /// the server's check before the body was read).
 pub(crate) struct HttpRequest {
+    /// Method, URI and headers.
+    pub(crate) head: hyper::http::request::Parts,
     pub(crate) body: Bytes,
 }
 
@@ -216,7 +218,7 @@ where
             return text(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
         }
     };
-    handler(HttpRequest { body }, peer).await
+    handler(HttpRequest { head, body }, peer).await
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@
 pub(crate) mod api;
 pub(crate) mod http;
 pub mod ipc;
+pub mod log;
 pub(crate) mod metrics;
 pub mod rpc;
+pub mod webui;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -37,6 +39,8 @@ pub(crate) struct ControlContext {
     pub state_dir: PathBuf,
     pub rpc: Option<std::net::TcpListener>,
     pub metrics: Option<std::net::TcpListener>,
+    /// The qBittorrent WebUI API's listener, when on.
+    pub webui: Option<std::net::TcpListener>,
     pub auth: Option<rpc::auth::Auth>,
     /// The IPC socket, when on (bound and locked by the daemon).
     pub ipc: Option<ipc::socket::IpcSocket>,
@@ -91,6 +95,9 @@ pub(crate) fn run(ctx: ControlContext) -> Result<(), String> {
             ctx.state_dir.clone(),
             trackers.clone(),
         ));
+        if let Some(l) = ctx.webui {
+            webui::start(l, api.clone(), &ctx.config, manager.clone())?;
+        }
         if let Some(l) = ctx.rpc {
             let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
             let server = Arc::new(rpc::Rpc {

@@ -149,6 +149,28 @@ impl Coordinator {
                 }
                 self.save_settings(r);
             }
+            ControlCommand::BanPeers(ips, r) => {
+                let now = Instant::now();
+                // "For good": until the daemon stops (a century, so the
+                // Instant cannot overflow).
+                let until = now + std::time::Duration::from_secs(100 * 365 * 86_400);
+                {
+                    let mut bans = self.links.bans.write();
+                    for ip in &ips {
+                        bans.insert(*ip, until);
+                    }
+                }
+                for p in self.peers.values() {
+                    if ips.contains(&p.hello.addr.ip()) {
+                        self.send(
+                            p.hello.shard,
+                            ShardCommand::Close(p.hello.key, DisconnectReason::Banned),
+                        );
+                    }
+                }
+                tracing::info!(?ips, "addresses banned by the operator");
+                reply(r, Ok(()));
+            }
             ControlCommand::Listen {
                 port,
                 listeners,

@@ -76,6 +76,9 @@ pub(crate) enum ControlCommand {
     /// A session-wide runtime setting (the IPC's `downlimit`, `directory`,
     /// `autostart`); kept in the session's `settings.json`.
     SetSession(SessionChange, Reply<Result<(), CommandError>>),
+    /// Refuse these addresses from now on (until the daemon stops) and
+    /// close their connections (the WebUI's `transfer/banPeers`).
+    BanPeers(Vec<std::net::IpAddr>, Reply<Result<(), CommandError>>),
     /// Listen on `port` from now on: one listener per shard, bound by the
     /// caller (SO_REUSEPORT, like at start); existing peers stay.
     Listen {

@@ -324,6 +324,19 @@ impl Manager {
         }
     }
 
+    /// Announces a torrent at once (the WebUI's `torrents/reannounce`),
+    /// cancelling an announce in flight; false when it has no announce task
+    /// (paused, checking, no trackers, trackers off).
+    pub(crate) fn reannounce(&self, info_hash: &InfoHash) -> bool {
+        let tasks = self.tasks.borrow();
+        let Some(task) = tasks.get(info_hash) else {
+            return false;
+        };
+        task.state.borrow_mut().next_announce = Instant::now();
+        task.wake.notify_one();
+        true
+    }
+
     /// Publishes every task's snapshot (rebuilt only for tasks that changed).
     fn publish(&self) {
         let tasks = self.tasks.borrow();

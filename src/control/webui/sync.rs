@@ -1,0 +1,350 @@
+//! `sync/maindata` and `sync/torrentPeers`: qBittorrent's incremental
+//! reads. A client sends the `rid` of its last answer; when it is the one
+//! this session was last given, the answer holds only what changed since
+//! (changed keys of changed torrents, `torrents_removed`, new categories
+//! and tags and the removed ones, changed `server_state` keys); any other
+//! `rid` (0 on the first call) gets a full update. Each session keeps the
+//! last state it was sent (one per session, dropped with the oldest
+//! session), as qBittorrent's `SyncController` does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Map, Value};
+
+use super::{ext, torrents};
+use crate::control::api::Api;
+use crate::coordinator::view::{PeerView, View};
+use crate::tracker::TrackersView;
+use ringseed_proto::metainfo::InfoHash;
+
+/// rids wrap here (qBittorrent's `MAX_RID`... it counts up; a bound keeps
+/// it an exact JSON integer everywhere).
+const MAX_RID: i64 = 1_000_000;
+
+type Object = Map<String, Value>;
+
+/// What one session was sent last.
+#[derive(Default)]
+pub(crate) struct SyncState {
+    rid: i64,
+    main: Option<MainData>,
+    peers: Option<(InfoHash, i64, HashMap<String, Object>)>,
+}
+
+#[derive(Clone)]
+struct MainData {
+    torrents: HashMap<String, Object>,
+    categories: BTreeMap<String, Value>,
+    tags: Vec<String>,
+    trackers: BTreeMap<String, Value>,
+    server_state: Object,
+}
+
+fn next_rid(rid: i64) -> i64 {
+    rid % MAX_RID + 1
+}
+
+/// `server_state` (also `transfer/info`'s figures): a seeder's session.
+pub(crate) fn server_state(view: &View) -> Object {
+    let alltime_ul: u64 = view.torrents.values().map(|t| t.uploaded_total).sum();
+    let session_ul: u64 = view.torrents.values().map(|t| t.uploaded_session).sum();
+    let size: u64 = view
+        .torrents
+        .values()
+        .map(|t| t.meta.lengths.total_length())
+        .sum();
+    let free = rustix::fs::statvfs(&view.session.default_save_path)
+        .map(|s| s.f_bavail * s.f_frsize)
+        .unwrap_or(0);
+    let up_limit = view.session.upload_limit.max(0);
+    let v = json!({
+        "alltime_dl": 0,
+        "alltime_ul": alltime_ul,
+        "average_time_queue": 0,
+        "connection_status": if view.session.listen_port != 0 { "connected" } else { "disconnected" },
+        "dht_nodes": 0,
+        "dl_info_data": 0,
+        "dl_info_speed": 0,
+        "dl_rate_limit": view.session.download_limit.max(0),
+        "free_space_on_disk": free,
+        "global_ratio": format!("{:.2}", alltime_ul as f64 / size.max(1) as f64),
+        "last_external_address_v4": "",
+        "last_external_address_v6": "",
+        "queued_io_jobs": 0,
+        "queueing": false,
+        "read_cache_hits": "0",
+        "read_cache_overload": "0",
+        "refresh_interval": 1500,
+        "total_buffers_size": 0,
+        "total_peer_connections": view.all_peers().count(),
+        "total_queued_size": 0,
+        "total_wasted_session": 0,
+        "up_info_data": session_ul,
+        "up_info_speed": view.session.upload_rate,
+        "up_rate_limit": up_limit,
+        "use_alt_speed_limits": false,
+        "use_subcategories": false,
+        "write_cache_overload": "0",
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+fn categories(view: &View) -> BTreeMap<String, Value> {
+    ext::categories(view)
+        .into_iter()
+        .map(|(name, path)| {
+            let v = json!({"name": name, "savePath": path.display().to_string(), "downloadPath": Value::Null});
+            (name, v)
+        })
+        .collect()
+}
+
+fn main_data(view: &View, trackers: &TrackersView) -> MainData {
+    let mut by_url: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let torrents = view
+        .torrents
+        .values()
+        .map(|t| {
+            let tr = trackers.torrents.get(&t.info_hash).map(|a| &**a);
+            let hash = t.info_hash.to_hex();
+            for tier in crate::tracker::tiers(&t.meta) {
+                for url in tier {
+                    by_url.entry(url).or_default().push(json!(hash));
+                }
+            }
+            (hash, torrents::item(view, t, tr))
+        })
+        .collect();
+    MainData {
+        torrents,
+        categories: categories(view),
+        tags: ext::all_tags(view).into_iter().collect(),
+        trackers: by_url
+            .into_iter()
+            .map(|(k, v)| (k, Value::Array(v)))
+            .collect(),
+        server_state: server_state(view),
+    }
+}
+
+/// Keys of `new` whose values differ from `old`'s.
+fn changed(old: &Object, new: &Object) -> Object {
+    new.iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `sync/maindata?rid=`.
+pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
+    let view = api.view();
+    let trackers = api.trackers();
+    let now = main_data(&view, &trackers);
+    let rid_out = next_rid(state.rid);
+    let out = match (&state.main, rid != 0 && rid == state.rid) {
+        (Some(prev), true) => {
+            let mut o = Object::new();
+            o.insert("rid".into(), json!(rid_out));
+            let mut torrents = Object::new();
+            for (h, t) in &now.torrents {
+                match prev.torrents.get(h) {
+                    Some(p) => {
+                        let c = changed(p, t);
+                        if !c.is_empty() {
+                            torrents.insert(h.clone(), Value::Object(c));
+                        }
+                    }
+                    None => {
+                        torrents.insert(h.clone(), Value::Object(t.clone()));
+                    }
+                }
+            }
+            if !torrents.is_empty() {
+                o.insert("torrents".into(), Value::Object(torrents));
+            }
+            let removed: Vec<&String> = prev
+                .torrents
+                .keys()
+                .filter(|h| !now.torrents.contains_key(*h))
+                .collect();
+            if !removed.is_empty() {
+                o.insert("torrents_removed".into(), json!(removed));
+            }
+            let cats: Object = now
+                .categories
+                .iter()
+                .filter(|(k, v)| prev.categories.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !cats.is_empty() {
+                o.insert("categories".into(), Value::Object(cats));
+            }
+            let cats_removed: Vec<&String> = prev
+                .categories
+                .keys()
+                .filter(|k| !now.categories.contains_key(*k))
+                .collect();
+            if !cats_removed.is_empty() {
+                o.insert("categories_removed".into(), json!(cats_removed));
+            }
+            let tags: Vec<&String> = now.tags.iter().filter(|t| !prev.tags.contains(t)).collect();
+            if !tags.is_empty() {
+                o.insert("tags".into(), json!(tags));
+            }
+            let tags_removed: Vec<&String> =
+                prev.tags.iter().filter(|t| !now.tags.contains(t)).collect();
+            if !tags_removed.is_empty() {
+                o.insert("tags_removed".into(), json!(tags_removed));
+            }
+            let trackers: Object = now
+                .trackers
+                .iter()
+                .filter(|(k, v)| prev.trackers.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !trackers.is_empty() {
+                o.insert("trackers".into(), Value::Object(trackers));
+            }
+            let trackers_removed: Vec<&String> = prev
+                .trackers
+                .keys()
+                .filter(|k| !now.trackers.contains_key(*k))
+                .collect();
+            if !trackers_removed.is_empty() {
+                o.insert("trackers_removed".into(), json!(trackers_removed));
+            }
+            let ss = changed(&prev.server_state, &now.server_state);
+            if !ss.is_empty() {
+                o.insert("server_state".into(), Value::Object(ss));
+            }
+            Value::Object(o)
+        }
+        _ => json!({
+            "rid": rid_out,
+            "full_update": true,
+            "torrents": now.torrents,
+            "categories": now.categories,
+            "tags": now.tags,
+            "trackers": now.trackers,
+            "server_state": now.server_state,
+        }),
+    };
+    state.rid = rid_out;
+    state.main = Some(now);
+    out
+}
+
+/// qBittorrent's peer flags: (letter, description) in its order.
+fn flags(p: &PeerView) -> Vec<(char, &'static str)> {
+    let mut f = Vec::new();
+    if p.peer_interested && !p.am_choking {
+        f.push(('U', "Interested (peer) and unchoked (local)"));
+    }
+    if p.peer_interested && p.am_choking {
+        f.push(('u', "Interested (peer) and choked (local)"));
+    }
+    if !p.peer_choking {
+        f.push(('K', "Not interested (local) and unchoked (peer)"));
+    }
+    if !p.peer_interested && !p.am_choking {
+        f.push(('?', "Not interested (peer) and unchoked (local)"));
+    }
+    if p.optimistic {
+        f.push(('O', "Optimistic unchoke"));
+    }
+    if !p.outgoing {
+        f.push(('I', "Incoming connection"));
+    }
+    f
+}
+
+/// One peer of `sync/torrentPeers`.
+pub(crate) fn peer(p: &PeerView) -> Object {
+    let fl = flags(p);
+    let progress = if p.num_pieces == 0 {
+        0.0
+    } else {
+        p.have_count as f64 / p.num_pieces as f64
+    };
+    let v = json!({
+        "client": &*p.client,
+        "connection": "BT",
+        "country": "",
+        "country_code": "",
+        "dl_speed": 0,
+        "downloaded": 0,
+        "files": "",
+        "flags": fl.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>().join(" "),
+        "flags_desc": fl.iter().map(|(c, d)| format!("{c} = {d}")).collect::<Vec<_>>().join("\n"),
+        "ip": p.addr.ip().to_string(),
+        "peer_id_client": p.peer_id.prefix(),
+        "port": p.addr.port(),
+        "progress": progress,
+        "relevance": if progress < 1.0 { 1.0 } else { 0.0 },
+        "up_speed": p.upload_rate,
+        "uploaded": p.uploaded,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// The key of a peer in `peers`: `ip:port`, `[ip]:port` for IPv6 (qBittorrent's).
+fn peer_key(p: &PeerView) -> String {
+    p.addr.to_string()
+}
+
+/// `sync/torrentPeers?hash=&rid=`; `None` when the torrent is unknown.
+pub(crate) fn torrent_peers(
+    state: &mut SyncState,
+    api: &Api,
+    info_hash: InfoHash,
+    rid: i64,
+) -> Option<Value> {
+    let view = api.view();
+    view.torrents.get(&info_hash)?;
+    let now: HashMap<String, Object> = Api::torrent_peers(&view, info_hash)
+        .iter()
+        .map(|p| (peer_key(p), peer(p)))
+        .collect();
+    let prev = state
+        .peers
+        .take()
+        .filter(|(ih, r, _)| *ih == info_hash && rid != 0 && *r == rid);
+    let rid_out = next_rid(state.rid);
+    let out = match &prev {
+        Some((_, _, old)) => {
+            let mut peers = Object::new();
+            for (k, v) in &now {
+                match old.get(k) {
+                    Some(o) => {
+                        let c = changed(o, v);
+                        if !c.is_empty() {
+                            peers.insert(k.clone(), Value::Object(c));
+                        }
+                    }
+                    None => {
+                        peers.insert(k.clone(), Value::Object(v.clone()));
+                    }
+                }
+            }
+            let mut o = json!({"rid": rid_out, "show_flags": true});
+            if !peers.is_empty() {
+                o["peers"] = Value::Object(peers);
+            }
+            let removed: Vec<&String> = old.keys().filter(|k| !now.contains_key(*k)).collect();
+            if !removed.is_empty() {
+                o["peers_removed"] = json!(removed);
+            }
+            o
+        }
+        None => json!({"rid": rid_out, "full_update": true, "show_flags": true, "peers": now}),
+    };
+    state.rid = rid_out;
+    state.peers = Some((info_hash, rid_out, now));
+    Some(out)
+}

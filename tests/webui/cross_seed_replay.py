@@ -28,7 +28,10 @@ does this script:
   - after the add, torrents/info?hashes= polled (5 retries, each falling back
     to the full list); with a recheck: stop|pause, recheck, then polling
     until not checking and stopped, then start|resume.
-The resume poll waits 1 s instead of cross-seed's 15 s (resumeSleepTime).
+The resume poll waits 1 s instead of cross-seed's 15 s (resumeSleepTime),
+so it also waits out checkingResumeData and a stopped state whose recheck has
+not begun yet (amount_left still the whole size), which cross-seed's 15 s
+sleep hides; it starts the torrent only once the recheck found it complete.
 
 Two injections of the same files under new info hashes (TORRENT's info
 dictionary plus a `source` key), the searchee being TORRENT itself, added
@@ -179,11 +182,16 @@ def inject(cs, new_bytes, new_hash, name, searchee_hash, duplicate_categories, t
             check(time.time() < deadline, "Will not resume torrent %s: timeout" % new_hash)
             time.sleep(1)
             ti = cs.info(new_hash)
-            if not ti or ti["state"] in ("checkingDL", "checkingUP"):
+            # cross-seed waits out checkingDL/checkingUP only; qBittorrent 4.5.2 also shows
+            # checkingResumeData right after the add (cross-seed would give up there), waited out too.
+            if not ti or ti["state"] in ("checkingDL", "checkingUP", "checkingResumeData"):
                 continue
             check(ti["state"] in ("pausedDL", "stoppedDL", "pausedUP", "stoppedUP"),
                   "Will not resume: state is %s" % ti["state"])
-            check(ti["amount_left"] == 0, "remaining %s after recheck of complete data" % ti["amount_left"])
+            if ti["amount_left"] > 0:
+                # cross-seed's first look comes 15 s after the recheck, by when it has run;
+                # polling every second may look before it starts: look again.
+                continue
             cs.form(("/torrents/start" if cs.major >= 5 else "/torrents/resume", "hashes=%s" % new_hash))
             break
     return category

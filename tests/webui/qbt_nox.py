@@ -168,9 +168,8 @@ def main(argv):
     ap.add_argument("mode", choices=["serve", "run"])
     ap.add_argument("--password", default="adminadmin")
     ap.add_argument("--save-path")
-    ap.add_argument("cmd", nargs=argparse.REMAINDER)
-    a = ap.parse_args(argv)
-    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    cmd = argv[argv.index("--") + 1:] if "--" in argv else []
+    a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     q = QbtNox(password=a.password, save_path=a.save_path)
     signal.signal(signal.SIGTERM, lambda *_: (q.stop(), sys.exit(0)))
     with q:

@@ -20,6 +20,11 @@ qbittorrent-nox 4.5.2 (WebAPI 2.8.19); qBittorrent 5.x names (stop/start,
 filter=stopped) are chosen by the server's webapiVersion, and both names of a
 renamed endpoint are called and recorded (one 404s).
 
+The reference, reference-qbittorrent-4.5.2.json, was made with
+  /usr/bin/python3 tests/webui/payload.py /tmp/wp
+  .venv-tests/bin/python tests/webui/qbt_nox.py run -- .venv-tests/bin/python \
+      tests/webui/shapes.py {url} {user} {pass} /tmp/wp/torrents /tmp/wp/data
+
 Leaves the server as it found it: the torrents (deleteFiles=false), the
 categories and tags it made are removed at the end (and at the start, if an
 earlier run left them).

@@ -110,6 +110,8 @@ pub struct Seeder {
     pub rpc: Option<SocketAddr>,
     /// The /metrics address, from the ready line (`None` when off).
     pub metrics: Option<SocketAddr>,
+    /// The qBittorrent WebUI API address (`--webui`), from the ready line (`None` when off).
+    pub webui: Option<SocketAddr>,
     /// The IPC socket, from the ready line (`None` when off).
     pub ipc: Option<PathBuf>,
     /// The state directory (a private temp dir unless the args name one).
@@ -119,11 +121,12 @@ pub struct Seeder {
     _state: Option<tempfile::TempDir>,
 }
 
-/// The surfaces of a ready line, `{"ready":{"listen":…,"rpc":…,"metrics":…,"ipc":…}}`.
+/// The surfaces of a ready line, `{"ready":{"listen":…,"rpc":…,"metrics":…,"webui":…,"ipc":…}}`.
 struct Ready {
     listen: SocketAddr,
     rpc: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
+    webui: Option<SocketAddr>,
     ipc: Option<PathBuf>,
 }
 
@@ -140,6 +143,7 @@ impl Ready {
             listen: addr("listen").unwrap_or_else(|| panic!("no listen address: {line}")),
             rpc: addr("rpc"),
             metrics: addr("metrics"),
+            webui: addr("webui"),
             ipc: r["ipc"].as_str().map(PathBuf::from),
         })
     }
@@ -226,6 +230,7 @@ impl Seeder {
             addr: ready.listen,
             rpc: ready.rpc,
             metrics: ready.metrics,
+            webui: ready.webui,
             ipc: ready.ipc,
             state_dir,
             log,

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv-tests at the repository root for the qBittorrent WebUI API tests
+# (tests/webui/*.py, tests/webui.rs): Debian's /usr/bin/python3 with its system
+# site-packages (so python3-libtorrent imports) plus pinned client libraries.
+# Idempotent: an existing venv with the pinned versions is left as it is.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="$root/.venv-tests"
+# Pinned: qbittorrent-api is what qbit_manage drives qBittorrent with.
+pins=(qbittorrent-api==2026.10.1 requests==2.32.5 urllib3==2.5.0 packaging==25.0)
+if [ ! -x "$venv/bin/python" ]; then
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+want="$(printf '%s\n' "${pins[@]}" | sort)"
+have="$("$venv/bin/python" -m pip freeze --local 2>/dev/null | grep -iE '^(qbittorrent-api|requests|urllib3|packaging)==' | sort || true)"
+if [ "${want,,}" != "${have,,}" ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}"
+fi
+"$venv/bin/python" -c 'import qbittorrentapi, requests, libtorrent' \
+  || { echo "setup.sh: $venv cannot import qbittorrentapi/requests/libtorrent" >&2; exit 1; }

@@ -600,6 +600,8 @@ fn a_second_daemon_on_the_same_socket_exits_with_a_clear_error() {
             "127.0.0.1:0",
             "--rpc",
             "off",
+            "--webui",
+            "off",
             "--state-dir",
         ])
         .arg(&seeder.state_dir)
@@ -622,6 +624,8 @@ fn a_second_daemon_on_the_same_socket_exits_with_a_clear_error() {
             "--listen",
             "127.0.0.1:0",
             "--rpc",
+            "off",
+            "--webui",
             "off",
             "--state-dir",
         ])

@@ -142,6 +142,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
     config.choking.upload_slots = opts.peers.max(ringseed::config::DEFAULT_UPLOAD_SLOTS);
     // The demo needs no control API.
     config.rpc.listen = Endpoint::Off;
+    config.webui.listen = Endpoint::Off;
     config.ipc.socket = ringseed::config::UnixSocket::Off;
     let daemon = Daemon::start(config, vec![(torrent_path.clone(), meta.clone(), bytes)])?;
     if !daemon.wait_checked(Duration::from_secs(600)) {

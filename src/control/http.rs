@@ -196,6 +196,16 @@ where
     if let Some(r) = check(&head) {
         return r;
     }
+    // A body announced past the cap is refused before a byte of it is read.
+    let announced = head
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        count(server, "body_too_large");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+    }
     let collected = tokio::time::timeout(
         limits.body_timeout,
         Limited::new(body, limits.max_body_bytes).collect(),

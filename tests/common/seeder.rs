@@ -173,6 +173,10 @@ impl Seeder {
             if has("--rpc").is_none() {
                 cmd.args(["--rpc", "127.0.0.1:0"]);
             }
+            // qBittorrent's 8080 is the default: tests run side by side.
+            if has("--webui").is_none() {
+                cmd.args(["--webui", "127.0.0.1:0"]);
+            }
         }
         let mut temp_state = None;
         let state_dir = match (state_dir, has("--state-dir")) {

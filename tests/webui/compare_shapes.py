@@ -95,10 +95,11 @@ def allowed_by(rules, call, kind, path):
 
 
 def main(argv):
-    if len(argv) != 3:
+    if len(argv) < 3:
         sys.exit(__doc__)
-    A, B, allowed = (json.load(open(p)) for p in argv)
-    rules = allowed["allowed"]
+    A, B = (json.load(open(p)) for p in argv[:2])
+    # One or more ALLOWED files: their lists are joined.
+    rules = [r for p in argv[2:] for r in json.load(open(p))["allowed"]]
     for r in rules:
         if not r.get("reason"):
             sys.exit("ALLOWED entry without a reason: %s" % r)

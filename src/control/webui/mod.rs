@@ -115,6 +115,9 @@ pub(crate) struct WebUi {
     trackers: Rc<crate::tracker::Manager>,
     /// `sync/*` state by session id (API-key clients share one).
     sync: Mutex<HashMap<String, sync::SyncState>>,
+    /// The port the API is bound to: a `Host` naming another is refused
+    /// (qBittorrent's host-header check).
+    port: u16,
     /// Addresses banned through `transfer/banPeers` (`banned_IPs`), kept in
     /// STATE_DIR/webui.banned (one per line) and banned again at start.
     banned: Mutex<Vec<IpAddr>>,
@@ -156,6 +159,7 @@ impl WebUi {
         api: Arc<Api>,
         config: &crate::config::WebUi,
         trackers: Rc<crate::tracker::Manager>,
+        port: u16,
     ) -> Result<WebUi, String> {
         let auth = auth::Auth::load_or_create(config, api.state_dir())?;
         let banned: Vec<IpAddr> = std::fs::read_to_string(api.state_dir().join(BANNED_FILE))
@@ -168,6 +172,7 @@ impl WebUi {
             auth,
             config: config.clone(),
             trackers,
+            port,
             sync: Mutex::default(),
             banned: Mutex::new(banned),
         })
@@ -202,6 +207,14 @@ impl WebUi {
         };
         // CSRF (qBittorrent's rule): Origin/Referer must name the Host.
         let host = header(head, "host").unwrap_or("");
+        // The Host's port, when it names one, must be ours (qBittorrent's
+        // host-header check; the name is checked by the HTTP server).
+        if let Some((_, port)) = host.rsplit_once(':').filter(|(n, _)| !n.ends_with(':')) {
+            if port.parse::<u16>().ok() != Some(self.port) && !host.ends_with(']') {
+                refuse("host_port");
+                return Some(text(StatusCode::UNAUTHORIZED, "Unauthorized"));
+            }
+        }
         for h in ["origin", "referer"] {
             if let Some(v) = header(head, h) {
                 if url_host(v).is_none_or(|o| !o.eq_ignore_ascii_case(host)) {
@@ -459,7 +472,9 @@ impl WebUi {
             "info" => {
                 let view = api.view();
                 let trackers = api.trackers();
-                Ok(json_resp(&Value::Array(torrents::info(&view, &trackers, p))))
+                torrents::info(&view, &trackers, p)
+                    .map(|v| json_resp(&Value::Array(v)))
+                    .ok_or_else(|| WebError::BadRequest("unknown sort key".into()))
             }
             "count" => Ok(text(StatusCode::OK, api.view().torrents.len().to_string())),
             "properties" | "trackers" | "webseeds" | "files" | "pieceStates" | "pieceHashes"
@@ -690,13 +705,17 @@ impl WebUi {
         });
         let up_limit = p.int("upLimit").filter(|l| *l > 0);
         let mut added = 0usize;
-        let mut invalid = 0usize;
+        let mut invalid: Option<String> = None;
         for f in &p.files {
             let torrent = match Api::parse_torrent(f.bytes.to_vec()) {
                 Ok(t) => t,
                 Err(e) => {
-                    invalid += 1;
                     tracing::warn!(file = %f.filename, error = %e, "webui: torrents/add: not a valid torrent");
+                    // qBittorrent's answer (4.5 and 5.1).
+                    invalid = Some(format!(
+                        "Error: '{}' is not a valid torrent file.",
+                        f.filename
+                    ));
                     continue;
                 }
             };
@@ -720,7 +739,6 @@ impl WebUi {
                 }
                 "NoSubfolder" if torrent.meta.multi_file => {
                     tracing::warn!(torrent = %torrent.meta.name, "webui: torrents/add: contentLayout NoSubfolder is not supported for a multi-file torrent (ringseed reads SAVEPATH/NAME/…)");
-                    invalid += 1;
                     continue;
                 }
                 _ => {}
@@ -755,8 +773,8 @@ impl WebUi {
         }
         if added > 0 {
             Ok(text(StatusCode::OK, "Ok."))
-        } else if invalid > 0 {
-            Ok(text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Fails."))
+        } else if let Some(why) = invalid {
+            Ok(text(StatusCode::UNSUPPORTED_MEDIA_TYPE, why))
         } else {
             Ok(text(StatusCode::OK, "Fails."))
         }
@@ -1076,7 +1094,8 @@ pub(crate) fn start(
     config: &crate::config::Config,
     trackers: Rc<crate::tracker::Manager>,
 ) -> Result<(), String> {
-    let server = Rc::new(WebUi::new(api, &config.webui, trackers)?);
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let server = Rc::new(WebUi::new(api, &config.webui, trackers, port)?);
     let limits = http::Limits {
         max_connections: config.rpc.max_connections,
         max_body_bytes: config.webui.max_body_bytes,

@@ -223,8 +223,9 @@ pub(crate) fn select(view: &View, hashes: Option<&str>) -> Vec<InfoHash> {
 
 /// `torrents/info`: the torrents passing `filter`, `category`, `tag` and
 /// `hashes`, sorted by the `sort` key (`reverse`), then `offset` (negative:
-/// from the end) and `limit`.
-pub(crate) fn info(view: &View, trackers: &TrackersView, p: &Params) -> Vec<Value> {
+/// from the end) and `limit`; `None` when `sort` names no key of a torrent
+/// (qBittorrent answers 400).
+pub(crate) fn info(view: &View, trackers: &TrackersView, p: &Params) -> Option<Vec<Value>> {
     let filter = p.get("filter").unwrap_or("all");
     let category = p.get("category");
     let tag = p.get("tag");
@@ -250,6 +251,9 @@ pub(crate) fn info(view: &View, trackers: &TrackersView, p: &Params) -> Vec<Valu
         .map(|t| item(view, t, trackers.torrents.get(&t.info_hash).map(|a| &**a)))
         .collect();
     if let Some(key) = p.get("sort") {
+        if !items.is_empty() && !items[0].contains_key(key) {
+            return None;
+        }
         items.sort_by(|a, b| compare(a.get(key), b.get(key)));
     }
     if p.flag("reverse") == Some(true) {
@@ -261,12 +265,14 @@ pub(crate) fn info(view: &View, trackers: &TrackersView, p: &Params) -> Vec<Valu
         offset = (n + offset).max(0);
     }
     let limit = p.int("limit").filter(|l| *l > 0).unwrap_or(n);
-    items
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .map(Value::Object)
-        .collect()
+    Some(
+        items
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(Value::Object)
+            .collect(),
+    )
 }
 
 /// Orders two JSON values of one key: numbers by value, strings by text,

@@ -45,7 +45,8 @@ use crate::config::Config;
 use crate::coordinator::view::{latest, PeerView, SharedView, View};
 use crate::listen::ListenError;
 use crate::messages::{
-    AddTorrent, CommandError, ControlCommand, PeerSource, Reply, SessionChange, TorrentProps,
+    AddTorrent, CategoryChange, CommandError, ControlCommand, GlobalShareLimits, PeerSource, Reply,
+    SessionChange, ShareLimits, TagChange, TorrentProps,
 };
 use crate::tracker::{SharedTrackers, TrackersView};
 
@@ -90,6 +91,19 @@ pub(crate) struct AddOptions {
     pub(crate) paused: Option<bool>,
     /// Per-torrent limits (`None` fields: the defaults).
     pub(crate) props: TorrentProps,
+    /// Category ("" = none). One the session lacks is created, an invalid
+    /// name dropped (qBittorrent's `addTorrent`). With no `save_path`, a
+    /// category with a save path puts the torrent there.
+    pub(crate) category: String,
+    /// Tags; those the session lacks are created, invalid ones dropped.
+    pub(crate) tags: Vec<String>,
+    /// The torrent's own share limits (default: all -2, the global ones).
+    pub(crate) share_limits: ShareLimits,
+    /// Trust the data without hashing (qBittorrent's `skip_checking`): when
+    /// every file exists with its length every piece is taken as verified,
+    /// otherwise the torrent is hashed as usual. A later read failure has
+    /// the whole torrent rechecked.
+    pub(crate) skip_checking: bool,
 }
 
 /// A torrent the session now holds.
@@ -258,6 +272,28 @@ impl Api {
         Ok(std::path::absolute(&path).unwrap_or(path))
     }
 
+    /// The folder a torrent added in `category` without a save path goes
+    /// to: the category's save path (below the default one when relative),
+    /// else the session's default ([`Api::save_path`]). qBittorrent's
+    /// automatic torrent management, simplified: a category without a save
+    /// path means the default save path itself (qBittorrent adds a
+    /// subfolder named after the category).
+    ///
+    /// Errors: [`ApiError::NoSavePath`].
+    pub(crate) fn category_save_path(&self, category: &str) -> Result<PathBuf, ApiError> {
+        let view = self.view();
+        let own = view
+            .session
+            .categories
+            .get(category)
+            .filter(|p| !p.as_os_str().is_empty());
+        match own {
+            Some(p) if p.is_absolute() => self.save_path(Some(p.clone())),
+            Some(p) => Ok(self.save_path(None)?.join(p)),
+            None => self.save_path(None),
+        }
+    }
+
     /// Adds `torrent` to the session; returns once the session on disk
     /// holds it (it is then hashed, unless resume data matches).
     ///
@@ -269,7 +305,11 @@ impl Api {
         torrent: NewTorrent,
         options: AddOptions,
     ) -> Result<AddedTorrent, ApiError> {
-        let save_path = self.save_path(options.save_path)?;
+        let asked = options.save_path.filter(|p| !p.as_os_str().is_empty());
+        let save_path = match asked {
+            Some(p) => self.save_path(Some(p))?,
+            None => self.category_save_path(&options.category)?,
+        };
         let paused = match options.paused {
             Some(p) => p,
             None => !self.view().session.autostart,
@@ -281,6 +321,10 @@ impl Api {
             save_path,
             paused,
             props: options.props,
+            category: options.category,
+            tags: options.tags,
+            share_limits: options.share_limits,
+            skip_checking: options.skip_checking,
         };
         let info_hash = self
             .command(|r| ControlCommand::Add(Box::new(add), r))
@@ -351,6 +395,85 @@ impl Api {
     /// autostart); kept in the session's settings.
     pub(crate) async fn set_session(&self, change: SessionChange) -> Result<(), ApiError> {
         self.command(|r| ControlCommand::SetSession(change, r))
+            .await
+    }
+
+    /// Sets the category of torrents ("" = none; unknown torrents are
+    /// skipped). Data is not moved: a seeder serves its files where they
+    /// are, so only new adds use a category's save path.
+    ///
+    /// Errors: [`CommandError::UnknownCategory`].
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_category(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        category: String,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetCategory(info_hashes, category, r))
+            .await
+    }
+
+    /// Creates, edits or removes categories (qBittorrent's
+    /// `createCategory`, `editCategory`, `removeCategories`).
+    ///
+    /// Errors: [`CommandError::InvalidName`], [`CommandError::CategoryExists`]
+    /// (create), [`CommandError::UnknownCategory`] (edit).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn edit_categories(&self, change: CategoryChange) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Categories(change, r))
+            .await
+    }
+
+    /// Creates or deletes tags (deleting removes them from every torrent).
+    ///
+    /// Errors: [`CommandError::InvalidName`] (empty or with a comma, once trimmed).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn edit_tags(&self, change: TagChange) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Tags(change, r)).await
+    }
+
+    /// Adds tags to torrents (creating unknown ones in the session, as
+    /// qBittorrent does) or removes them (`add` false; the session keeps
+    /// them). Unknown torrents are skipped.
+    ///
+    /// Errors: [`CommandError::InvalidName`].
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn torrent_tags(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        tags: Vec<String>,
+        add: bool,
+    ) -> Result<(), ApiError> {
+        self.command(|reply| ControlCommand::TorrentTags {
+            info_hashes,
+            tags,
+            add,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets torrents' own share limits (times in seconds; -2 = the global
+    /// limit, -1 = none; [`ShareLimits::from_qbt_minutes`] converts
+    /// qBittorrent's minutes). Unknown torrents are skipped.
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_share_limits(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        limits: ShareLimits,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetShareLimits(info_hashes, limits, r))
+            .await
+    }
+
+    /// Sets the session's share limits and action (kept in the session's
+    /// settings, over the configuration's `[seeding]`).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_global_share_limits(
+        &self,
+        limits: GlobalShareLimits,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetGlobalShareLimits(limits, r))
             .await
     }
 

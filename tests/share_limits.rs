@@ -47,9 +47,9 @@ fn a_global_ratio_limit_stops_the_torrent_after_half_its_size() {
         "127.0.0.1:0",
         "--upload-slots",
         "0",
-        // 2 MB/s: half the torrent takes about two seconds.
+        // 1 MB/s: half the torrent takes about four seconds.
         "--upload-limit",
-        "2MB/s",
+        "1MB/s",
         "--max-ratio",
         "0.5",
         torrent.to_str().unwrap(),

@@ -313,7 +313,7 @@ impl ShareLimits {
     }
 
     /// In qBittorrent's units: (ratio, seeding minutes, inactive minutes).
-    pub(crate) fn to_qbt_minutes(&self) -> (f64, i64, i64) {
+    pub(crate) fn to_qbt_minutes(self) -> (f64, i64, i64) {
         (
             self.ratio,
             secs_to_mins(self.seeding_time_secs),

@@ -383,6 +383,7 @@ impl Daemon {
             crate::coordinator::SessionDefaults {
                 upload_limit: config.limits.upload_limit,
                 data_dir: config.storage.data_dir.clone(),
+                share_limits: (&config.seeding).into(),
             },
             whitelist,
         );

@@ -120,6 +120,9 @@ pub(crate) enum CheckSource {
     Resume,
     /// Pieces were hashed: this many bytes.
     Hashed { bytes: u64 },
+    /// Added with `skip_checking` and every file had its length: every
+    /// piece taken as verified, nothing hashed (qBittorrent's seed mode).
+    Trusted,
 }
 
 /// Why a torrent could not be loaded. Every variant names the torrent.

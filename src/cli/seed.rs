@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use ringseed::config::{ChokerAlgorithm, ColdReads, Config, Endpoint, SendMode, UnixSocket};
+use ringseed::config::{
+    ChokerAlgorithm, ColdReads, Config, Endpoint, SendMode, ShareLimitAction, UnixSocket,
+};
 use ringseed::session;
 
 /// `ringseed seed`: every flag overrides the config key named in its help.
@@ -136,6 +138,18 @@ config_flags! {
     /// Global upload limit: bytes/s or with units (50MB/s); 0 = unlimited
     upload_limit: Option<i64> => limits.upload_limit, env = "RINGSEED_UPLOAD_LIMIT",
         arg(value_parser = super::client::parse_rate);
+    /// Share ratio at which a torrent stops (or is removed); -1 = none
+    max_ratio: Option<f64> => seeding.max_ratio, env = "RINGSEED_MAX_RATIO",
+        arg(allow_negative_numbers = true);
+    /// Seeding time at which a torrent stops (or is removed), seconds; -1 = none
+    max_seeding_time: Option<i64> => seeding.max_seeding_time_secs,
+        env = "RINGSEED_MAX_SEEDING_TIME", arg(allow_negative_numbers = true);
+    /// Time without uploading at which a torrent stops (or is removed), seconds; -1 = none
+    max_inactive_seeding_time: Option<i64> => seeding.max_inactive_seeding_time_secs,
+        env = "RINGSEED_MAX_INACTIVE_SEEDING_TIME", arg(allow_negative_numbers = true);
+    /// What a reached share limit does: stop, remove or remove-with-content
+    share_limit_action: Option<ShareLimitAction> => seeding.share_limit_action,
+        env = "RINGSEED_SHARE_LIMIT_ACTION";
     /// Read blocks with O_DIRECT into the registered buffers
     direct_io: Option<bool> => storage.direct_io, env = "RINGSEED_DIRECT_IO",
         arg(num_args = 0..=1, require_equals = true, default_missing_value = "true");

@@ -20,7 +20,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use values::{ChokerAlgorithm, Cidr, ColdReads, Endpoint, SendMode, UnixSocket};
+pub use values::{
+    ChokerAlgorithm, Cidr, ColdReads, Endpoint, SendMode, ShareLimitAction, UnixSocket,
+};
 
 /// Everything the daemon can be told.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +34,9 @@ pub struct Config {
     pub choking: Choking,
     /// Upload rate limits.
     pub limits: Limits,
+    /// Share limits: when a torrent has seeded enough (ratio, seeding time,
+    /// inactive seeding time) and what happens then.
+    pub seeding: Seeding,
     /// Where data, state and open files live.
     pub storage: Storage,
     /// The Prometheus exporter.
@@ -122,6 +127,29 @@ pub struct Limits {
     /// Global upload limit, bytes/s of piece payload; 0 or -1 = unlimited.
     /// Per-torrent limits are set through the RPC (`upload_limit`).
     pub upload_limit: i64,
+}
+
+/// Global share limits (qBittorrent's `max_ratio`, `max_seeding_time`,
+/// `max_inactive_seeding_time`, `max_ratio_act`, with times in seconds).
+/// These are the defaults: limits set at runtime (through the control API)
+/// are kept in the session's settings and win over them. A torrent's own
+/// limits win over both. -1 = no limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Seeding {
+    /// Share ratio (payload uploaded / torrent size) at which a seeding
+    /// torrent is stopped or removed; -1 = no limit.
+    pub max_ratio: f64,
+    /// Seeding time (all runs together) at which a torrent is stopped or
+    /// removed, seconds; -1 = no limit.
+    pub max_seeding_time_secs: i64,
+    /// Time without uploading (since the last payload sent, or since seeding
+    /// started when nothing was) at which a torrent is stopped or removed,
+    /// seconds; -1 = no limit.
+    pub max_inactive_seeding_time_secs: i64,
+    /// What reaching a limit does: "stop" (pause), "remove" (keep the
+    /// data) or "remove_with_content" (delete the data too).
+    pub share_limit_action: ShareLimitAction,
 }
 
 /// Storage.
@@ -365,6 +393,17 @@ impl Default for Choking {
 impl Default for Limits {
     fn default() -> Self {
         Limits { upload_limit: -1 }
+    }
+}
+
+impl Default for Seeding {
+    fn default() -> Self {
+        Seeding {
+            max_ratio: -1.0,
+            max_seeding_time_secs: -1,
+            max_inactive_seeding_time_secs: -1,
+            share_limit_action: ShareLimitAction::Stop,
+        }
     }
 }
 

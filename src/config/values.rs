@@ -98,6 +98,58 @@ pub enum SendMode {
     Zc,
 }
 
+/// What happens to a torrent that reached a share limit (`[seeding]
+/// share_limit_action`, `--share-limit-action`): qBittorrent's
+/// `ShareLimitAction` without super seeding (a seeder of verified data has
+/// nothing to gain from it).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareLimitAction {
+    /// Pause the torrent (its peers are closed), as `torrents.pause` does.
+    #[default]
+    Stop,
+    /// Remove the torrent from the session; its data stays.
+    Remove,
+    /// Remove the torrent and delete the files its metainfo names.
+    RemoveWithContent,
+}
+
+impl ShareLimitAction {
+    /// From qBittorrent's `max_ratio_act` (WebUI API v2 preferences): 0 =
+    /// stop, 1 = remove, 3 = remove with content; 2 (enable super seeding)
+    /// and anything else: `None`.
+    pub fn from_qbt(v: i64) -> Option<ShareLimitAction> {
+        match v {
+            0 => Some(ShareLimitAction::Stop),
+            1 => Some(ShareLimitAction::Remove),
+            3 => Some(ShareLimitAction::RemoveWithContent),
+            _ => None,
+        }
+    }
+
+    /// qBittorrent's `max_ratio_act` value of this action (0, 1 or 3).
+    pub fn to_qbt(self) -> i64 {
+        match self {
+            ShareLimitAction::Stop => 0,
+            ShareLimitAction::Remove => 1,
+            ShareLimitAction::RemoveWithContent => 3,
+        }
+    }
+
+    /// The action's name, as in the configuration (`stop`, `remove`,
+    /// `remove_with_content`): the `action` label of
+    /// `ringseed_share_limit_actions_total`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShareLimitAction::Stop => "stop",
+            ShareLimitAction::Remove => "remove",
+            ShareLimitAction::RemoveWithContent => "remove_with_content",
+        }
+    }
+}
+
 /// How the read cache reads a window the page cache does not hold
 /// (`[storage] cold_reads`, `--cold-reads`; see `storage::cache`).
 #[derive(

@@ -45,7 +45,8 @@ use crate::config::Config;
 use crate::coordinator::view::{latest, PeerView, SharedView, View};
 use crate::listen::ListenError;
 use crate::messages::{
-    AddTorrent, CommandError, ControlCommand, PeerSource, Reply, SessionChange, TorrentProps,
+    AddTorrent, CategoryChange, CommandError, ControlCommand, GlobalShareLimits, PeerSource, Reply,
+    SessionChange, ShareLimits, TagChange, TorrentProps,
 };
 use crate::tracker::{SharedTrackers, TrackersView};
 
@@ -66,6 +67,9 @@ pub(crate) enum ApiError {
     /// (`storage.data_dir`, or the IPC's `directory`).
     #[error("no save path: none given and the session has no default")]
     NoSavePath,
+    /// A torrent's files could not be moved.
+    #[error("cannot move the data: {0}")]
+    Move(String),
     /// The new listen port could not be bound.
     #[error(transparent)]
     Listen(#[from] ListenError),
@@ -90,6 +94,19 @@ pub(crate) struct AddOptions {
     pub(crate) paused: Option<bool>,
     /// Per-torrent limits (`None` fields: the defaults).
     pub(crate) props: TorrentProps,
+    /// Category ("" = none). One the session lacks is created, an invalid
+    /// name dropped (qBittorrent's `addTorrent`). With no `save_path`, a
+    /// category with a save path puts the torrent there.
+    pub(crate) category: String,
+    /// Tags; those the session lacks are created, invalid ones dropped.
+    pub(crate) tags: Vec<String>,
+    /// The torrent's own share limits (default: all -2, the global ones).
+    pub(crate) share_limits: ShareLimits,
+    /// Trust the data without hashing (qBittorrent's `skip_checking`): when
+    /// every file exists with its length every piece is taken as verified,
+    /// otherwise the torrent is hashed as usual. A later read failure has
+    /// the whole torrent rechecked.
+    pub(crate) skip_checking: bool,
 }
 
 /// A torrent the session now holds.
@@ -263,6 +280,28 @@ impl Api {
         Ok(std::path::absolute(&path).unwrap_or(path))
     }
 
+    /// The folder a torrent added in `category` without a save path goes
+    /// to: the category's save path (below the default one when relative),
+    /// else the session's default ([`Api::save_path`]). qBittorrent's
+    /// automatic torrent management, simplified: a category without a save
+    /// path means the default save path itself (qBittorrent adds a
+    /// subfolder named after the category).
+    ///
+    /// Errors: [`ApiError::NoSavePath`].
+    pub(crate) fn category_save_path(&self, category: &str) -> Result<PathBuf, ApiError> {
+        let view = self.view();
+        let own = view
+            .session
+            .categories
+            .get(category)
+            .filter(|p| !p.as_os_str().is_empty());
+        match own {
+            Some(p) if p.is_absolute() => self.save_path(Some(p.clone())),
+            Some(p) => Ok(self.save_path(None)?.join(p)),
+            None => self.save_path(None),
+        }
+    }
+
     /// Adds `torrent` to the session; returns once the session on disk
     /// holds it (it is then hashed, unless resume data matches).
     ///
@@ -274,7 +313,11 @@ impl Api {
         torrent: NewTorrent,
         options: AddOptions,
     ) -> Result<AddedTorrent, ApiError> {
-        let save_path = self.save_path(options.save_path)?;
+        let asked = options.save_path.filter(|p| !p.as_os_str().is_empty());
+        let save_path = match asked {
+            Some(p) => self.save_path(Some(p))?,
+            None => self.category_save_path(&options.category)?,
+        };
         let paused = match options.paused {
             Some(p) => p,
             None => !self.view().session.autostart,
@@ -286,6 +329,10 @@ impl Api {
             save_path,
             paused,
             props: options.props,
+            category: options.category,
+            tags: options.tags,
+            share_limits: options.share_limits,
+            skip_checking: options.skip_checking,
         };
         let info_hash = self
             .command(|r| ControlCommand::Add(Box::new(add), r))
@@ -359,6 +406,85 @@ impl Api {
             .await
     }
 
+    /// Sets the category of torrents ("" = none; unknown torrents are
+    /// skipped). Data is not moved: a seeder serves its files where they
+    /// are, so only new adds use a category's save path.
+    ///
+    /// Errors: [`CommandError::UnknownCategory`].
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_category(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        category: String,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetCategory(info_hashes, category, r))
+            .await
+    }
+
+    /// Creates, edits or removes categories (qBittorrent's
+    /// `createCategory`, `editCategory`, `removeCategories`).
+    ///
+    /// Errors: [`CommandError::InvalidName`], [`CommandError::CategoryExists`]
+    /// (create), [`CommandError::UnknownCategory`] (edit).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn edit_categories(&self, change: CategoryChange) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Categories(change, r))
+            .await
+    }
+
+    /// Creates or deletes tags (deleting removes them from every torrent).
+    ///
+    /// Errors: [`CommandError::InvalidName`] (empty or with a comma, once trimmed).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn edit_tags(&self, change: TagChange) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::Tags(change, r)).await
+    }
+
+    /// Adds tags to torrents (creating unknown ones in the session, as
+    /// qBittorrent does) or removes them (`add` false; the session keeps
+    /// them). Unknown torrents are skipped.
+    ///
+    /// Errors: [`CommandError::InvalidName`].
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn torrent_tags(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        tags: Vec<String>,
+        add: bool,
+    ) -> Result<(), ApiError> {
+        self.command(|reply| ControlCommand::TorrentTags {
+            info_hashes,
+            tags,
+            add,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets torrents' own share limits (times in seconds; -2 = the global
+    /// limit, -1 = none; [`ShareLimits::from_qbt_minutes`] converts
+    /// qBittorrent's minutes). Unknown torrents are skipped.
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_share_limits(
+        &self,
+        info_hashes: Vec<InfoHash>,
+        limits: ShareLimits,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetShareLimits(info_hashes, limits, r))
+            .await
+    }
+
+    /// Sets the session's share limits and action (kept in the session's
+    /// settings, over the configuration's `[seeding]`).
+    #[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
+    pub(crate) async fn set_global_share_limits(
+        &self,
+        limits: GlobalShareLimits,
+    ) -> Result<(), ApiError> {
+        self.command(|r| ControlCommand::SetGlobalShareLimits(limits, r))
+            .await
+    }
+
     /// Listens on `port` from now on: every shard gets a listener on the
     /// new port, bound here like at start (SO_REUSEPORT on the configured
     /// address); connected peers stay. The port already in use is a no-op.
@@ -376,6 +502,43 @@ impl Api {
             reply,
         })
         .await
+    }
+
+    /// Moves a torrent's content under `to` (absolute) and seeds it from
+    /// there: paused while its files are renamed (one filesystem only; a
+    /// file already at the new place is kept), then checked there, then
+    /// resumed unless it was paused. qBittorrent's `setLocation`.
+    ///
+    /// Errors: [`ApiError::Move`] when a file cannot be moved (another
+    /// filesystem: EXDEV), the coordinator's refusals.
+    pub(crate) async fn set_location(&self, info_hash: InfoHash, to: PathBuf) -> Result<(), ApiError> {
+        let view = self.view();
+        let t = view
+            .torrents
+            .get(&info_hash)
+            .ok_or(ApiError::Command(CommandError::NotFound))?
+            .clone();
+        let to = std::path::absolute(&to).unwrap_or(to);
+        if to == t.save_path {
+            return Ok(());
+        }
+        let was_paused = t.paused;
+        if !was_paused {
+            self.pause(info_hash).await?;
+        }
+        let moved = crate::storage::remove::move_data(&t.meta, &t.save_path, &to);
+        if let Err(e) = moved {
+            if !was_paused {
+                self.resume(info_hash).await?;
+            }
+            return Err(ApiError::Move(e.to_string()));
+        }
+        self.command(|r| ControlCommand::SetSavePath(info_hash, to, r))
+            .await?;
+        if !was_paused {
+            self.resume(info_hash).await?;
+        }
+        Ok(())
     }
 
     /// Refuses these addresses until the daemon stops and closes their

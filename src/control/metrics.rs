@@ -9,10 +9,17 @@
 //! series leave `/metrics` within seconds. Every other series is
 //! republished each second so it never idles out.
 //!
+//! Per-torrent series carry a `category` label (qBittorrent's category, ""
+//! for none), bounded too: a name is cut to [`MAX_CATEGORY_LABEL`] bytes,
+//! and at most [`MAX_CATEGORIES`] distinct categories get their own value
+//! (the first seen keep theirs while torrents use them), the rest
+//! "other". A torrent moved to another category has its old series idle
+//! out within the exporter's timeout.
+//!
 //! Names follow Prometheus conventions: `ringseed_` prefix, base units
 //! (bytes, seconds), `_total` for counters, `_info` gauges for text facts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Label, Unit};
@@ -24,6 +31,12 @@ use crate::tracker::TrackersView;
 
 /// How long a series may go unrefreshed before the exporter drops it.
 pub(crate) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Longest `category` label value, bytes (a longer name is cut at a
+/// character boundary).
+pub(crate) const MAX_CATEGORY_LABEL: usize = 64;
+/// Most distinct `category` label values; categories past it are "other".
+pub(crate) const MAX_CATEGORIES: usize = 1000;
 
 /// Buckets of the two duration histograms, seconds.
 pub(crate) const DURATION_BUCKETS: &[f64] = &[
@@ -327,6 +340,54 @@ pub(crate) fn describe() {
         Unit::Count,
         "IPC clients accepted."
     );
+    describe_counter!(
+        "ringseed_share_limit_actions_total",
+        Unit::Count,
+        "Torrents stopped or removed on reaching a share limit (ratio, seeding time, inactive seeding time), by action."
+    );
+}
+
+/// `name` cut to at most `max` bytes at a character boundary.
+fn cut(name: &str, max: usize) -> &str {
+    if name.len() <= max {
+        return name;
+    }
+    let mut end = max;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// The bounded `category` label values ([`MAX_CATEGORIES`]).
+#[derive(Default)]
+struct CategoryLabels {
+    /// Categories with their own value (cut), kept while torrents use them.
+    own: HashMap<String, String>,
+}
+
+impl CategoryLabels {
+    /// Forgets categories no torrent of `view` uses any more.
+    fn retain_used(&mut self, view: &View) {
+        let used: HashSet<&str> = view.torrents.values().map(|t| &*t.category).collect();
+        self.own.retain(|c, _| used.contains(c.as_str()));
+    }
+
+    /// The label value of `category`.
+    fn label(&mut self, category: &str) -> String {
+        if category.is_empty() {
+            return String::new();
+        }
+        if let Some(v) = self.own.get(category) {
+            return v.clone();
+        }
+        if self.own.len() >= MAX_CATEGORIES {
+            return "other".to_string();
+        }
+        let v = cut(category, MAX_CATEGORY_LABEL).to_string();
+        self.own.insert(category.to_string(), v.clone());
+        v
+    }
 }
 
 /// Publishes the view's series once a second, keeping per-peer series to
@@ -337,6 +398,7 @@ pub(crate) struct Publisher {
     exposed: HashMap<PeerKey, Instant>,
     /// Label sets of shown peers, built once per peer.
     labels: HashMap<PeerKey, Vec<Label>>,
+    categories: CategoryLabels,
 }
 
 fn bool_gauge(b: bool) -> f64 {
@@ -353,6 +415,7 @@ impl Publisher {
             max_peers,
             exposed: HashMap::new(),
             labels: HashMap::new(),
+            categories: CategoryLabels::default(),
         }
     }
 
@@ -411,9 +474,14 @@ impl Publisher {
         }
 
         gauge!("ringseed_torrents").set(view.torrents.len() as f64);
+        self.categories.retain_used(view);
         for (ih, t) in view.torrents.iter() {
             let hex = ih.to_hex();
-            let l = [Label::new("info_hash", hex.clone())];
+            let category = self.categories.label(&t.category);
+            let l = [
+                Label::new("info_hash", hex.clone()),
+                Label::new("category", category.clone()),
+            ];
             gauge!("ringseed_torrent_peers_connected", l.iter()).set(t.peers as f64);
             gauge!("ringseed_torrent_peers_interested", l.iter()).set(t.interested as f64);
             gauge!("ringseed_torrent_peers_unchoked", l.iter()).set(t.unchoked as f64);
@@ -427,6 +495,7 @@ impl Publisher {
                 "ringseed_torrent_info",
                 vec![
                     Label::new("info_hash", hex),
+                    Label::new("category", category),
                     Label::new("name", t.meta.name.clone()),
                     Label::new("state", t.state.as_str())
                 ]
@@ -434,6 +503,14 @@ impl Publisher {
             .set(1.0);
         }
         gauge!("ringseed_upload_limit_bytes_per_second").set(view.session.upload_limit as f64);
+        let a = view.session.share_limit_actions;
+        for (action, n) in [
+            ("stop", a.stop),
+            ("remove", a.remove),
+            ("remove_with_content", a.remove_with_content),
+        ] {
+            counter!("ringseed_share_limit_actions_total", "action" => action).absolute(n);
+        }
         for (ih, t) in trackers.torrents.iter() {
             let l = [Label::new("info_hash", ih.to_hex())];
             gauge!("ringseed_tracker_last_announce_seconds", l.iter())
@@ -531,5 +608,26 @@ impl Publisher {
         let failed = view.shards.iter().filter(|s| s.registration_failed).count();
         gauge!("ringseed_buffer_registration_failed_shards").set(failed as f64);
         crate::tally::publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_labels_are_cut_and_bounded() {
+        let mut c = CategoryLabels::default();
+        assert_eq!(c.label(""), "");
+        let long = "é".repeat(40); // 80 bytes
+        let v = c.label(&long);
+        assert!(v.len() <= MAX_CATEGORY_LABEL && v.len() >= MAX_CATEGORY_LABEL - 1);
+        assert!(long.starts_with(&v));
+        for i in 1..MAX_CATEGORIES {
+            assert_eq!(c.label(&format!("c{i}")), format!("c{i}"));
+        }
+        assert_eq!(c.label("one too many"), "other");
+        // Those already labelled keep their value.
+        assert_eq!(c.label("c1"), "c1");
     }
 }

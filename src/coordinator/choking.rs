@@ -226,6 +226,7 @@ mod tests {
             SessionDefaults {
                 upload_limit: -1,
                 data_dir: PathBuf::new(),
+                share_limits: Default::default(),
             },
             Vec::new(),
         );

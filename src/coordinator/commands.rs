@@ -27,64 +27,29 @@ impl Coordinator {
                 info_hashes,
                 remove_data,
                 reply: r,
-            } => {
-                let mut jobs = Vec::new();
-                for ih in info_hashes {
-                    let Some(t) = self.torrents.remove(&ih) else {
-                        continue;
-                    };
-                    self.links.registry.write().remove(&ih);
-                    self.torrent_views.remove(&ih);
-                    self.torrent_use.remove(&ih);
-                    for k in &t.peers {
-                        if let Some(p) = self.peers.remove(k) {
-                            self.peer_ids.remove(&(ih, p.hello.peer_id));
-                        }
-                    }
-                    self.broadcast(ShardCommand::CloseTorrent(
-                        ih,
-                        DisconnectReason::TorrentRemoved,
-                    ));
-                    tracing::info!(torrent = %t.meta.name, info_hash = %ih, remove_data, "torrent removed");
-                    jobs.push(StoreJob::Remove {
-                        info_hash: ih,
-                        data: remove_data.then(|| (t.meta.clone(), t.record.save_path.clone())),
-                        reply: None,
-                    });
-                }
-                // The answer goes with the last job: the store thread runs them in order.
-                match jobs.last_mut() {
-                    Some(StoreJob::Remove { reply, .. }) => *reply = Some(StoreReply::Done(r)),
-                    _ => reply(r, Ok(())),
-                }
-                self.store_jobs.extend(jobs);
-            }
-            ControlCommand::Pause(ih, r) => self.set_paused(ih, true, r),
-            ControlCommand::Resume(ih, r) => self.set_paused(ih, false, r),
+            } => self.remove_torrents(info_hashes, remove_data, Some(r)),
+            ControlCommand::Pause(ih, r) => self.set_paused(ih, true, Some(r)),
+            ControlCommand::Resume(ih, r) => self.set_paused(ih, false, Some(r)),
             ControlCommand::Recheck(ih, r) => {
+                if !self.torrents.contains_key(&ih) {
+                    return reply(r, Err(CommandError::NotFound));
+                }
+                self.recheck(ih);
+                reply(r, Ok(()));
+            }
+            ControlCommand::SetSavePath(ih, path, r) => {
                 let Some(t) = self.torrents.get_mut(&ih) else {
                     return reply(r, Err(CommandError::NotFound));
                 };
-                self.generation += 1;
-                t.generation = self.generation;
-                t.checking = true;
-                t.seeding_since = None;
-                t.unreadable.clear();
-                let _ = self.links.checks.send(CheckJob {
-                    info_hash: ih,
-                    meta: t.meta.clone(),
-                    save_path: t.record.save_path.clone(),
-                    force: true,
-                    generation: t.generation,
-                    pieces: None,
+                tracing::info!(torrent = %t.meta.name, from = %t.record.save_path.display(), to = %path.display(), "save path changed; checking the data there");
+                t.record.save_path = path;
+                let record = t.record.clone();
+                self.recheck(ih);
+                self.store_jobs.push(StoreJob::Save {
+                    record,
+                    metainfo: None,
+                    reply: Some(StoreReply::Done(r)),
                 });
-                self.sync_registry(ih);
-                self.broadcast(ShardCommand::CloseTorrent(
-                    ih,
-                    DisconnectReason::TorrentChecking,
-                ));
-                self.dirty.push(ih);
-                reply(r, Ok(()));
             }
             ControlCommand::SetProps(ih, props, r) => {
                 let Some(t) = self.torrents.get_mut(&ih) else {
@@ -171,6 +136,19 @@ impl Coordinator {
                 tracing::info!(?ips, "addresses banned by the operator");
                 reply(r, Ok(()));
             }
+            ControlCommand::SetCategory(ihs, name, r) => self.set_category(ihs, name, r),
+            ControlCommand::Categories(change, r) => self.change_categories(change, r),
+            ControlCommand::Tags(change, r) => self.change_tags(change, r),
+            ControlCommand::TorrentTags {
+                info_hashes,
+                tags,
+                add,
+                reply: r,
+            } => self.torrent_tags(info_hashes, tags, add, r),
+            ControlCommand::SetShareLimits(ihs, limits, r) => self.set_share_limits(ihs, limits, r),
+            ControlCommand::SetGlobalShareLimits(limits, r) => {
+                self.set_global_share_limits(limits, r)
+            }
             ControlCommand::Listen {
                 port,
                 listeners,
@@ -197,6 +175,106 @@ impl Coordinator {
         }
     }
 
+    /// Removes torrents (unknown ones are skipped), closing their peers;
+    /// `remove_data` deletes their files. `r` is answered once the session
+    /// on disk agrees.
+    pub(super) fn remove_torrents(
+        &mut self,
+        info_hashes: Vec<InfoHash>,
+        remove_data: bool,
+        r: Option<crate::messages::Reply<Result<(), CommandError>>>,
+    ) {
+        let mut jobs = Vec::new();
+        for ih in info_hashes {
+            let Some(t) = self.torrents.remove(&ih) else {
+                continue;
+            };
+            self.links.registry.write().remove(&ih);
+            self.torrent_views.remove(&ih);
+            self.torrent_use.remove(&ih);
+            for k in &t.peers {
+                if let Some(p) = self.peers.remove(k) {
+                    self.peer_ids.remove(&(ih, p.hello.peer_id));
+                }
+            }
+            self.broadcast(ShardCommand::CloseTorrent(
+                ih,
+                DisconnectReason::TorrentRemoved,
+            ));
+            tracing::info!(torrent = %t.meta.name, info_hash = %ih, remove_data, "torrent removed");
+            jobs.push(StoreJob::Remove {
+                info_hash: ih,
+                data: remove_data.then(|| (t.meta.clone(), t.record.save_path.clone())),
+                reply: None,
+            });
+        }
+        // The answer goes with the last job: the store thread runs them in order.
+        if let Some(r) = r {
+            match jobs.last_mut() {
+                Some(StoreJob::Remove { reply, .. }) => *reply = Some(StoreReply::Done(r)),
+                _ => reply(r, Ok(())),
+            }
+        }
+        self.store_jobs.extend(jobs);
+    }
+
+    /// Hashes every piece of a torrent again; its peers are closed while
+    /// it checks.
+    pub(super) fn recheck(&mut self, ih: InfoHash) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        self.generation += 1;
+        t.generation = self.generation;
+        t.checking = true;
+        t.stop_seeding();
+        t.unreadable.clear();
+        let _ = self.links.checks.send(CheckJob {
+            info_hash: ih,
+            meta: t.meta.clone(),
+            save_path: t.record.save_path.clone(),
+            force: true,
+            generation: t.generation,
+            pieces: None,
+            skip_checking: false,
+        });
+        self.sync_registry(ih);
+        self.broadcast(ShardCommand::CloseTorrent(
+            ih,
+            DisconnectReason::TorrentChecking,
+        ));
+        self.dirty.push(ih);
+    }
+
+    /// Writes the records of `ihs` (those still in the session); `r` is
+    /// answered with the last write, or at once when there is none.
+    pub(super) fn save_records(
+        &mut self,
+        ihs: impl IntoIterator<Item = InfoHash>,
+        r: Option<crate::messages::Reply<Result<(), CommandError>>>,
+    ) {
+        let mut jobs: Vec<StoreJob> = Vec::new();
+        for ih in ihs {
+            if let Some(t) = self.torrents.get(&ih) {
+                jobs.push(StoreJob::Save {
+                    record: t.record.clone(),
+                    metainfo: None,
+                    reply: None,
+                });
+                self.dirty.push(ih);
+            }
+        }
+        self.store_jobs.extend(jobs);
+        if let Some(r) = r {
+            // The answer goes with the last write queued (the settings, when
+            // no record changed), or out at once when nothing waits.
+            match self.store_jobs.last_mut().map(StoreJob::reply_slot) {
+                Some(slot @ None) => *slot = Some(StoreReply::Done(r)),
+                _ => reply(r, Ok(())),
+            }
+        }
+    }
+
     /// Writes the runtime settings whole; answers `r` once durable.
     fn save_settings(&mut self, r: crate::messages::Reply<Result<(), CommandError>>) {
         self.store_jobs.push(StoreJob::Settings {
@@ -218,29 +296,45 @@ impl Coordinator {
         );
         self.next_queue_position += 1;
         apply_props(&mut record, add.props);
-        tracing::info!(torrent = %add.meta.name, info_hash = %ih, save_path = %record.save_path.display(), paused = add.paused, "torrent added");
+        record.share_limits = add.share_limits.normalized();
+        record.skip_checked = add.skip_checking;
+        // Unknown categories and tags are created, invalid ones dropped
+        // (qBittorrent's `SessionImpl::addTorrent_impl`).
+        let created = self.labels_for_add(&mut record, &add.category, &add.tags);
+        tracing::info!(torrent = %add.meta.name, info_hash = %ih, save_path = %record.save_path.display(), paused = add.paused, category = %record.category, skip_checking = add.skip_checking, "torrent added");
+        if created {
+            self.store_jobs.push(StoreJob::Settings {
+                settings: self.saved.clone(),
+                reply: None,
+            });
+        }
         self.store_jobs.push(StoreJob::Save {
             record: record.clone(),
             metainfo: Some(add.raw),
             reply: Some(StoreReply::Added(ih, r)),
         });
-        self.insert_torrent(add.meta, record);
+        self.insert_torrent(add.meta, record, add.skip_checking);
     }
 
-    fn set_paused(
+    /// Pauses or resumes a torrent; `r` (when any) is answered once the
+    /// session on disk agrees.
+    pub(super) fn set_paused(
         &mut self,
         ih: InfoHash,
         paused: bool,
-        r: crate::messages::Reply<Result<(), CommandError>>,
+        r: Option<crate::messages::Reply<Result<(), CommandError>>>,
     ) {
         let Some(t) = self.torrents.get_mut(&ih) else {
-            return reply(r, Err(CommandError::NotFound));
+            return r.map_or((), |r| reply(r, Err(CommandError::NotFound)));
         };
         if t.record.paused == paused {
-            return reply(r, Ok(()));
+            return r.map_or((), |r| reply(r, Ok(())));
         }
         t.record.paused = paused;
-        t.seeding_since = (!paused && t.ready.is_some() && !t.checking).then(Instant::now);
+        t.stop_seeding();
+        if !paused && t.ready.is_some() && !t.checking {
+            t.start_seeding();
+        }
         let record = t.record.clone();
         self.sync_registry(ih);
         if paused {
@@ -254,8 +348,31 @@ impl Coordinator {
         self.store_jobs.push(StoreJob::Save {
             record,
             metainfo: None,
-            reply: Some(StoreReply::Done(r)),
+            reply: r.map(StoreReply::Done),
         });
+    }
+
+    /// The daemon stops: every record gets this run's upload and seeding
+    /// time (so all-time upload and the seeding-time limit survive the
+    /// restart), written before the store thread ends.
+    pub(super) fn save_on_stop(&mut self) {
+        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in &ihs {
+            let live: u64 = self.torrents[ih]
+                .peers
+                .iter()
+                .filter_map(|k| self.peers.get(k))
+                .map(|p| p.snap.uploaded)
+                .sum();
+            let t = self.torrents.get_mut(ih).expect("listed");
+            t.record.uploaded_before += t.uploaded_closed + live;
+            t.uploaded_closed = 0;
+            t.stop_seeding();
+        }
+        self.save_records(ihs, None);
+        for job in self.store_jobs.drain(..) {
+            let _ = self.links.store.send(job);
+        }
     }
 }
 

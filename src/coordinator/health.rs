@@ -10,6 +10,7 @@ use ringseed_proto::metainfo::InfoHash;
 
 use super::Coordinator;
 use crate::messages::{CheckDone, CheckJob, CheckOutcome, IoFailure};
+use crate::torrent::CheckSource;
 
 /// A file that could not be read, and when it is rechecked.
 pub(super) struct Trouble {
@@ -43,6 +44,18 @@ impl Coordinator {
         };
         if t.unreadable.contains_key(&file) || t.checking {
             return;
+        }
+        if t.record.skip_checked {
+            // Added without a check: nothing proved any of its data, so a
+            // read failure has the whole torrent hashed again rather than
+            // serving what might be garbage.
+            tracing::warn!(
+                torrent = %t.meta.name,
+                file,
+                %error,
+                "file of a torrent added with skip_checking cannot be read; rechecking the whole torrent"
+            );
+            return self.recheck(ih);
         }
         let pieces = ready.pieces_of_file(file as usize);
         let path = ready
@@ -92,6 +105,7 @@ impl Coordinator {
                         ready.clone(),
                         ready.pieces_of_file(*file as usize).collect(),
                     )),
+                    skip_checking: false,
                 });
             }
         }
@@ -165,12 +179,26 @@ impl Coordinator {
             CheckOutcome::Full(r) => r,
         };
         t.checking = false;
+        let mut save = false;
         match result {
-            Ok((torrent, _)) => {
+            Ok((torrent, source)) => {
+                if torrent.pieces.count() == torrent.meta.lengths.num_pieces()
+                    && t.record.completion_unix == 0
+                {
+                    t.record.completion_unix = crate::messages::unix_now();
+                    save = true;
+                }
+                if matches!(source, CheckSource::Hashed { .. }) && t.record.skip_checked {
+                    // Hashed now (the files did not match, or a recheck):
+                    // read failures go back to the per-file handling.
+                    t.record.skip_checked = false;
+                    save = true;
+                }
                 t.ready = Some(torrent);
                 t.error = None;
+                t.stop_seeding();
                 if !t.record.paused {
-                    t.seeding_since = Some(Instant::now());
+                    t.start_seeding();
                 }
             }
             Err(e) => {
@@ -180,5 +208,8 @@ impl Coordinator {
         }
         self.sync_registry(done.info_hash);
         self.dirty.push(done.info_hash);
+        if save {
+            self.save_records([done.info_hash], None);
+        }
     }
 }

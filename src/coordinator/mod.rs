@@ -22,6 +22,9 @@
 //! - `peers`: shard events — connects, interest, closes, snapshots, bans.
 //! - `commands`: control commands — add, remove, pause, recheck,
 //!   properties, limits, session settings, the listen port.
+//! - `labels`: categories, tags and share-limit settings (commands).
+//! - `share`: share-limit enforcement once a second (the decision itself
+//!   is the pure [`share::share_limit_reached`]).
 //! - `dial`: dialling the peers trackers return, under the half-open and
 //!   peer caps.
 //! - `health`: hash-check results, and files that could not be read while
@@ -39,12 +42,14 @@ mod choking;
 mod commands;
 mod dial;
 mod health;
+mod labels;
 mod peers;
 mod publish;
 pub(crate) mod rates;
+pub(crate) mod share;
 pub(crate) mod view;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -57,7 +62,9 @@ use ringseed_proto::metainfo::{InfoHash, Metainfo};
 use crate::ban::BanList;
 use crate::config::ChokerAlgorithm;
 use crate::disconnect::DisconnectReason;
-use crate::messages::{CheckDone, CheckJob, IoFailure, SessionSettings, StoreJob, TorrentRecord};
+use crate::messages::{
+    CheckDone, CheckJob, GlobalShareLimits, IoFailure, SessionSettings, StoreJob, TorrentRecord,
+};
 use crate::messages::{
     ControlCommand, PeerHello, PeerKey, PeerSnapshot, ShardCommand, ShardEvent, ShardLink,
     ShardStats,
@@ -66,7 +73,7 @@ use crate::torrent::{Registry, Torrent, TorrentEntry, TorrentState};
 pub(crate) use dial::DialLimits;
 use health::Trouble;
 use rates::ShardUse;
-use view::{DisconnectRecord, PeerView, SharedView, TorrentView};
+use view::{DisconnectRecord, PeerView, ShareLimitCounts, SharedView, TorrentView};
 
 /// Choking settings.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +93,8 @@ pub(crate) struct SessionDefaults {
     pub upload_limit: i64,
     /// `storage.data_dir` (empty: none).
     pub data_dir: PathBuf,
+    /// `[seeding]`: the global share limits.
+    pub(crate) share_limits: GlobalShareLimits,
 }
 
 /// What the coordinator is connected to.
@@ -138,12 +147,42 @@ struct SessionTorrent {
     uploaded_closed: u64,
     added_at: Instant,
     seeding_since: Option<Instant>,
+    /// Unix time of `seeding_since`, seconds.
+    seeding_since_unix: u64,
+    /// The record's category and tags as the view shows them (rebuilt when
+    /// they change, not every second).
+    category: Arc<str>,
+    tags: Arc<[String]>,
+    /// Unix time payload was last seen uploaded, seconds (0 = never this run).
+    last_activity_unix: u64,
+    /// This run's upload at the last full publish (activity detection).
+    uploaded_seen: u64,
     /// Files that could not be read while serving: their pieces are not
     /// announced to new peers until a recheck finds them again.
     unreadable: BTreeMap<u32, Trouble>,
 }
 
 impl SessionTorrent {
+    /// Starts the seeding clock (the torrent is ready, unpaused, not checking).
+    fn start_seeding(&mut self) {
+        self.seeding_since = Some(Instant::now());
+        self.seeding_since_unix = crate::messages::unix_now();
+    }
+
+    /// Stops the seeding clock, adding the spell to the record's total.
+    fn stop_seeding(&mut self) {
+        if let Some(s) = self.seeding_since.take() {
+            self.record.seeding_secs_before += s.elapsed().as_secs();
+        }
+        self.seeding_since_unix = 0;
+    }
+
+    /// Refreshes the view's copies of the record's category and tags.
+    fn labels_changed(&mut self) {
+        self.category = Arc::from(self.record.category.as_str());
+        self.tags = self.record.tags.iter().cloned().collect();
+    }
+
     fn entry(&self) -> Option<TorrentEntry> {
         if self.record.paused {
             return Some(TorrentEntry::Paused);
@@ -219,6 +258,12 @@ pub(crate) struct Coordinator {
     dialled: HashMap<(InfoHash, std::net::SocketAddr), (Instant, bool)>,
     /// Round-robin shard for the next dial.
     next_dial_shard: usize,
+    /// Global share limits in force (`saved.share_limits`, else `[seeding]`).
+    share_limits: GlobalShareLimits,
+    /// The view's copies of `saved.categories` and `saved.tags`.
+    categories: Arc<BTreeMap<String, PathBuf>>,
+    tags: Arc<BTreeSet<String>>,
+    share_actions: ShareLimitCounts,
 }
 
 impl Coordinator {
@@ -233,6 +278,11 @@ impl Coordinator {
     ) -> Self {
         let n = links.shards.len();
         let upload_limit = saved.upload_limit.unwrap_or(defaults.upload_limit);
+        let share_limits = saved
+            .share_limits
+            .map_or(defaults.share_limits, |s| s.normalized());
+        let categories = Arc::new(saved.categories.clone());
+        let tags = Arc::new(saved.tags.clone());
         Coordinator {
             settings,
             links,
@@ -258,6 +308,10 @@ impl Coordinator {
             peer_ids: HashMap::new(),
             dialled: HashMap::new(),
             next_dial_shard: 0,
+            share_limits,
+            categories,
+            tags,
+            share_actions: ShareLimitCounts::default(),
         }
     }
 
@@ -276,15 +330,15 @@ impl Coordinator {
                     reply: None,
                 });
             }
-            self.insert_torrent(i.meta, i.record);
+            self.insert_torrent(i.meta, i.record, false);
         }
         self.publish(Instant::now(), false);
     }
 
-    fn insert_torrent(&mut self, meta: Arc<Metainfo>, record: TorrentRecord) {
+    fn insert_torrent(&mut self, meta: Arc<Metainfo>, record: TorrentRecord, skip_checking: bool) {
         let ih = meta.info_hash;
         self.generation += 1;
-        let t = SessionTorrent {
+        let mut t = SessionTorrent {
             meta: meta.clone(),
             record,
             ready: None,
@@ -296,8 +350,14 @@ impl Coordinator {
             uploaded_closed: 0,
             added_at: Instant::now(),
             seeding_since: None,
+            seeding_since_unix: 0,
+            category: Arc::from(""),
+            tags: Arc::from([]),
+            last_activity_unix: 0,
+            uploaded_seen: 0,
             unreadable: BTreeMap::new(),
         };
+        t.labels_changed();
         let _ = self.links.checks.send(CheckJob {
             info_hash: ih,
             meta,
@@ -305,6 +365,7 @@ impl Coordinator {
             force: false,
             generation: t.generation,
             pieces: None,
+            skip_checking,
         });
         self.links
             .registry
@@ -375,10 +436,14 @@ impl Coordinator {
                     if now >= next_publish {
                         next_publish = now + Duration::from_secs(1);
                         self.publish(now, true);
+                        if self.enforce_share_limits() {
+                            self.publish(now, false);
+                        }
                     }
                 }
             }
         }
+        self.save_on_stop();
         self.totals
     }
 

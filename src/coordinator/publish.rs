@@ -58,10 +58,18 @@ impl Coordinator {
             max_connections: t.record.max_connections,
             max_uploads: t.record.max_uploads,
             active_secs: now.saturating_duration_since(t.added_at).as_secs(),
-            seeding_secs: t
-                .seeding_since
-                .map_or(0, |s| now.saturating_duration_since(s).as_secs()),
+            seeding_secs: t.record.seeding_secs_before
+                + t.seeding_since
+                    .map_or(0, |s| now.saturating_duration_since(s).as_secs()),
+            seeding_started_unix: t.seeding_since_unix,
             queue_position: t.record.queue_position,
+            category: t.category.clone(),
+            tags: t.tags.clone(),
+            share_limits: t.record.share_limits,
+            added_unix: t.record.added_unix,
+            completion_unix: t.record.completion_unix,
+            last_activity_unix: t.last_activity_unix,
+            skip_checked: t.record.skip_checked,
         }))
     }
 
@@ -90,6 +98,16 @@ impl Coordinator {
                     .push(Arc::new(peer_view(p, optimistic)));
             }
             self.peer_views = Arc::new(peers);
+            // Upload activity (the inactive-seeding-time limit, qBittorrent's
+            // `last_activity`): this run's upload grew since the last second.
+            let unix = unix_now();
+            for (ih, t) in self.torrents.iter_mut() {
+                let up = t.uploaded_closed + aggs.get(ih).map_or(0, |a| a.uploaded);
+                if up > t.uploaded_seen {
+                    t.last_activity_unix = unix;
+                }
+                t.uploaded_seen = up;
+            }
             let all: Vec<InfoHash> = self.torrents.keys().copied().collect();
             for ih in all {
                 if let Some(v) = self.torrent_view(ih, now, aggs.get(&ih)) {
@@ -134,6 +152,10 @@ impl Coordinator {
                     .clone()
                     .unwrap_or_else(|| self.defaults.data_dir.clone()),
                 autostart: self.saved.autostart.unwrap_or(true),
+                categories: self.categories.clone(),
+                tags: self.tags.clone(),
+                share_limits: self.share_limits,
+                share_limit_actions: self.share_actions,
             },
         };
         self.links.view.store(Arc::new(view));

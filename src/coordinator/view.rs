@@ -9,7 +9,7 @@
 //! lock, and the coordinator's store never waits for a reader) and keep it
 //! as long as they like.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use arc_swap::ArcSwap;
 use ringseed_proto::metainfo::{InfoHash, Metainfo};
 
 use crate::disconnect::DisconnectReason;
-use crate::messages::{IoFailure, PeerKey, PeerSource, ShardStats, MSG_SLOTS};
+use crate::messages::{
+    GlobalShareLimits, IoFailure, PeerKey, PeerSource, ShardStats, ShareLimits, MSG_SLOTS,
+};
 use crate::torrent::TorrentState;
 
 /// The latest view, shared with readers; only the coordinator stores a new
@@ -72,6 +74,24 @@ pub(crate) struct SessionView {
     pub(crate) default_save_path: PathBuf,
     /// Torrents added through the IPC start seeding at once.
     pub(crate) autostart: bool,
+    /// Categories: name → save path for adds ("" = the default save path).
+    pub(crate) categories: Arc<BTreeMap<String, PathBuf>>,
+    /// The session's tags.
+    #[allow(dead_code)] // Read by the qBittorrent WebUI front end (control/webui).
+    pub(crate) tags: Arc<BTreeSet<String>>,
+    /// The global share limits in force (runtime setting, else `[seeding]`).
+    #[allow(dead_code)] // Read by the qBittorrent WebUI front end (control/webui).
+    pub(crate) share_limits: GlobalShareLimits,
+    /// Share-limit actions taken since start, by action.
+    pub(crate) share_limit_actions: ShareLimitCounts,
+}
+
+/// Share-limit actions taken since start (`ringseed_share_limit_actions_total`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ShareLimitCounts {
+    pub(crate) stop: u64,
+    pub(crate) remove: u64,
+    pub(crate) remove_with_content: u64,
 }
 
 /// One torrent.
@@ -104,10 +124,33 @@ pub(crate) struct TorrentView {
     pub upload_limit: i64,
     pub max_connections: i64,
     pub(crate) max_uploads: i64,
-    /// Seconds since the torrent was added to this run / has been seeding.
+    /// Seconds since the torrent was added to this run.
     pub(crate) active_secs: u64,
+    /// Seconds seeded, all runs together (libtorrent's `seeding_duration`,
+    /// what qBittorrent's seeding-time limit counts).
     pub(crate) seeding_secs: u64,
+    /// Unix time the current seeding spell began, seconds; 0 = not seeding.
+    pub(crate) seeding_started_unix: u64,
     pub(crate) queue_position: u64,
+    /// Category, "" = none.
+    pub(crate) category: Arc<str>,
+    /// Tags, sorted.
+    pub(crate) tags: Arc<[String]>,
+    /// The torrent's own share limits (-2 = global, -1 = none; seconds).
+    pub(crate) share_limits: ShareLimits,
+    /// Unix time the torrent was added to the session, seconds.
+    #[allow(dead_code)] // Read by the qBittorrent WebUI front end (control/webui).
+    pub(crate) added_unix: u64,
+    /// Unix time it was first complete (its first check found every
+    /// piece), seconds; 0 = never.
+    #[allow(dead_code)] // Read by the qBittorrent WebUI front end (control/webui).
+    pub(crate) completion_unix: u64,
+    /// Unix time payload was last uploaded (seen at the once-a-second
+    /// snapshot), seconds; 0 = never in this run.
+    pub(crate) last_activity_unix: u64,
+    /// Added with `skip_checking` and not hashed since.
+    #[allow(dead_code)] // Read by the qBittorrent WebUI front end (control/webui).
+    pub(crate) skip_checked: bool,
 }
 
 /// One connected peer: the shard's wire facts, the coordinator's choking

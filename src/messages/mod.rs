@@ -13,11 +13,18 @@ mod failure;
 mod session;
 mod shard;
 
-pub(crate) use control::{AddTorrent, CommandError, ControlCommand, SessionChange, TorrentProps};
+pub(crate) use control::{
+    AddTorrent, CategoryChange, CommandError, ControlCommand, SessionChange, TagChange,
+    TorrentProps,
+};
 pub(crate) use failure::IoFailure;
 pub(crate) use session::{
-    CheckDone, CheckJob, CheckOutcome, SessionSettings, StoreJob, StoreReply, TorrentRecord,
+    category_and_parents, in_category, parent_category, tag_name, valid_category_name, CheckDone,
+    CheckJob, CheckOutcome, GlobalShareLimits, SessionSettings, ShareLimitAction, ShareLimits,
+    StoreJob, StoreReply, TorrentRecord, USE_GLOBAL,
 };
+#[allow(unused_imports)] // The qBittorrent WebUI front end's conversions.
+pub(crate) use session::{mins_to_secs, secs_to_mins, NO_LIMIT};
 pub(crate) use shard::{
     msg_slot, BudgetGrant, BudgetUse, ClosedPeer, ListenerSlot, PeerHello, PeerSnapshot,
     PeerSource, ShardCommand, ShardEvent, ShardLink, ShardStats, HANDSHAKE_SLOT, MSG_NAMES,

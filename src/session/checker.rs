@@ -53,6 +53,7 @@ pub(crate) fn run(
             Some(&state_dir),
             hash_threads,
             job.force,
+            job.skip_checking,
             &hashed,
         )
         .map(|(t, s)| (Arc::new(t), s));
@@ -61,6 +62,9 @@ pub(crate) fn run(
             Ok((t, source)) => {
                 let how = match source {
                     CheckSource::Resume => "from resume data, nothing hashed".to_string(),
+                    CheckSource::Trusted => {
+                        "skip_checking: every file has its length, nothing hashed".to_string()
+                    }
                     CheckSource::Hashed { bytes } => format!(
                         "hashed {bytes} bytes in {seconds:.2} s ({:.2} GB/s)",
                         *bytes as f64 / seconds.max(1e-9) / 1e9

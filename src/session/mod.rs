@@ -36,6 +36,12 @@ pub fn read_metainfo(path: &Path) -> Result<(Metainfo, Vec<u8>), LoadError> {
 /// data when `state_dir` is given, the files are unchanged and `force` is
 /// false), and saves resume data.
 ///
+/// `skip_checking` (qBittorrent's): when every file exists with its
+/// length, every piece is taken as verified without hashing and resume
+/// data is written so a restart trusts it too; when a file is missing or
+/// has another size, the torrent is hashed as usual (a warning says why) —
+/// trusting it would announce pieces that cannot be served.
+///
 /// Errors: the save path is unusable, or a file escapes it.
 pub(crate) fn prepare(
     meta: Arc<Metainfo>,
@@ -43,6 +49,7 @@ pub(crate) fn prepare(
     state_dir: Option<&Path>,
     hash_threads: usize,
     force: bool,
+    skip_checking: bool,
     progress: &Arc<AtomicU64>,
 ) -> Result<(Torrent, CheckSource), LoadError> {
     let p = meta.name.clone();
@@ -63,9 +70,20 @@ pub(crate) fn prepare(
     } else {
         state_dir.and_then(|d| resume::load(d, &meta, &files))
     };
-    let (have, source) = match resumed {
-        Some(have) => (have, CheckSource::Resume),
-        None => {
+    let trusted = (skip_checking && resumed.is_none())
+        .then(|| trust_files(&meta, &files))
+        .flatten();
+    if let Some(have) = &trusted {
+        if let Some(d) = state_dir {
+            if let Err(e) = resume::save(d, &meta, &resume::record(&meta, &files, have)) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot write resume data");
+            }
+        }
+    }
+    let (have, source) = match (resumed, trusted) {
+        (Some(have), _) => (have, CheckSource::Resume),
+        (None, Some(have)) => (have, CheckSource::Trusted),
+        (None, None) => {
             let r = check::verify_all(&meta, &root, &files, hash_threads, progress);
             for f in files.iter() {
                 if let Some(path) = &f.path {
@@ -118,4 +136,27 @@ pub(crate) fn prepare(
         },
         source,
     ))
+}
+
+/// Every piece as verified when every file of `meta` exists with its
+/// length (pad files need nothing); `None`, with a warning naming the first
+/// file that does not, otherwise.
+fn trust_files(meta: &Metainfo, files: &[storage::FileSlot]) -> Option<Vec<bool>> {
+    for f in files {
+        let Some(path) = &f.path else {
+            continue;
+        };
+        let size = f.stat.map(|s| s.size);
+        if size != Some(f.length) {
+            tracing::warn!(
+                torrent = %meta.name,
+                file = %path.display(),
+                size = size.map_or(-1, |s| s as i64),
+                expected = f.length,
+                "skip_checking refused: a file is missing or has another size; hashing the torrent"
+            );
+            return None;
+        }
+    }
+    Some(vec![true; meta.lengths.num_pieces() as usize])
 }

@@ -230,6 +230,7 @@ mod tests {
             download_limit: Some(102400),
             default_save_path: Some("/srv/new".into()),
             autostart: Some(false),
+            ..Default::default()
         };
         let text = serde_json::to_string(&new).unwrap();
         assert_eq!(serde_json::from_str::<SessionSettings>(&text).unwrap(), new);
@@ -253,5 +254,56 @@ mod tests {
         assert_eq!(loaded[0].meta.info_hash, meta.info_hash);
         store.remove(&meta.info_hash, dir.path()).unwrap();
         assert!(store.load().is_empty());
+    }
+
+    #[test]
+    fn records_and_settings_without_the_label_and_share_keys_still_load() {
+        let old = r#"{"format":1,"info_hash":"0000000000000000000000000000000000000000",
+            "name":"t","save_path":"/d","paused":false,"upload_limit":-1,
+            "max_connections":-1,"max_uploads":-1,"added_unix":5,"queue_position":0,
+            "uploaded_before":7}"#;
+        let r: TorrentRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.category, "");
+        assert!(r.tags.is_empty());
+        assert_eq!(r.share_limits, crate::messages::ShareLimits::default());
+        assert_eq!((r.seeding_secs_before, r.completion_unix), (0, 0));
+        assert!(!r.skip_checked);
+        let s: SessionSettings = serde_json::from_str(r#"{"upload_limit": 5}"#).unwrap();
+        assert!(s.categories.is_empty() && s.tags.is_empty() && s.share_limits.is_none());
+    }
+
+    #[test]
+    fn categories_tags_and_share_limits_survive_a_restart_of_the_store() {
+        use crate::messages::{GlobalShareLimits, ShareLimitAction, ShareLimits};
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = build_torrent("t", &[(vec![], 5)], 16384, &[[1; 20]], None, "x");
+        let meta = Metainfo::from_bytes(&bytes).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = TorrentRecord::new(&meta, "/data".into(), false, 0);
+        rec.category = "tv/hd".into();
+        rec.tags = ["a".to_string(), "b".to_string()].into();
+        rec.share_limits = ShareLimits::from_qbt_minutes(1.5, 2, -1);
+        rec.seeding_secs_before = 99;
+        rec.skip_checked = true;
+        store.save(&rec, Some(&bytes)).unwrap();
+        let mut settings = SessionSettings::default();
+        settings.categories.insert("tv".into(), "".into());
+        settings.categories.insert("tv/hd".into(), "/srv/hd".into());
+        settings.tags.insert("a".into());
+        settings.share_limits = Some(GlobalShareLimits {
+            max_ratio: 0.5,
+            max_seeding_time_secs: 10,
+            max_inactive_seeding_time_secs: -1,
+            action: ShareLimitAction::RemoveWithContent,
+        });
+        let text = serde_json::to_vec_pretty(&settings).unwrap();
+        assert!(String::from_utf8_lossy(&text).contains("\"remove_with_content\""));
+        storage::write_atomically(&store.dir().join("settings.json"), &text).unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        let loaded = store.load();
+        assert_eq!(loaded[0].record, rec);
+        assert_eq!(loaded[0].record.share_limits.seeding_time_secs, 120);
+        assert_eq!(store.load_settings(), settings);
     }
 }

@@ -128,3 +128,46 @@ mod tests {
         assert!(!t.exists());
     }
 }
+
+/// Moves a torrent's files from beneath `from` to the same places beneath
+/// `to` (qBittorrent's `setLocation`) with rename(2): one filesystem only
+/// (another gives EXDEV; nothing is copied). A file already at its new
+/// place with its length is left as it is; a file missing at the old place
+/// is skipped (the check that follows finds it missing). Emptied folders
+/// of a multi-file torrent are removed. Returns how many files moved.
+///
+/// Errors: the first rename or folder creation that failed (files moved
+/// before it stay moved; the check that follows sees where each one is).
+pub(crate) fn move_data(meta: &Metainfo, from: &Path, to: &Path) -> std::io::Result<usize> {
+    let mut moved = 0;
+    for f in meta.files.iter().filter(|f| !f.pad) {
+        let rel = meta.file_path(f);
+        let (src, dst) = (from.join(&rel), to.join(&rel));
+        if std::fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == f.length) {
+            continue;
+        }
+        if std::fs::symlink_metadata(&src).is_err() {
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&src, &dst)?;
+        moved += 1;
+    }
+    if meta.multi_file {
+        // Deepest folders first; a folder that is not empty stays.
+        let mut dirs: Vec<PathBuf> = meta
+            .files
+            .iter()
+            .filter_map(|f| meta.file_path(f).parent().map(Path::to_path_buf))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(from.join(d));
+        }
+    }
+    Ok(moved)
+}

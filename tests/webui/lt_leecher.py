@@ -24,7 +24,9 @@ def main():
     host, port = a.peer.rsplit(":", 1)
     ses = lt.session({
         "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "enable_dht": False, "enable_lsd": False,
+        # TCP at once: ringseed has no uTP (libtorrent would try uTP first).
+        "enable_outgoing_utp": False, "enable_incoming_utp": False, "enable_upnp": False, "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
         "download_rate_limit": a.rate,
         "user_agent": "ringseed-webui-test/1.0 libtorrent/" + lt.__version__,
@@ -33,6 +35,9 @@ def main():
     p.ti = lt.torrent_info(a.torrent)
     p.save_path = a.save
     h = ses.add_torrent(p)
+    # The session's rate limit spares local peers (libtorrent's local peer
+    # class); the torrent's own limit does not.
+    h.set_download_limit(a.rate)
     h.connect_peer((host, int(port)))
     start = last_connect = time.time()
     said = False

@@ -173,7 +173,7 @@ impl Ipc {
         let options = AddOptions {
             save_path: directory,
             paused: autostart.map(|a| !a),
-            props: Default::default(),
+            ..Default::default()
         };
         let added = self.api.add_torrent(torrent, options).await.map_err(why)?;
         // The coordinator publishes the view before it answers.

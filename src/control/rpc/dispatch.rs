@@ -178,6 +178,7 @@ async fn add(api: &Api, params: &Value) -> R {
         save_path: Some(save_path),
         paused: Some(paused),
         props,
+        ..Default::default()
     };
     let added = api.add_torrent(torrent, options).await?;
     Ok(json!({"info_hash": ih_json(&added.meta)}))

@@ -114,8 +114,16 @@ impl From<ApiError> for MethodError {
                 e.to_string(),
             ),
             ApiError::NoSavePath => MethodError::rpc(-4, "'save_path' missing"),
-            // The daemon is stopping; a listener (no RPC method binds one).
-            e @ (ApiError::Stopping | ApiError::Listen(_)) => MethodError::Internal(e.to_string()),
+            // The daemon is stopping; a listener (no RPC method binds one);
+            // categories and tags (no porla method sets them).
+            e @ (ApiError::Stopping
+            | ApiError::Listen(_)
+            | ApiError::Move(_)
+            | ApiError::Command(
+                CommandError::UnknownCategory
+                | CommandError::CategoryExists
+                | CommandError::InvalidName(_),
+            )) => MethodError::Internal(e.to_string()),
         }
     }
 }

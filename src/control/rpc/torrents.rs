@@ -122,7 +122,9 @@ fn torrent_json(t: &TorrentView, tr: Option<&TorrentTrackers>) -> Value {
         "active_duration": t.active_secs,
         "all_time_download": 0,
         "all_time_upload": t.uploaded_total,
-        "category": null,
+        // porla's category and tags (qBittorrent's, set through the
+        // control API): null / [] when none.
+        "category": (!t.category.is_empty()).then(|| t.category.to_string()),
         "download_rate": 0,
         "error": t.error.as_ref().map(|e| &e.message),
         "eta": -1,
@@ -130,7 +132,7 @@ fn torrent_json(t: &TorrentView, tr: Option<&TorrentTrackers>) -> Value {
         "flags": flags,
         "info_hash": ih_json(&t.meta),
         "last_download": -1,
-        "last_upload": if t.upload_rate > 0 { 0 } else { -1 },
+        "last_upload": last_upload(t),
         "list_peers": t.peers,
         "list_seeds": t.seeds,
         "metadata": null,
@@ -146,11 +148,23 @@ fn torrent_json(t: &TorrentView, tr: Option<&TorrentTrackers>) -> Value {
         "session": SESSION,
         "size": size,
         "state": state_code(t),
-        "tags": [],
+        "tags": &*t.tags,
         "total": size,
         "total_done": t.bytes_have,
         "upload_rate": t.wire_upload_rate,
     })
+}
+
+/// libtorrent's `last_upload`: seconds since payload was last uploaded,
+/// -1 when never (this run).
+fn last_upload(t: &TorrentView) -> i64 {
+    if t.upload_rate > 0 {
+        0
+    } else if t.last_activity_unix == 0 {
+        -1
+    } else {
+        crate::messages::unix_now().saturating_sub(t.last_activity_unix) as i64
+    }
 }
 
 /// A sortable value of a `torrents.list` field.
@@ -172,7 +186,7 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
         "all_time_upload" => Num(t.uploaded_total as f64),
         "eta" | "last_download" => Num(-1.0),
         "finished_duration" | "seeding_duration" => Num(t.seeding_secs as f64),
-        "last_upload" => Num(if t.upload_rate > 0 { 0.0 } else { -1.0 }),
+        "last_upload" => Num(last_upload(t) as f64),
         "list_peers" | "num_peers" => Num(t.peers as f64),
         "list_seeds" | "num_seeds" => Num(t.seeds as f64),
         "name" => Text(t.meta.name.clone()),
@@ -189,6 +203,7 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
         "total_done" => Num(t.bytes_have as f64),
         "upload_rate" => Num(t.wire_upload_rate as f64),
         "info_hash" => Text(t.info_hash.to_hex()),
+        "category" => Text(t.category.to_string()),
         _ => return None,
     })
 }
@@ -279,6 +294,7 @@ fn sort_val_field_ok(field: &str) -> Option<()> {
         "total_done",
         "upload_rate",
         "info_hash",
+        "category",
     ];
     FIELDS.contains(&field).then_some(())
 }

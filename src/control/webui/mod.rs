@@ -608,9 +608,18 @@ impl WebUi {
                 ext::torrent_tags(api, hashes, tags, action == "addTags").await?;
                 Ok(ok())
             }
-            "setLocation" => Err(WebError::Conflict(
-                "ringseed serves data where it is and does not move it: remove the torrent and add it again with the new savepath".into(),
-            )),
+            "setLocation" => {
+                let hashes = self.hashes(p)?;
+                let to = p
+                    .get("location")
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .ok_or(WebError::Missing("location"))?;
+                for ih in hashes {
+                    api.set_location(ih, PathBuf::from(to)).await?;
+                }
+                Ok(ok())
+            }
             "rename" | "renameFile" | "renameFolder" => Err(WebError::Conflict(
                 "ringseed serves the names the metainfo gives; renaming is not supported".into(),
             )),
@@ -750,6 +759,7 @@ impl WebUi {
                     upload_limit: up_limit,
                     ..Default::default()
                 },
+                ..Default::default()
             };
             let extras = ext::AddExtras {
                 category: category.clone(),
@@ -1076,6 +1086,10 @@ impl WebError {
             WebError::Conflict(m) => text(StatusCode::CONFLICT, m),
             WebError::Api(ApiError::Command(CommandError::NotFound)) => {
                 text(StatusCode::NOT_FOUND, "Not Found")
+            }
+            // qbit_manage reads this 409 and creates the category.
+            WebError::Api(ApiError::Command(CommandError::UnknownCategory)) => {
+                text(StatusCode::CONFLICT, "Incorrect category name")
             }
             WebError::Api(ApiError::Stopping) => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")

@@ -7,7 +7,7 @@
 //! last state it was sent (one per session, dropped with the oldest
 //! session), as qBittorrent's `SyncController` does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{json, Map, Value};
 
@@ -23,13 +23,20 @@ const MAX_RID: i64 = 1_000_000;
 
 type Object = Map<String, Value>;
 
-/// What one session was sent last.
+/// What one session was sent: its last [`KEPT`] answers by `rid` (as
+/// qBittorrent's `SyncController` keeps the last answer and the last one
+/// acknowledged). A client sending any of those `rid`s gets a delta
+/// against that answer, so one that asks again with the same `rid`, or
+/// two polls of one session that crossed, still get deltas.
 #[derive(Default)]
 pub(crate) struct SyncState {
     rid: i64,
-    main: Option<MainData>,
-    peers: Option<(InfoHash, i64, HashMap<String, Object>)>,
+    main: VecDeque<(i64, MainData)>,
+    peers: VecDeque<(InfoHash, i64, HashMap<String, Object>)>,
 }
+
+/// Answers kept per session and kind.
+const KEPT: usize = 3;
 
 #[derive(Clone)]
 struct MainData {
@@ -144,8 +151,13 @@ pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
     let trackers = api.trackers();
     let now = main_data(&view, &trackers);
     let rid_out = next_rid(state.rid);
-    let out = match (&state.main, rid != 0 && rid == state.rid) {
-        (Some(prev), true) => {
+    let base = state
+        .main
+        .iter()
+        .find(|(r, _)| rid != 0 && *r == rid)
+        .map(|(_, d)| d);
+    let out = match base {
+        Some(prev) => {
             let mut o = Object::new();
             o.insert("rid".into(), json!(rid_out));
             let mut torrents = Object::new();
@@ -233,7 +245,10 @@ pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
         }),
     };
     state.rid = rid_out;
-    state.main = Some(now);
+    if state.main.len() >= KEPT {
+        state.main.pop_front();
+    }
+    state.main.push_back((rid_out, now));
     out
 }
 
@@ -313,10 +328,10 @@ pub(crate) fn torrent_peers(
         .collect();
     let prev = state
         .peers
-        .take()
-        .filter(|(ih, r, _)| *ih == info_hash && rid != 0 && *r == rid);
+        .iter()
+        .find(|(ih, r, _)| *ih == info_hash && rid != 0 && *r == rid);
     let rid_out = next_rid(state.rid);
-    let out = match &prev {
+    let out = match prev {
         Some((_, _, old)) => {
             let mut peers = Object::new();
             for (k, v) in &now {
@@ -345,6 +360,9 @@ pub(crate) fn torrent_peers(
         None => json!({"rid": rid_out, "full_update": true, "show_flags": true, "peers": now}),
     };
     state.rid = rid_out;
-    state.peers = Some((info_hash, rid_out, now));
+    if state.peers.len() >= KEPT {
+        state.peers.pop_front();
+    }
+    state.peers.push_back((info_hash, rid_out, now));
     Some(out)
 }

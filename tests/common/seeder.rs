@@ -112,6 +112,8 @@ pub struct Seeder {
     pub metrics: Option<SocketAddr>,
     /// The IPC socket, from the ready line (`None` when off).
     pub ipc: Option<PathBuf>,
+    /// The qBittorrent WebUI API address, from the ready line (`None` when off).
+    pub webui: Option<SocketAddr>,
     /// The state directory (a private temp dir unless the args name one).
     pub state_dir: PathBuf,
     /// Every log line (stderr), ANSI codes stripped.
@@ -119,12 +121,13 @@ pub struct Seeder {
     _state: Option<tempfile::TempDir>,
 }
 
-/// The surfaces of a ready line, `{"ready":{"listen":…,"rpc":…,"metrics":…,"ipc":…}}`.
+/// The surfaces of a ready line, `{"ready":{"listen":…,"rpc":…,"metrics":…,"ipc":…,"webui":…}}`.
 struct Ready {
     listen: SocketAddr,
     rpc: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
     ipc: Option<PathBuf>,
+    webui: Option<SocketAddr>,
 }
 
 impl Ready {
@@ -141,6 +144,7 @@ impl Ready {
             rpc: addr("rpc"),
             metrics: addr("metrics"),
             ipc: r["ipc"].as_str().map(PathBuf::from),
+            webui: addr("webui"),
         })
     }
 }
@@ -227,6 +231,7 @@ impl Seeder {
             rpc: ready.rpc,
             metrics: ready.metrics,
             ipc: ready.ipc,
+            webui: ready.webui,
             state_dir,
             log,
             _state: temp_state,

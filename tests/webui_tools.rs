@@ -62,7 +62,10 @@ fn tools() -> Result<PathBuf, String> {
         return Err(format!("{} missing ({setup})", flood.display()));
     }
     let imports = Command::new(&py)
-        .args(["-c", "import libtorrent, websocket, requests, prometheus_client"])
+        .args([
+            "-c",
+            "import libtorrent, websocket, requests, prometheus_client",
+        ])
         .output()
         .map_err(|e| format!("{}: {e}", py.display()))?;
     if !imports.status.success() {
@@ -98,8 +101,16 @@ impl Payload {
             let content = p.data().join(name);
             std::fs::create_dir_all(&content).unwrap();
             let seed = 10 * i as u64;
-            std::fs::write(content.join(format!("{name}.bin")), bytes(1024 * 1024 + 4099 * i, seed + 1)).unwrap();
-            std::fs::write(content.join(format!("notes-{name}.txt")), bytes(30_000 + i, seed + 2)).unwrap();
+            std::fs::write(
+                content.join(format!("{name}.bin")),
+                bytes(1024 * 1024 + 4099 * i, seed + 1),
+            )
+            .unwrap();
+            std::fs::write(
+                content.join(format!("notes-{name}.txt")),
+                bytes(30_000 + i, seed + 2),
+            )
+            .unwrap();
             let t = p.torrents().join(format!("{name}.torrent"));
             ringseed_create_with_announce(&content, &t, 16384, announce);
         }
@@ -117,7 +128,12 @@ impl Payload {
     fn torrent_files(&self) -> Vec<String> {
         TORRENTS
             .iter()
-            .map(|(n, _)| self.torrents().join(format!("{n}.torrent")).display().to_string())
+            .map(|(n, _)| {
+                self.torrents()
+                    .join(format!("{n}.torrent"))
+                    .display()
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -155,9 +171,12 @@ fn webui_seeder(p: &Payload, seeding: bool) -> (Seeder, String) {
         args.extend(files.iter().map(String::as_str));
     }
     let seeder = Seeder::start(&args);
-    let webui = seeder
-        .webui
-        .unwrap_or_else(|| panic!("no \"webui\" address in the ready line; log:\n{}", seeder.log_text()));
+    let webui = seeder.webui.unwrap_or_else(|| {
+        panic!(
+            "no \"webui\" address in the ready line; log:\n{}",
+            seeder.log_text()
+        )
+    });
     (seeder, format!("http://{webui}"))
 }
 
@@ -219,19 +238,34 @@ fn qbit_manage_tags_categorizes_limits_and_resumes() {
         &seeder,
         &p,
         "qbit_manage_run.py",
-        &[&url, USER, PASS, torrents.to_str().unwrap(), data.to_str().unwrap()],
+        &[
+            &url,
+            USER,
+            PASS,
+            torrents.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ],
     );
 }
 
 #[test]
 fn prometheus_exporter_and_prometheus_see_every_torrent() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(py) = required(tools(), "prometheus_exporter_and_prometheus_see_every_torrent") else {
+    let Some(py) = required(
+        tools(),
+        "prometheus_exporter_and_prometheus_see_every_torrent",
+    ) else {
         return;
     };
     let p = Payload::new();
     let (seeder, url) = webui_seeder(&p, true);
-    run_script(&py, &seeder, &p, "exporter_prometheus.py", &[&url, USER, PASS]);
+    run_script(
+        &py,
+        &seeder,
+        &p,
+        "exporter_prometheus.py",
+        &[&url, USER, PASS],
+    );
 }
 
 #[test]
@@ -248,6 +282,16 @@ fn flood_lists_the_torrents_and_shows_a_real_peer() {
         .unwrap()
         .join("test-artefacts");
     std::fs::create_dir_all(&out).unwrap();
-    run_script(&py, &seeder, &p, "flood_ui.py", &[&url, USER, PASS, out.to_str().unwrap()]);
-    assert!(out.join("flood.png").exists(), "no {}", out.join("flood.png").display());
+    run_script(
+        &py,
+        &seeder,
+        &p,
+        "flood_ui.py",
+        &[&url, USER, PASS, out.to_str().unwrap()],
+    );
+    assert!(
+        out.join("flood.png").exists(),
+        "no {}",
+        out.join("flood.png").display()
+    );
 }

@@ -7,7 +7,11 @@ response (for a list of objects, the keys of its first object).
     python3 log_proxy.py LISTEN_PORT TARGET_URL LOG [--fake-version]
 
 --fake-version: answer app/version "v5.1.0" and app/webapiVersion "2.11.4"
-itself (what ringseed says), to see which calls a tool makes to such a server.
+itself (what ringseed says), to see which calls a tool makes to such a server,
+and translate qBittorrent 5's renames to the 4.x server behind it (the log
+shows the calls as the tool made them): torrents/start and torrents/stop to
+resume/pause, filter=running/stopped to resumed/paused, stopped=... to
+paused=..., and in answers the states pausedUP/pausedDL to stoppedUP/stoppedDL.
 
 Used by against_qbittorrent.py --log to list what each tool calls.
 """
@@ -50,6 +54,33 @@ def params_of(ctype, body):
     return f"<{len(body)} B {ctype}>"
 
 
+V5_PATHS = {"/api/v2/torrents/start": "/api/v2/torrents/resume", "/api/v2/torrents/stop": "/api/v2/torrents/pause"}
+V5_FILTERS = {"running": "resumed", "stopped": "paused"}
+
+
+def to_v4(path, ctype, body):
+    """A qBittorrent 5 (API 2.11) request as qBittorrent 4.x understands it."""
+    u = urllib.parse.urlsplit(path)
+    p = V5_PATHS.get(u.path, u.path)
+
+    def fix(pairs):
+        out = []
+        for k, v in pairs:
+            if k == "filter":
+                v = V5_FILTERS.get(v, v)
+            if k == "stopped":
+                k = "paused"
+            out.append((k, v))
+        return out
+
+    q = urllib.parse.urlencode(fix(urllib.parse.parse_qsl(u.query, keep_blank_values=True)))
+    if ctype.startswith("application/x-www-form-urlencoded") and body:
+        body = urllib.parse.urlencode(fix(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))).encode()
+    elif ctype.startswith("multipart/form-data") and body:
+        body = body.replace(b'name="stopped"', b'name="paused"')
+    return p + ("?" + q if q else ""), body
+
+
 def keys_of(resp):
     if "json" not in resp.headers.get("content-type", ""):
         t = resp.content[:80]
@@ -90,8 +121,11 @@ def main():
                     headers[k] = target + (u0.path or "/") + (("?" + u0.query) if u0.query else "")
                     if k == "Origin":
                         headers[k] = target
+            path, fwd_body = self.path, body
+            if fake:
+                path, fwd_body = to_v4(path, self.headers.get("content-type", ""), body)
             resp = local.s.request(
-                self.command, target + self.path, data=body, headers=headers, allow_redirects=False
+                self.command, target + path, data=fwd_body, headers=headers, allow_redirects=False
             )
             local.s.cookies.clear()
             u = urllib.parse.urlsplit(self.path)
@@ -110,6 +144,9 @@ def main():
             fakes = {"/api/v2/app/version": b"v5.1.0", "/api/v2/app/webapiVersion": b"2.11.4"}
             if fake and u.path in fakes and resp.status_code == 200:
                 data = fakes[u.path]
+            elif fake and b'"state":"paused' in data:
+                data = data.replace(b'"state":"pausedUP"', b'"state":"stoppedUP"')
+                data = data.replace(b'"state":"pausedDL"', b'"state":"stoppedDL"')
             self.send_response(resp.status_code)
             for k, v in resp.raw.headers.items():
                 if k.lower() not in HOP:

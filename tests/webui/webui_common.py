@@ -212,6 +212,7 @@ LEECHER = textwrap.dedent(
     torrent, save, port, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
                       "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+                      "enable_outgoing_utp": False, "enable_incoming_utp": False,
                       "download_rate_limit": rate, "allow_multiple_connections_per_ip": True,
                       "user_agent": "ringseed-test-leecher", "alert_mask": 0})
     h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})

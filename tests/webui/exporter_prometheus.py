@@ -184,7 +184,9 @@ def run():
     print(f"prometheus: qbittorrent_torrent_size has {len(series)} series, one per torrent")
 
     # Upload: a real leecher downloads the biggest torrent; the upload counter's rate goes > 0.
-    big = max(torrents, key=lambda t: t["size"])
+    running = [t for t in torrents if not t["state"].startswith(("paused", "stopped", "error", "missing"))]
+    check(running, f"no running torrent to leech: {[(t['name'], t['state']) for t in torrents]}")
+    big = max(running, key=lambda t: t["size"])
     before = wait_for("qbittorrent_up_info_data_total in prometheus", lambda: query("qbittorrent_up_info_data_total"), 30)
     base = float(before[0]["value"][1])
     tfile = torrent_file(qbt, big["hash"], work)

@@ -129,7 +129,9 @@ def run():
     print(f"server {qbt.get('app/version').text}: torrents {names}")
 
     # 1. A real peer, kept connected by a slow download.
-    target = max(torrents, key=lambda t: t["size"])
+    running = [t for t in torrents if not t["state"].startswith(("paused", "stopped", "error", "missing"))]
+    check(running, f"no running torrent to leech: {[(t['name'], t['state']) for t in torrents]}")
+    target = max(running, key=lambda t: t["size"])
     tfile = torrent_file(qbt, target["hash"], work)
     port = peer_port(qbt)
     leecher = start_leecher(tfile, os.path.join(work, "leech"), port, os.path.join(work, "leecher.log"), rate=16384)
@@ -223,6 +225,12 @@ def run():
         return all(n in text for n in names) and text
     try:
         wait_for(f"Flood's page to list {names}", list_shows_names, 60, 0.5)
+        # The list is there under the fading "loading" overlay (its list of
+        # dependencies): let it go before the screenshot (cosmetic, no failure).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Torrent Taxonomy" in (cdp.eval("document.body.innerText") or ""):
+            time.sleep(0.25)
+        time.sleep(0.5)
     finally:
         cdp.screenshot(os.path.join(out_dir, "flood.png"))
     print(f"Flood page lists {names}")

@@ -4,6 +4,8 @@
 
 TORRENT_DIR holds at least 3 .torrent files whose announce URLs have
 different hosts; each torrent's content is complete under DATA_DIR (DATA_DIR/NAME).
+The server must not have them yet, or have them without tags and category
+(qbit_manage changes only untagged, uncategorized torrents): one run per server.
 
 Checks:
   1. The torrents are added through the API (torrents/add, savepath=DATA_DIR,
@@ -64,8 +66,13 @@ def run():
     check(len(names) >= 3, f"need 3 torrents in {torrent_dir}, found {names}")
     paused_name = names[0]
     added = add_torrents(qbt, torrent_dir, data_dir, paused=[paused_name])
+    # qbit_manage tags only untagged torrents and categorizes only uncategorized ones.
+    done = [t["name"] for h, t in qbt.by_hash().items() if h in added and (t["tags"] or t["category"])]
+    check(not done, f"{done} already have tags or a category: run this on a server with fresh torrents")
+
     # The paused one: make sure it is paused even if the server had it already.
     paused_hash = next(h for h, v in added.items() if v[0] == paused_name)
+
     def is_paused():
         return qbt.by_hash()[paused_hash]["state"] in PAUSED_STATES
 

@@ -43,6 +43,12 @@ def main_wrapper(name, fn):
     except TestFailure as e:
         print(f"FAIL {name}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
+    except Exception as e:  # an unexpected error is a failure too, with its traceback
+        import traceback
+
+        traceback.print_exc()
+        print(f"FAIL {name}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
     print(f"PASS {name}", flush=True)
     sys.exit(0)
 

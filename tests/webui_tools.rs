@@ -47,19 +47,36 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The venv's Python when every tool the scripts run is installed.
-fn tools() -> Result<PathBuf, String> {
+/// What one script runs besides the venv's Python (with python3-libtorrent,
+/// requests, websocket-client, prometheus_client): files under the repo
+/// root and commands on PATH (with their Debian package).
+struct Needs {
+    files: &'static [&'static str],
+    commands: &'static [(&'static str, &'static str)],
+}
+
+const QBIT_MANAGE: Needs = Needs {
+    files: &[".venv-tests/bin/qbit-manage"],
+    commands: &[],
+};
+const EXPORTER: Needs = Needs {
+    files: &[".venv-tests/bin/qbittorrent-exporter"],
+    commands: &[("prometheus", "prometheus")],
+};
+const FLOOD: Needs = Needs {
+    files: &["tests/webui/node_modules/.bin/flood"],
+    commands: &[("node", "nodejs"), ("chromium", "chromium")],
+};
+
+/// The venv's Python when everything `needs` names is installed.
+fn tools(needs: &Needs) -> Result<PathBuf, String> {
     let py = root().join(".venv-tests/bin/python");
     let setup = "run tests/webui/setup-tools.sh";
-    for bin in ["python", "qbit-manage", "qbittorrent-exporter"] {
-        let p = root().join(".venv-tests/bin").join(bin);
+    for f in std::iter::once(&".venv-tests/bin/python").chain(needs.files) {
+        let p = root().join(f);
         if !p.exists() {
             return Err(format!("{} missing ({setup})", p.display()));
         }
-    }
-    let flood = root().join("tests/webui/node_modules/.bin/flood");
-    if !flood.exists() {
-        return Err(format!("{} missing ({setup})", flood.display()));
     }
     let imports = Command::new(&py)
         .args([
@@ -74,11 +91,7 @@ fn tools() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&imports.stderr).trim()
         ));
     }
-    for (tool, pkg) in [
-        ("prometheus", "prometheus"),
-        ("chromium", "chromium"),
-        ("node", "nodejs"),
-    ] {
+    for (tool, pkg) in needs.commands {
         if Command::new(tool).arg("--version").output().is_err() {
             return Err(format!("{tool} not installed (apt-get install {pkg})"));
         }
@@ -227,7 +240,10 @@ fn run_script(py: &Path, seeder: &Seeder, p: &Payload, script: &str, args: &[&st
 #[test]
 fn qbit_manage_tags_categorizes_limits_and_resumes() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(py) = required(tools(), "qbit_manage_tags_categorizes_limits_and_resumes") else {
+    let Some(py) = required(
+        tools(&QBIT_MANAGE),
+        "qbit_manage_tags_categorizes_limits_and_resumes",
+    ) else {
         return;
     };
     let p = Payload::new();
@@ -252,7 +268,7 @@ fn qbit_manage_tags_categorizes_limits_and_resumes() {
 fn prometheus_exporter_and_prometheus_see_every_torrent() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(py) = required(
-        tools(),
+        tools(&EXPORTER),
         "prometheus_exporter_and_prometheus_see_every_torrent",
     ) else {
         return;
@@ -271,7 +287,10 @@ fn prometheus_exporter_and_prometheus_see_every_torrent() {
 #[test]
 fn flood_lists_the_torrents_and_shows_a_real_peer() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(py) = required(tools(), "flood_lists_the_torrents_and_shows_a_real_peer") else {
+    let Some(py) = required(
+        tools(&FLOOD),
+        "flood_lists_the_torrents_and_shows_a_real_peer",
+    ) else {
         return;
     };
     let p = Payload::new();

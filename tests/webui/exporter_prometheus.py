@@ -30,11 +30,11 @@ Checks:
 import os
 import shutil
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webui_common import (  # noqa: E402
+    workdir,
     Qbt,
     check,
     TestFailure,
@@ -81,7 +81,7 @@ def run():
     check(torrents, "the server has no torrents")
     names = sorted(t["name"] for t in torrents)
     print(f"server {version}: {len(torrents)} torrents {names}")
-    work = tempfile.mkdtemp(prefix="exporter-")
+    work = workdir("exporter-")
 
     u = urllib.parse.urlsplit(url)
     eport = free_port()

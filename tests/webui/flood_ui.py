@@ -29,11 +29,11 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webui_common import (  # noqa: E402
+    workdir,
     HERE,
     Qbt,
     check,
@@ -121,7 +121,7 @@ FIND = """(() => {
 def run():
     url, user, password, out_dir = sys.argv[1:5]
     os.makedirs(out_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="flood-")
+    work = workdir("flood-")
     qbt = Qbt(url, user, password)
     torrents = qbt.torrents()
     check(torrents, "the server has no torrents")

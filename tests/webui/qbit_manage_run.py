@@ -29,12 +29,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webui_common import TestFailure, Qbt, add_torrents, check, dump, main_wrapper, torrent_info, wait_for  # noqa: E402
+from webui_common import workdir, TestFailure, Qbt, add_torrents, check, dump, main_wrapper, torrent_info, wait_for  # noqa: E402
 
 CAT = "rs-data"
 GROUPS = {"capped": (2.5, 1440), "long": (10.0, 10080)}
@@ -96,7 +95,7 @@ def run():
         tracker_cfg[host] = tag
         expect[h] = (tag, "capped" if i < 2 else "long")
 
-    cfg_dir = tempfile.mkdtemp(prefix="qbm-")
+    cfg_dir = workdir("qbm-")
     tags_of = lambda g: [t for t, grp in expect.values() if grp == g]  # noqa: E731
     lines = [
         "qbt:",

@@ -50,6 +50,7 @@ def main_wrapper(name, fn):
         print(f"FAIL {name}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
     print(f"PASS {name}", flush=True)
+    _state["passed"] = True
     sys.exit(0)
 
 
@@ -77,6 +78,18 @@ def free_port():
 
 
 _children = []
+_workdirs = []
+_state = {"passed": False}
+
+
+def workdir(prefix):
+    """A temp directory for the script's files; removed when the script
+    passes, kept (and named in its output) when it fails."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix=prefix)
+    _workdirs.append(d)
+    return d
 
 
 def spawn(args, log_path, env=None, cwd=None):
@@ -111,6 +124,13 @@ def stop(p):
 def _stop_children():
     for p in reversed(_children):
         stop(p)
+    for d in _workdirs:
+        if _state["passed"]:
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            print(f"(files of this run kept in {d})", file=sys.stderr)
 
 
 def log_tail(path, n=40):

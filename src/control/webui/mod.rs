@@ -656,7 +656,10 @@ impl WebUi {
         let v = match action {
             "properties" => torrents::properties(&view, t, tr),
             "trackers" => json!(torrents::trackers(t, tr)),
-            "webseeds" => json!([]),
+            "webseeds" => {
+                let path = crate::session::store::torrent_file_path(self.api.state_dir(), &ih);
+                json!(torrents::webseeds(&std::fs::read(path).unwrap_or_default()))
+            }
             "files" => json!(torrents::files(t, p.get("indexes"))),
             "pieceStates" => json!(torrents::piece_states(t)),
             "pieceHashes" => json!(torrents::piece_hashes(t)),
@@ -801,7 +804,7 @@ impl WebUi {
             crate::config::Endpoint::On(a) => (a.ip().to_string(), a.port()),
             crate::config::Endpoint::Off => (String::new(), 0),
         };
-        json!({
+        let ours = json!({
             "add_stopped_enabled": !view.session.autostart,
             "add_to_top_of_queue": false,
             "add_trackers": "",
@@ -823,7 +826,6 @@ impl WebUi {
             "bypass_local_auth": false,
             "category_changed_tmm_enabled": false,
             "connection_speed": 30,
-            "create_subfolder_enabled": true,
             "dht": false,
             "dl_limit": view.session.download_limit.max(0),
             "dont_count_slow_torrents": false,
@@ -862,11 +864,14 @@ impl WebUi {
             "pex": false,
             "preallocate_all": false,
             "proxy_type": "None",
+            "refresh_interval": 1500,
+            "resolve_peer_countries": false,
+            "upload_choking_algorithm": 1,
+            "upload_slots_behavior": 0,
             "queueing_enabled": false,
             "random_port": false,
             "save_path": view.session.default_save_path.display().to_string(),
             "scan_dirs": {},
-            "start_paused_enabled": !view.session.autostart,
             "temp_path": "",
             "temp_path_enabled": false,
             "torrent_content_layout": "Original",
@@ -888,7 +893,15 @@ impl WebUi {
             "web_ui_upnp": false,
             "web_ui_use_custom_http_headers_enabled": false,
             "web_ui_username": "",
-        })
+        });
+        // Every key qBittorrent sends, neutral values (a download setting
+        // means nothing to a seeder), then ours over them.
+        let mut all: serde_json::Map<String, Value> =
+            serde_json::from_str(include_str!("preferences-base.json")).expect("valid JSON");
+        if let Value::Object(o) = ours {
+            all.extend(o);
+        }
+        Value::Object(all)
     }
 
     /// `app/setPreferences` (`json=` an object): the keys a seeder honours

@@ -103,7 +103,7 @@ fn categories(view: &View) -> BTreeMap<String, Value> {
     ext::categories(view)
         .into_iter()
         .map(|(name, path)| {
-            let v = json!({"name": name, "savePath": path.display().to_string(), "downloadPath": Value::Null});
+            let v = json!({"name": name, "savePath": path.display().to_string()});
             (name, v)
         })
         .collect()
@@ -122,7 +122,10 @@ fn main_data(view: &View, trackers: &TrackersView) -> MainData {
                     by_url.entry(url).or_default().push(json!(hash));
                 }
             }
-            (hash, torrents::item(view, t, tr))
+            // The map's key is the hash: qBittorrent leaves it out of the item.
+            let mut item = torrents::item(view, t, tr);
+            item.remove("hash");
+            (hash, item)
         })
         .collect();
     MainData {

@@ -455,3 +455,29 @@ pub(crate) fn piece_states(t: &TorrentView) -> Vec<u8> {
 pub(crate) fn piece_hashes(t: &TorrentView) -> Vec<String> {
     t.meta.piece_hashes.iter().map(hex::encode).collect()
 }
+
+/// `torrents/webseeds`: the metainfo's BEP 19 `url-list` (a string or a
+/// list), read from the metainfo bytes the session keeps.
+pub(crate) fn webseeds(raw: &[u8]) -> Vec<Value> {
+    use ringseed_proto::bencode::lenient::{decode, Limits};
+    let limits = Limits {
+        max_depth: 64,
+        max_values: 10_000_000,
+    };
+    let Ok(top) = decode(raw, limits) else {
+        return Vec::new();
+    };
+    let urls: Vec<&[u8]> = match top.get(b"url-list") {
+        Some(v) => match (v.as_str(), v.as_list()) {
+            (Some(s), _) => vec![s],
+            (None, Some(l)) => l.iter().filter_map(|x| x.as_str()).collect(),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    urls.into_iter()
+        .filter_map(|u| std::str::from_utf8(u).ok())
+        .filter(|u| !u.is_empty())
+        .map(|u| json!({ "url": u }))
+        .collect()
+}

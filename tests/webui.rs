@@ -5,7 +5,8 @@
 //! - `shapes.py` + `compare_shapes.py`: every endpoint's status, content type
 //!   and JSON shape equal the committed qBittorrent 4.5.2 reference
 //!   (`reference-qbittorrent-4.5.2.json`) but for the differences
-//!   `allowed-4.5.2-to-5.1.json` lists (keys 5.x added, the 5.0 renames);
+//!   `allowed-4.5.2-to-5.1.json` lists (keys 5.x added, the 5.0 renames) and
+//!   `allowed-ringseed.json` (a seeder refuses magnets and renames);
 //! - `qbt_api_all.py`: every endpoint through the `qbittorrent-api` library
 //!   (qbit_manage's client), asserting behaviour;
 //! - `cross_seed_replay.py`: cross-seed v7.0.0-14's injection, request by request;
@@ -200,7 +201,9 @@ fn shapes(py: &Path, url: &str, p: &Payload, out: &Path, log: &dyn Fn() -> Strin
 }
 
 fn compare(py: &Path, reference: &Path, live: &Path, log: &dyn Fn() -> String) {
+    // What 5.x changed since 4.5.2, then ringseed's own differences (a seeder).
     let allowed = webui_dir().join("allowed-4.5.2-to-5.1.json");
+    let ours = webui_dir().join("allowed-ringseed.json");
     let out = script(
         py,
         "compare_shapes.py",
@@ -208,6 +211,7 @@ fn compare(py: &Path, reference: &Path, live: &Path, log: &dyn Fn() -> String) {
             &reference.display().to_string(),
             &live.display().to_string(),
             &allowed.display().to_string(),
+            &ours.display().to_string(),
         ],
         log,
     );

@@ -511,7 +511,11 @@ impl Api {
     ///
     /// Errors: [`ApiError::Move`] when a file cannot be moved (another
     /// filesystem: EXDEV), the coordinator's refusals.
-    pub(crate) async fn set_location(&self, info_hash: InfoHash, to: PathBuf) -> Result<(), ApiError> {
+    pub(crate) async fn set_location(
+        &self,
+        info_hash: InfoHash,
+        to: PathBuf,
+    ) -> Result<(), ApiError> {
         let view = self.view();
         let t = view
             .torrents

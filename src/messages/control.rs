@@ -99,7 +99,11 @@ pub(crate) enum ControlCommand {
     /// The torrent's content is now under this folder (absolute): the
     /// record is changed and the torrent checked again there (the caller
     /// moved the files, or they already were there).
-    SetSavePath(InfoHash, std::path::PathBuf, Reply<Result<(), CommandError>>),
+    SetSavePath(
+        InfoHash,
+        std::path::PathBuf,
+        Reply<Result<(), CommandError>>,
+    ),
     /// Refuse these addresses from now on (until the daemon stops) and
     /// close their connections (the WebUI's `transfer/banPeers`).
     BanPeers(Vec<std::net::IpAddr>, Reply<Result<(), CommandError>>),

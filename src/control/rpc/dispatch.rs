@@ -63,6 +63,9 @@ pub(crate) async fn dispatch(api: &Api, method: &str, params: &Value) -> R {
         }]})),
         "sys.versions" => Ok(json!({
             "ringseed": {"version": env!("CARGO_PKG_VERSION")},
+            // autobrr reads porla's version; ringseed answers porla's API
+            // as of its 0.4 series (seed-systems.md), its own build as the commit.
+            "porla": {"branch": "ringseed", "commitish": concat!("ringseed-", env!("CARGO_PKG_VERSION")), "version": "0.4.0"},
             "porla_api": {"methods": METHODS},
         })),
         "torrents.add" => add(api, params).await,

@@ -150,8 +150,141 @@ pub(crate) struct ListParams {
     pub(crate) order_by_dir: String,
     /// Only torrents saved here (`filters.save_path`).
     pub(crate) save_path: Option<String>,
-    /// A filter ringseed cannot match (a category, tags): no torrent.
-    pub(crate) nothing: bool,
+    /// Only torrents of this category (`filters.category`).
+    pub(crate) category: Option<String>,
+    /// Only torrents with every one of these tags (`filters.tags`).
+    pub(crate) tags: Vec<String>,
+    /// `filters.query`: porla's query language, the part autobrr sends.
+    pub(crate) query: Option<Query>,
+}
+
+/// A porla query (PQL) as autobrr sends it: `is:STATE` terms joined with
+/// `not`, `and`, `or` and parentheses. States: `downloading` (never, for a
+/// seeder), `seeding`, `paused`, `checking`, `finished`/`complete`, `error`.
+/// Hand-written: porla's grammar is its own (no crate parses it), and only
+/// this corner of it is taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Query {
+    Is(String),
+    Not(Box<Query>),
+    And(Box<Query>, Box<Query>),
+    Or(Box<Query>, Box<Query>),
+}
+
+/// The states a query can test.
+pub(crate) const QUERY_STATES: &[&str] = &[
+    "downloading",
+    "seeding",
+    "paused",
+    "checking",
+    "finished",
+    "complete",
+    "error",
+];
+
+impl Query {
+    /// Parses a query (at most 256 tokens).
+    ///
+    /// Errors: the position of the first token that does not fit.
+    pub(crate) fn parse(text: &str) -> Result<Query, usize> {
+        let tokens: Vec<(usize, String)> = tokenize(text);
+        if tokens.len() > 256 {
+            return Err(0);
+        }
+        let mut at = 0;
+        let q = parse_or(&tokens, &mut at)?;
+        if at != tokens.len() {
+            return Err(tokens[at].0);
+        }
+        Ok(q)
+    }
+
+    /// Evaluates the query with `is(state)`.
+    pub(crate) fn eval(&self, is: &dyn Fn(&str) -> bool) -> bool {
+        match self {
+            Query::Is(s) => is(s),
+            Query::Not(q) => !q.eval(is),
+            Query::And(a, b) => a.eval(is) && b.eval(is),
+            Query::Or(a, b) => a.eval(is) || b.eval(is),
+        }
+    }
+}
+
+fn tokenize(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() || c == '(' || c == ')' {
+            if !cur.is_empty() {
+                out.push((start, std::mem::take(&mut cur)));
+            }
+            if c != ' ' && !c.is_whitespace() {
+                out.push((i, c.to_string()));
+            }
+        } else {
+            if cur.is_empty() {
+                start = i;
+            }
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push((start, cur));
+    }
+    out
+}
+
+fn parse_or(t: &[(usize, String)], at: &mut usize) -> Result<Query, usize> {
+    let mut q = parse_and(t, at)?;
+    while t
+        .get(*at)
+        .is_some_and(|(_, w)| w.eq_ignore_ascii_case("or"))
+    {
+        *at += 1;
+        q = Query::Or(Box::new(q), Box::new(parse_and(t, at)?));
+    }
+    Ok(q)
+}
+
+fn parse_and(t: &[(usize, String)], at: &mut usize) -> Result<Query, usize> {
+    let mut q = parse_not(t, at)?;
+    while t
+        .get(*at)
+        .is_some_and(|(_, w)| w.eq_ignore_ascii_case("and"))
+    {
+        *at += 1;
+        q = Query::And(Box::new(q), Box::new(parse_not(t, at)?));
+    }
+    Ok(q)
+}
+
+fn parse_not(t: &[(usize, String)], at: &mut usize) -> Result<Query, usize> {
+    let end = t.last().map_or(0, |(p, w)| p + w.len());
+    let Some((pos, w)) = t.get(*at) else {
+        return Err(end);
+    };
+    *at += 1;
+    if w.eq_ignore_ascii_case("not") {
+        return Ok(Query::Not(Box::new(parse_not(t, at)?)));
+    }
+    if w == "(" {
+        let q = parse_or(t, at)?;
+        return match t.get(*at) {
+            Some((_, c)) if c == ")" => {
+                *at += 1;
+                Ok(q)
+            }
+            Some((p, _)) => Err(*p),
+            None => Err(end),
+        };
+    }
+    match w.split_once(':') {
+        Some((k, v)) if k.eq_ignore_ascii_case("is") && QUERY_STATES.contains(&v) => {
+            Ok(Query::Is(v.to_string()))
+        }
+        _ => Err(*pos),
+    }
 }
 
 impl ListParams {
@@ -178,15 +311,16 @@ impl ListParams {
             .unwrap_or("asc")
             .to_string();
         let filters = opt(params, "filters");
-        if let Some(f) = filters {
-            if opt(f, "query").is_some() {
-                return Err(MethodError::with_data(
+        let query = match filters.and_then(|f| opt(f, "query")) {
+            Some(q) => Some(Query::parse(string(q)?).map_err(|pos| {
+                MethodError::with_data(
                     -1000,
-                    "PQL queries are not supported",
-                    json!({"pos": 0}),
-                ));
-            }
-        }
+                    "Only is:downloading|seeding|paused|checking|finished|complete|error with not, and, or and parentheses are supported",
+                    json!({ "pos": pos }),
+                )
+            })?),
+            None => None,
+        };
         let save_path = match filters {
             Some(f) => opt(f, "save_path")
                 .map(string)
@@ -194,18 +328,27 @@ impl ListParams {
                 .map(str::to_string),
             None => None,
         };
-        // ringseed has no categories or tags: such a filter matches nothing.
-        let nothing = filters.is_some_and(|f| {
-            opt(f, "category").is_some()
-                || opt(f, "tags").is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
-        });
+        let category = match filters.and_then(|f| opt(f, "category")) {
+            Some(c) => Some(string(c)?.to_string()),
+            None => None,
+        };
+        let tags = match filters.and_then(|f| opt(f, "tags")) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|t| string(t).map(str::to_string))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(t) => vec![string(t)?.to_string()],
+            None => Vec::new(),
+        };
         Ok(ListParams {
             page,
             page_size,
             order_by,
             order_by_dir,
             save_path,
-            nothing,
+            category,
+            tags,
+            query,
         })
     }
 }
@@ -333,5 +476,23 @@ mod tests {
         ] {
             assert_eq!(parse_info_hash(&bad), zero, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::Query;
+
+    #[test]
+    fn autobrr_queries_parse_and_evaluate() {
+        let q = Query::parse("is:downloading and not is:paused").unwrap();
+        let paused = |s: &str| s == "paused";
+        let seeding = |s: &str| s == "seeding";
+        assert!(!q.eval(&paused) && !q.eval(&seeding));
+        let q = Query::parse("(is:seeding or is:paused) and not is:checking").unwrap();
+        assert!(q.eval(&paused) && q.eval(&seeding));
+        assert_eq!(Query::parse("is:nonsense"), Err(0));
+        assert_eq!(Query::parse("is:paused and"), Err(13));
+        assert!(Query::parse("name:x").is_err());
     }
 }

@@ -212,6 +212,18 @@ fn sort_val(t: &TorrentView, field: &str) -> Option<SortVal> {
 /// queue position), with porla's totals.
 ///
 /// Errors: an unknown `order_by` field (-1); a page past the end (-2).
+/// A torrent's answer to a query's `is:STATE` (a seeder never downloads).
+fn is_state(t: &TorrentView, state: &str) -> bool {
+    match state {
+        "seeding" => t.state == TorrentState::Seeding,
+        "paused" => t.paused,
+        "checking" => t.state == TorrentState::Checking,
+        "finished" | "complete" => t.pieces_have == t.pieces,
+        "error" => t.state == TorrentState::Error,
+        _ => false,
+    }
+}
+
 pub(crate) fn list(
     view: &View,
     trackers: &TrackersView,
@@ -220,10 +232,14 @@ pub(crate) fn list(
     let (page, page_size) = (p.page, p.page_size);
     let mut rows: Vec<(SortVal, &Arc<TorrentView>)> = Vec::with_capacity(view.torrents.len());
     for t in view.torrents.values() {
-        if p.nothing
-            || p.save_path
+        if p.save_path
+            .as_ref()
+            .is_some_and(|sp| t.save_path.display().to_string() != *sp)
+            || p.category.as_ref().is_some_and(|c| *t.category != **c)
+            || !p.tags.iter().all(|g| t.tags.contains(g))
+            || p.query
                 .as_ref()
-                .is_some_and(|sp| t.save_path.display().to_string() != *sp)
+                .is_some_and(|q| !q.eval(&|s| is_state(t, s)))
         {
             continue;
         }

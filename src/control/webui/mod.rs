@@ -479,7 +479,8 @@ impl WebUi {
             "count" => Ok(text(StatusCode::OK, api.view().torrents.len().to_string())),
             "properties" | "trackers" | "webseeds" | "files" | "pieceStates" | "pieceHashes"
             | "export" | "uploadLimit" | "downloadLimit"
-                if p.get("hash").is_some() || !matches!(action, "uploadLimit" | "downloadLimit") =>
+                if p.get("hash").is_some()
+                    || !matches!(action, "uploadLimit" | "downloadLimit") =>
             {
                 self.torrent_read(action, p)
             }
@@ -544,15 +545,22 @@ impl WebUi {
                 }
                 Ok(ok())
             }
-            "setDownloadLimit" | "setSuperSeeding" | "toggleSequentialDownload"
-            | "toggleFirstLastPiecePrio" | "setAutoManagement" | "filePrio" => {
+            "setDownloadLimit"
+            | "setSuperSeeding"
+            | "toggleSequentialDownload"
+            | "toggleFirstLastPiecePrio"
+            | "setAutoManagement"
+            | "filePrio" => {
                 // Download-side settings: nothing to do for a seeder.
-                self.hashes(p).or_else(|_| self.one_hash(p).map(|h| vec![h]))?;
+                self.hashes(p)
+                    .or_else(|_| self.one_hash(p).map(|h| vec![h]))?;
                 Ok(ok())
             }
             "setShareLimits" => {
                 let hashes = self.hashes(p)?;
-                let ratio = p.float("ratioLimit").ok_or(WebError::Missing("ratioLimit"))?;
+                let ratio = p
+                    .float("ratioLimit")
+                    .ok_or(WebError::Missing("ratioLimit"))?;
                 let mins = p
                     .int("seedingTimeLimit")
                     .ok_or(WebError::Missing("seedingTimeLimit"))?;
@@ -581,8 +589,7 @@ impl WebUi {
             "createCategory" | "editCategory" => {
                 let name = p.get("category").ok_or(WebError::Missing("category"))?;
                 let path = PathBuf::from(p.get("savePath").unwrap_or(""));
-                ext::create_category(api, name.to_string(), path, action == "editCategory")
-                    .await?;
+                ext::create_category(api, name.to_string(), path, action == "editCategory").await?;
                 Ok(ok())
             }
             "removeCategories" => {
@@ -623,8 +630,8 @@ impl WebUi {
             "rename" | "renameFile" | "renameFolder" => Err(WebError::Conflict(
                 "ringseed serves the names the metainfo gives; renaming is not supported".into(),
             )),
-            "addTrackers" | "editTracker" | "removeTrackers" | "addWebSeeds"
-            | "editWebSeed" | "removeWebSeeds" => Err(WebError::Conflict(
+            "addTrackers" | "editTracker" | "removeTrackers" | "addWebSeeds" | "editWebSeed"
+            | "removeWebSeeds" => Err(WebError::Conflict(
                 "ringseed announces to the trackers of the metainfo only".into(),
             )),
             "addPeers" => {

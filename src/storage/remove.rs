@@ -82,6 +82,49 @@ pub(crate) fn remove_data(meta: &Metainfo, save_path: &Path) -> std::io::Result<
     Ok(removed)
 }
 
+/// Moves a torrent's files from beneath `from` to the same places beneath
+/// `to` (qBittorrent's `setLocation`) with rename(2): one filesystem only
+/// (another gives EXDEV; nothing is copied). A file already at its new
+/// place with its length is left as it is; a file missing at the old place
+/// is skipped (the check that follows finds it missing). Emptied folders
+/// of a multi-file torrent are removed. Returns how many files moved.
+///
+/// Errors: the first rename or folder creation that failed (files moved
+/// before it stay moved; the check that follows sees where each one is).
+pub(crate) fn move_data(meta: &Metainfo, from: &Path, to: &Path) -> std::io::Result<usize> {
+    let mut moved = 0;
+    for f in meta.files.iter().filter(|f| !f.pad) {
+        let rel = meta.file_path(f);
+        let (src, dst) = (from.join(&rel), to.join(&rel));
+        if std::fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == f.length) {
+            continue;
+        }
+        if std::fs::symlink_metadata(&src).is_err() {
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&src, &dst)?;
+        moved += 1;
+    }
+    if meta.multi_file {
+        // Deepest folders first; a folder that is not empty stays.
+        let mut dirs: Vec<PathBuf> = meta
+            .files
+            .iter()
+            .filter_map(|f| meta.file_path(f).parent().map(Path::to_path_buf))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(from.join(d));
+        }
+    }
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,47 +170,29 @@ mod tests {
         assert_eq!(remove_data(&meta, save.path()).unwrap(), 0);
         assert!(!t.exists());
     }
-}
 
-/// Moves a torrent's files from beneath `from` to the same places beneath
-/// `to` (qBittorrent's `setLocation`) with rename(2): one filesystem only
-/// (another gives EXDEV; nothing is copied). A file already at its new
-/// place with its length is left as it is; a file missing at the old place
-/// is skipped (the check that follows finds it missing). Emptied folders
-/// of a multi-file torrent are removed. Returns how many files moved.
-///
-/// Errors: the first rename or folder creation that failed (files moved
-/// before it stay moved; the check that follows sees where each one is).
-pub(crate) fn move_data(meta: &Metainfo, from: &Path, to: &Path) -> std::io::Result<usize> {
-    let mut moved = 0;
-    for f in meta.files.iter().filter(|f| !f.pad) {
-        let rel = meta.file_path(f);
-        let (src, dst) = (from.join(&rel), to.join(&rel));
-        if std::fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == f.length) {
-            continue;
-        }
-        if std::fs::symlink_metadata(&src).is_err() {
-            continue;
-        }
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::rename(&src, &dst)?;
-        moved += 1;
+    #[test]
+    fn move_data_renames_every_file_and_removes_emptied_folders() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let t = from.path().join("t");
+        std::fs::create_dir_all(t.join("sub")).unwrap();
+        std::fs::write(t.join("a"), b"a").unwrap();
+        std::fs::write(t.join("sub/b"), b"bb").unwrap();
+        let bytes = build_torrent(
+            "t",
+            &[(vec!["a".into()], 1), (vec!["sub".into(), "b".into()], 2)],
+            16384,
+            &[[0; 20]],
+            None,
+            "x",
+        );
+        let meta = Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(move_data(&meta, from.path(), to.path()).unwrap(), 2);
+        assert_eq!(std::fs::read(to.path().join("t/a")).unwrap(), b"a");
+        assert_eq!(std::fs::read(to.path().join("t/sub/b")).unwrap(), b"bb");
+        assert!(!t.exists(), "emptied folders go");
+        // Already there: nothing moves.
+        assert_eq!(move_data(&meta, from.path(), to.path()).unwrap(), 0);
     }
-    if meta.multi_file {
-        // Deepest folders first; a folder that is not empty stays.
-        let mut dirs: Vec<PathBuf> = meta
-            .files
-            .iter()
-            .filter_map(|f| meta.file_path(f).parent().map(Path::to_path_buf))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        for d in dirs {
-            let _ = std::fs::remove_dir(from.join(d));
-        }
-    }
-    Ok(moved)
 }

@@ -966,11 +966,9 @@ impl WebUi {
                         .collect();
                     self.ban(ips).await?;
                 }
-                "max_ratio_enabled" => {
-                    if v.as_bool() == Some(false) {
-                        ratio = -1.0;
-                        limits_changed = true;
-                    }
+                "max_ratio_enabled" if v.as_bool() == Some(false) => {
+                    ratio = -1.0;
+                    limits_changed = true;
                 }
                 "max_ratio" => {
                     if let Some(r) = num(v) {
@@ -980,11 +978,9 @@ impl WebUi {
                         }
                     }
                 }
-                "max_seeding_time_enabled" => {
-                    if v.as_bool() == Some(false) {
-                        seeding = -1;
-                        limits_changed = true;
-                    }
+                "max_seeding_time_enabled" if v.as_bool() == Some(false) => {
+                    seeding = -1;
+                    limits_changed = true;
                 }
                 "max_seeding_time" => {
                     if let Some(m) = num(v) {
@@ -998,11 +994,9 @@ impl WebUi {
                         }
                     }
                 }
-                "max_inactive_seeding_time_enabled" => {
-                    if v.as_bool() == Some(false) {
-                        inactive = -1;
-                        limits_changed = true;
-                    }
+                "max_inactive_seeding_time_enabled" if v.as_bool() == Some(false) => {
+                    inactive = -1;
+                    limits_changed = true;
                 }
                 "max_inactive_seeding_time" => {
                     if let Some(m) = num(v) {

@@ -354,10 +354,7 @@ pub(crate) fn files(t: &TorrentView, indexes: Option<&str>) -> Vec<Value> {
     let wanted: Option<Vec<usize>> =
         indexes.map(|s| s.split('|').filter_map(|x| x.trim().parse().ok()).collect());
     let mut out = Vec::new();
-    let mut index = 0usize;
-    for f in meta.files.iter().filter(|f| !f.pad) {
-        let i = index;
-        index += 1;
+    for (i, f) in meta.files.iter().filter(|f| !f.pad).enumerate() {
         if wanted.as_ref().is_some_and(|w| !w.contains(&i)) {
             continue;
         }

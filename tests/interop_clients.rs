@@ -1179,6 +1179,8 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
     let state = work.path().join("ringseed-state");
     let mut cmd = ns.command(ringseed_bin());
     cmd.arg("seed")
+        // qbittorrent-nox's WebUI takes 127.0.0.1:8080 in this namespace too.
+        .args(["--webui", "off"])
         .arg("--listen")
         .arg(format!("{SEEDER_IP}:{SEED_PORT}"))
         .arg("--data")

@@ -369,7 +369,15 @@ impl Coordinator {
             t.uploaded_closed = 0;
             t.stop_seeding();
         }
-        self.save_records(ihs, None);
+        let records = ihs
+            .iter()
+            .filter_map(|ih| self.torrents.get(ih))
+            .map(|t| t.record.clone())
+            .collect();
+        self.store_jobs.push(StoreJob::SaveAll {
+            records,
+            reply: None,
+        });
         for job in self.store_jobs.drain(..) {
             let _ = self.links.store.send(job);
         }

@@ -62,6 +62,14 @@ pub(crate) enum StoreJob {
         data: Option<(Arc<Metainfo>, PathBuf)>,
         reply: Option<StoreReply>,
     },
+    /// Write many records at once (a clean stop banks every torrent's
+    /// upload and seeding time): each is renamed into place without its own
+    /// fsync, then one syncfs makes them all durable (10,000 fsyncs took
+    /// over 30 s on a slow disk).
+    SaveAll {
+        records: Vec<TorrentRecord>,
+        reply: Option<StoreReply>,
+    },
     /// Write the session-wide settings.
     Settings {
         settings: SessionSettings,
@@ -74,6 +82,7 @@ impl StoreJob {
     pub(crate) fn reply_slot(&mut self) -> &mut Option<StoreReply> {
         match self {
             StoreJob::Save { reply, .. }
+            | StoreJob::SaveAll { reply, .. }
             | StoreJob::Remove { reply, .. }
             | StoreJob::Settings { reply, .. } => reply,
         }

@@ -134,6 +134,24 @@ impl Store {
         )
     }
 
+    /// [`Store::save`] of a record alone, renamed into place without an
+    /// fsync of its own (the caller syncs the filesystem once after many).
+    fn save_unsynced(&self, record: &TorrentRecord) -> std::io::Result<()> {
+        let ih = InfoHash::from_hex(&record.info_hash).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad info hash in record")
+        })?;
+        let path = self.record_path(&ih);
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(record).expect("serialisable"),
+        )
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
     fn remove(&self, ih: &InfoHash, state_dir: &Path) -> std::io::Result<()> {
         for p in [
             self.record_path(ih),
@@ -174,6 +192,20 @@ pub(crate) fn run(store: Store, state_dir: PathBuf, jobs: Receiver<StoreJob>) {
                         .map_err(|e| IoFailure::context("cannot save the session", &e)),
                     reply,
                 ),
+                StoreJob::SaveAll { records, reply } => {
+                    let mut r = Ok(());
+                    for record in &records {
+                        if let Err(e) = store.save_unsynced(record) {
+                            r = Err(IoFailure::context("cannot save the session", &e));
+                        }
+                    }
+                    if r.is_ok() {
+                        r = std::fs::File::open(&store.dir)
+                            .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+                            .map_err(|e| IoFailure::context("cannot sync the session", &e));
+                    }
+                    (r, reply)
+                }
                 StoreJob::Remove {
                     info_hash,
                     data,

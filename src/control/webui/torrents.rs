@@ -155,7 +155,9 @@ pub(crate) fn item(
         "save_path": t.save_path.display().to_string(),
         "seeding_time": t.seeding_secs,
         "seeding_time_limit": mins(seeding_limit),
-        "seen_complete": if t.pieces_have == t.pieces { view.built_unix } else { 0 },
+        // We are a complete copy: seen complete since it was complete (a
+        // time that does not tick, so idle deltas stay small).
+        "seen_complete": ext::completion_unix(view, t),
         "seq_dl": false,
         "size": total,
         "state": state(t),

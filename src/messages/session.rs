@@ -267,7 +267,6 @@ impl Default for ShareLimits {
 }
 
 /// Minutes (qBittorrent's unit) to seconds, sentinels (< 0) kept.
-#[allow(dead_code)] // The qBittorrent WebUI front end's (control/webui).
 pub(crate) fn mins_to_secs(mins: i64) -> i64 {
     if mins < 0 {
         mins

@@ -42,7 +42,7 @@ use serde_json::{json, Value};
 
 use super::api::{AddOptions, Api, ApiError};
 use super::http::{self, HttpRequest};
-use crate::messages::{CommandError, TorrentProps};
+use crate::messages::{mins_to_secs, CommandError, TorrentProps};
 use form::Params;
 use ringseed_proto::metainfo::InfoHash;
 
@@ -565,8 +565,8 @@ impl WebUi {
                     .int("seedingTimeLimit")
                     .ok_or(WebError::Missing("seedingTimeLimit"))?;
                 let inactive = p.int("inactiveSeedingTimeLimit").unwrap_or(-2);
-                let secs = |m: i64| if m < 0 { m } else { m * 60 };
-                ext::set_share_limits(api, hashes, (ratio, secs(mins), secs(inactive))).await?;
+                let limits = (ratio, mins_to_secs(mins), mins_to_secs(inactive));
+                ext::set_share_limits(api, hashes, limits).await?;
                 Ok(ok())
             }
             "categories" => {
@@ -714,12 +714,11 @@ impl WebUi {
             (None, Some(false)) => "NoSubfolder".into(),
             (None, None) => "Original".into(),
         };
-        let secs = |m: i64| if m < 0 { m } else { m * 60 };
         let share_limits = p.float("ratioLimit").map(|r| {
             (
                 r,
-                secs(p.int("seedingTimeLimit").unwrap_or(-2)),
-                secs(p.int("inactiveSeedingTimeLimit").unwrap_or(-2)),
+                mins_to_secs(p.int("seedingTimeLimit").unwrap_or(-2)),
+                mins_to_secs(p.int("inactiveSeedingTimeLimit").unwrap_or(-2)),
             )
         });
         let up_limit = p.int("upLimit").filter(|l| *l > 0);
@@ -966,50 +965,6 @@ impl WebUi {
                         .collect();
                     self.ban(ips).await?;
                 }
-                "max_ratio_enabled" if v.as_bool() == Some(false) => {
-                    ratio = -1.0;
-                    limits_changed = true;
-                }
-                "max_ratio" => {
-                    if let Some(r) = num(v) {
-                        if prefs.get("max_ratio_enabled").and_then(Value::as_bool) != Some(false) {
-                            ratio = r;
-                            limits_changed = true;
-                        }
-                    }
-                }
-                "max_seeding_time_enabled" if v.as_bool() == Some(false) => {
-                    seeding = -1;
-                    limits_changed = true;
-                }
-                "max_seeding_time" => {
-                    if let Some(m) = num(v) {
-                        if prefs
-                            .get("max_seeding_time_enabled")
-                            .and_then(Value::as_bool)
-                            != Some(false)
-                        {
-                            seeding = if m < 0.0 { -1 } else { m as i64 * 60 };
-                            limits_changed = true;
-                        }
-                    }
-                }
-                "max_inactive_seeding_time_enabled" if v.as_bool() == Some(false) => {
-                    inactive = -1;
-                    limits_changed = true;
-                }
-                "max_inactive_seeding_time" => {
-                    if let Some(m) = num(v) {
-                        if prefs
-                            .get("max_inactive_seeding_time_enabled")
-                            .and_then(Value::as_bool)
-                            != Some(false)
-                        {
-                            inactive = if m < 0.0 { -1 } else { m as i64 * 60 };
-                            limits_changed = true;
-                        }
-                    }
-                }
                 "max_ratio_act" => {
                     if let Some(a) = num(v) {
                         act = a as i64;
@@ -1018,6 +973,28 @@ impl WebUi {
                 }
                 _ => {}
             }
+        }
+        // A limit whose `_enabled` is false is off (-1), whatever its value.
+        let limit = |value: &str, enabled: &str| -> Option<f64> {
+            if prefs.get(enabled).and_then(Value::as_bool) == Some(false) {
+                return Some(-1.0);
+            }
+            prefs.get(value).and_then(num)
+        };
+        if let Some(r) = limit("max_ratio", "max_ratio_enabled") {
+            ratio = r;
+            limits_changed = true;
+        }
+        if let Some(m) = limit("max_seeding_time", "max_seeding_time_enabled") {
+            seeding = mins_to_secs(m.floor() as i64);
+            limits_changed = true;
+        }
+        if let Some(m) = limit(
+            "max_inactive_seeding_time",
+            "max_inactive_seeding_time_enabled",
+        ) {
+            inactive = mins_to_secs(m.floor() as i64);
+            limits_changed = true;
         }
         if limits_changed {
             ext::set_global_limits(api, (ratio, seeding, inactive, act)).await?;

@@ -148,6 +148,83 @@ fn changed(old: &Object, new: &Object) -> Object {
         .collect()
 }
 
+/// The keyed maps of a sync answer: torrents by hash, peers by `ip:port`,
+/// categories by name, trackers by URL.
+trait Entries {
+    type V;
+    fn value(&self, key: &str) -> Option<&Self::V>;
+    fn pairs(&self) -> impl Iterator<Item = (&String, &Self::V)>;
+}
+
+impl<V> Entries for HashMap<String, V> {
+    type V = V;
+    fn value(&self, key: &str) -> Option<&V> {
+        self.get(key)
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.iter()
+    }
+}
+
+impl<V> Entries for BTreeMap<String, V> {
+    type V = V;
+    fn value(&self, key: &str) -> Option<&V> {
+        self.get(key)
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.iter()
+    }
+}
+
+/// Puts into `o` what changed from `prev` to `now`: under `key` every new
+/// entry (`whole`) and every changed one (`delta`, `None` when unchanged),
+/// under `removed_key` the keys `now` no longer has; neither when empty.
+fn put_delta<M: Entries>(
+    o: &mut Object,
+    (key, removed_key): (&str, &str),
+    prev: &M,
+    now: &M,
+    delta: impl Fn(&M::V, &M::V) -> Option<Value>,
+    whole: impl Fn(&M::V) -> Value,
+) {
+    let entries: Object = now
+        .pairs()
+        .filter_map(|(k, v)| {
+            let d = match prev.value(k) {
+                Some(p) => delta(p, v)?,
+                None => whole(v),
+            };
+            Some((k.clone(), d))
+        })
+        .collect();
+    if !entries.is_empty() {
+        o.insert(key.into(), Value::Object(entries));
+    }
+    let removed: Vec<&String> = prev
+        .pairs()
+        .map(|(k, _)| k)
+        .filter(|k| now.value(k).is_none())
+        .collect();
+    if !removed.is_empty() {
+        o.insert(removed_key.into(), json!(removed));
+    }
+}
+
+/// A changed torrent or peer: only its changed keys (qBittorrent's deltas).
+fn object_delta(prev: &Object, now: &Object) -> Option<Value> {
+    let c = changed(prev, now);
+    (!c.is_empty()).then_some(Value::Object(c))
+}
+
+fn object_whole(v: &Object) -> Value {
+    Value::Object(v.clone())
+}
+
+/// A changed category or tracker: sent whole.
+fn value_delta(prev: &Value, now: &Value) -> Option<Value> {
+    (prev != now).then(|| now.clone())
+}
+
 /// `sync/maindata?rid=`.
 pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
     let view = api.view();
@@ -163,48 +240,22 @@ pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
         Some(prev) => {
             let mut o = Object::new();
             o.insert("rid".into(), json!(rid_out));
-            let mut torrents = Object::new();
-            for (h, t) in &now.torrents {
-                match prev.torrents.get(h) {
-                    Some(p) => {
-                        let c = changed(p, t);
-                        if !c.is_empty() {
-                            torrents.insert(h.clone(), Value::Object(c));
-                        }
-                    }
-                    None => {
-                        torrents.insert(h.clone(), Value::Object(t.clone()));
-                    }
-                }
-            }
-            if !torrents.is_empty() {
-                o.insert("torrents".into(), Value::Object(torrents));
-            }
-            let removed: Vec<&String> = prev
-                .torrents
-                .keys()
-                .filter(|h| !now.torrents.contains_key(*h))
-                .collect();
-            if !removed.is_empty() {
-                o.insert("torrents_removed".into(), json!(removed));
-            }
-            let cats: Object = now
-                .categories
-                .iter()
-                .filter(|(k, v)| prev.categories.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !cats.is_empty() {
-                o.insert("categories".into(), Value::Object(cats));
-            }
-            let cats_removed: Vec<&String> = prev
-                .categories
-                .keys()
-                .filter(|k| !now.categories.contains_key(*k))
-                .collect();
-            if !cats_removed.is_empty() {
-                o.insert("categories_removed".into(), json!(cats_removed));
-            }
+            put_delta(
+                &mut o,
+                ("torrents", "torrents_removed"),
+                &prev.torrents,
+                &now.torrents,
+                object_delta,
+                object_whole,
+            );
+            put_delta(
+                &mut o,
+                ("categories", "categories_removed"),
+                &prev.categories,
+                &now.categories,
+                value_delta,
+                Value::clone,
+            );
             let tags: Vec<&String> = now.tags.iter().filter(|t| !prev.tags.contains(t)).collect();
             if !tags.is_empty() {
                 o.insert("tags".into(), json!(tags));
@@ -214,23 +265,14 @@ pub(crate) fn maindata(state: &mut SyncState, api: &Api, rid: i64) -> Value {
             if !tags_removed.is_empty() {
                 o.insert("tags_removed".into(), json!(tags_removed));
             }
-            let trackers: Object = now
-                .trackers
-                .iter()
-                .filter(|(k, v)| prev.trackers.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !trackers.is_empty() {
-                o.insert("trackers".into(), Value::Object(trackers));
-            }
-            let trackers_removed: Vec<&String> = prev
-                .trackers
-                .keys()
-                .filter(|k| !now.trackers.contains_key(*k))
-                .collect();
-            if !trackers_removed.is_empty() {
-                o.insert("trackers_removed".into(), json!(trackers_removed));
-            }
+            put_delta(
+                &mut o,
+                ("trackers", "trackers_removed"),
+                &prev.trackers,
+                &now.trackers,
+                value_delta,
+                Value::clone,
+            );
             let ss = changed(&prev.server_state, &now.server_state);
             if !ss.is_empty() {
                 o.insert("server_state".into(), Value::Object(ss));
@@ -336,29 +378,18 @@ pub(crate) fn torrent_peers(
     let rid_out = next_rid(state.rid);
     let out = match prev {
         Some((_, _, old)) => {
-            let mut peers = Object::new();
-            for (k, v) in &now {
-                match old.get(k) {
-                    Some(o) => {
-                        let c = changed(o, v);
-                        if !c.is_empty() {
-                            peers.insert(k.clone(), Value::Object(c));
-                        }
-                    }
-                    None => {
-                        peers.insert(k.clone(), Value::Object(v.clone()));
-                    }
-                }
-            }
-            let mut o = json!({"rid": rid_out, "show_flags": true});
-            if !peers.is_empty() {
-                o["peers"] = Value::Object(peers);
-            }
-            let removed: Vec<&String> = old.keys().filter(|k| !now.contains_key(*k)).collect();
-            if !removed.is_empty() {
-                o["peers_removed"] = json!(removed);
-            }
-            o
+            let mut o = Object::new();
+            o.insert("rid".into(), json!(rid_out));
+            o.insert("show_flags".into(), json!(true));
+            put_delta(
+                &mut o,
+                ("peers", "peers_removed"),
+                old,
+                &now,
+                object_delta,
+                object_whole,
+            );
+            Value::Object(o)
         }
         None => json!({"rid": rid_out, "full_update": true, "show_flags": true, "peers": now}),
     };

@@ -161,18 +161,15 @@ impl Coordinator {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    use ringseed_proto::metainfo::{InfoHash, Metainfo};
+    use ringseed_proto::metainfo::InfoHash;
     use tokio::sync::Notify;
 
-    use super::super::{ChokeSettings, Coordinator, DialLimits, Initial, Links, SessionDefaults};
-    use crate::config::ChokerAlgorithm;
+    use super::super::Coordinator;
     use crate::disconnect::DisconnectReason;
     use crate::messages::{PeerHello, PeerKey, ShardCommand, ShardEvent, ShardLink};
-    use crate::messages::{SessionSettings, TorrentRecord};
 
     fn hello(key: u64) -> PeerHello {
         PeerHello {
@@ -198,54 +195,7 @@ mod tests {
             tx,
             wake: Arc::new(Notify::new()),
         };
-        let settings = ChokeSettings {
-            algorithm: ChokerAlgorithm::RoundRobin,
-            upload_slots: 2,
-            unchoke_interval: Duration::from_secs(10),
-            optimistic_interval: Duration::from_secs(30),
-        };
-        let (checks, _check_rx) = crossbeam_channel::unbounded();
-        let (store, _store_rx) = crossbeam_channel::unbounded();
-        let links = Links {
-            shards: vec![link],
-            registry: Default::default(),
-            bans: Default::default(),
-            ban_time: Duration::from_secs(1),
-            checks,
-            store,
-            view: Default::default(),
-            hashed_bytes: Default::default(),
-            listen_port: 1,
-            listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            dial: DialLimits::from_config(&crate::config::Trackers::default()),
-        };
-        let mut c = Coordinator::new(
-            settings,
-            links,
-            SessionSettings::default(),
-            SessionDefaults {
-                upload_limit: -1,
-                data_dir: PathBuf::new(),
-                share_limits: Default::default(),
-            },
-            Vec::new(),
-        );
-        let bytes = ringseed_proto::metainfo::build_torrent(
-            "t",
-            &[(vec![], 5)],
-            16384,
-            &[[0; 20]],
-            None,
-            "x",
-        );
-        let mut meta = Metainfo::from_bytes(&bytes).unwrap();
-        meta.info_hash = InfoHash([1; 20]);
-        let record = TorrentRecord::new(&meta, "/d".into(), false, 0);
-        c.add_initial(vec![Initial {
-            record,
-            meta: Arc::new(meta),
-            save: None,
-        }]);
+        let (mut c, _, _check_rx, _store_rx) = Coordinator::with_one_torrent(vec![link]);
         let now = Instant::now();
         for k in 1..=3 {
             c.handle(ShardEvent::Connected(Box::new(hello(k))), now);

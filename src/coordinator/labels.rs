@@ -302,64 +302,15 @@ impl Coordinator {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
+    use ringseed_proto::metainfo::InfoHash;
 
-    use ringseed_proto::metainfo::{InfoHash, Metainfo};
-
-    use super::super::{ChokeSettings, Coordinator, DialLimits, Initial, Links};
-    use crate::messages::{
-        CategoryChange, CommandError, ControlCommand, SessionSettings, StoreJob, TagChange,
-        TorrentRecord,
-    };
+    use super::super::Coordinator;
+    use crate::messages::{CategoryChange, CommandError, ControlCommand, StoreJob, TagChange};
 
     /// A coordinator without shards holding one torrent, and its store channel.
     fn coordinator() -> (Coordinator, InfoHash, crossbeam_channel::Receiver<StoreJob>) {
-        let (checks, check_rx) = crossbeam_channel::unbounded();
+        let (c, ih, check_rx, store_rx) = Coordinator::with_one_torrent(Vec::new());
         std::mem::forget(check_rx);
-        let (store, store_rx) = crossbeam_channel::unbounded();
-        let links = Links {
-            shards: Vec::new(),
-            registry: Default::default(),
-            bans: Default::default(),
-            ban_time: Duration::from_secs(1),
-            checks,
-            store,
-            view: Default::default(),
-            hashed_bytes: Default::default(),
-            listen_port: 1,
-            listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            dial: DialLimits::from_config(&crate::config::Trackers::default()),
-        };
-        let settings = ChokeSettings {
-            algorithm: Default::default(),
-            upload_slots: 2,
-            unchoke_interval: Duration::from_secs(10),
-            optimistic_interval: Duration::from_secs(30),
-        };
-        let mut c = Coordinator::new(
-            settings,
-            links,
-            SessionSettings::default(),
-            Default::default(),
-            Vec::new(),
-        );
-        let bytes = ringseed_proto::metainfo::build_torrent(
-            "t",
-            &[(vec![], 5)],
-            16384,
-            &[[0; 20]],
-            None,
-            "x",
-        );
-        let meta = Metainfo::from_bytes(&bytes).unwrap();
-        let ih = meta.info_hash;
-        let record = TorrentRecord::new(&meta, "/d".into(), false, 0);
-        c.add_initial(vec![Initial {
-            record,
-            meta: Arc::new(meta),
-            save: None,
-        }]);
         (c, ih, store_rx)
     }
 

@@ -476,3 +476,69 @@ impl Coordinator {
 pub(crate) fn default_save_path(c: &crate::config::Config) -> Option<PathBuf> {
     (!c.storage.data_dir.as_os_str().is_empty()).then(|| c.storage.data_dir.clone())
 }
+
+#[cfg(test)]
+impl Coordinator {
+    /// A coordinator for unit tests, no threads behind it: these shard
+    /// links, round robin with 2 upload slots, no upload limit, and one
+    /// 5-byte torrent whose info hash is `[1; 20]`. Returns it, that info
+    /// hash, and the receivers of the check and store jobs it queues.
+    pub(super) fn with_one_torrent(
+        shards: Vec<ShardLink>,
+    ) -> (
+        Coordinator,
+        InfoHash,
+        Receiver<CheckJob>,
+        Receiver<StoreJob>,
+    ) {
+        let (checks, check_rx) = crossbeam_channel::unbounded();
+        let (store, store_rx) = crossbeam_channel::unbounded();
+        let links = Links {
+            shards,
+            registry: Default::default(),
+            bans: Default::default(),
+            ban_time: Duration::from_secs(1),
+            checks,
+            store,
+            view: Default::default(),
+            hashed_bytes: Default::default(),
+            listen_port: 1,
+            listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            dial: DialLimits::from_config(&crate::config::Trackers::default()),
+        };
+        let settings = ChokeSettings {
+            algorithm: ChokerAlgorithm::RoundRobin,
+            upload_slots: 2,
+            unchoke_interval: Duration::from_secs(10),
+            optimistic_interval: Duration::from_secs(30),
+        };
+        let defaults = SessionDefaults {
+            upload_limit: -1,
+            ..Default::default()
+        };
+        let mut c = Coordinator::new(
+            settings,
+            links,
+            SessionSettings::default(),
+            defaults,
+            Vec::new(),
+        );
+        let bytes = ringseed_proto::metainfo::build_torrent(
+            "t",
+            &[(vec![], 5)],
+            16384,
+            &[[0; 20]],
+            None,
+            "x",
+        );
+        let mut meta = Metainfo::from_bytes(&bytes).expect("a valid torrent");
+        meta.info_hash = InfoHash([1; 20]);
+        let record = TorrentRecord::new(&meta, "/d".into(), false, 0);
+        c.add_initial(vec![Initial {
+            record,
+            meta: Arc::new(meta),
+            save: None,
+        }]);
+        (c, InfoHash([1; 20]), check_rx, store_rx)
+    }
+}

@@ -129,18 +129,7 @@ fn payload() -> Payload {
 fn ringseed_webui(p: &Payload) -> (Seeder, String) {
     let state = p.data.parent().unwrap().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let out = Command::new(RINGSEED)
-        .args(["webui-password", "--state-dir"])
-        .arg(&state)
-        .args(["--username", USER, PASSWORD])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ringseed webui-password failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_webui_password(&state, USER, PASSWORD);
     let data = p.data.display().to_string();
     let state = state.display().to_string();
     let seeder = Seeder::start(&[

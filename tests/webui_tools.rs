@@ -157,18 +157,7 @@ impl Payload {
 fn webui_seeder(p: &Payload, seeding: bool) -> (Seeder, String) {
     let state = p.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let out = Command::new(RINGSEED)
-        .args(["webui-password", "--state-dir"])
-        .arg(&state)
-        .args(["--username", USER, PASS])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ringseed webui-password failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_webui_password(&state, USER, PASS);
     let data = p.data().display().to_string();
     let state = state.display().to_string();
     let mut args = vec![

@@ -14,7 +14,7 @@ pub mod wire;
 
 // Not every test binary uses every one of them.
 #[allow(unused_imports)]
-pub use seeder::{ipc_socket, Seed, Seeder, RINGSEED};
+pub use seeder::{ipc_socket, set_webui_password, Seed, Seeder, RINGSEED};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

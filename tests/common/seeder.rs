@@ -325,3 +325,21 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// `ringseed webui-password --state-dir STATE --username USER PASSWORD`:
+/// the qBittorrent WebUI API's login, set before the daemon starts. Panics
+/// with the command's output unless it succeeds.
+pub fn set_webui_password(state: &Path, user: &str, password: &str) {
+    let out = Command::new(RINGSEED)
+        .args(["webui-password", "--state-dir"])
+        .arg(state)
+        .args(["--username", user, password])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ringseed webui-password failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -91,6 +91,17 @@ fn tracker_count(t: &TorrentView, tr: Option<&TorrentTrackers>) -> usize {
 /// Seconds in a month, for `popularity` (qBittorrent: ratio per month of activity).
 const MONTH_SECS: f64 = 30.0 * 86400.0;
 
+/// qBittorrent's `popularity`: the ratio per month of activity; -1 when the
+/// ratio shows as -1 (past 9999).
+fn popularity(t: &TorrentView) -> f64 {
+    let r = ratio(t);
+    if r < 0.0 {
+        -1.0
+    } else {
+        r * MONTH_SECS / t.active_secs.max(1) as f64
+    }
+}
+
 /// One torrent of `torrents/info`: every key qBittorrent 5.1 sends.
 pub(crate) fn item(
     view: &View,
@@ -107,7 +118,6 @@ pub(crate) fn item(
     let ratio = ratio(t);
     let (seeds, leechers) = (t.seeds as i64, t.peers.saturating_sub(t.seeds) as i64);
     let swarm = tr.and_then(|tr| tr.swarm);
-    let active = t.active_secs.max(1) as f64;
     let next_announce = tr
         .map(|tr| tr.next_announce_unix.saturating_sub(view.built_unix))
         .unwrap_or(0);
@@ -144,7 +154,7 @@ pub(crate) fn item(
         "num_incomplete": swarm.map_or(leechers, |s| s.incomplete),
         "num_leechs": leechers,
         "num_seeds": seeds,
-        "popularity": if ratio < 0.0 { -1.0 } else { ratio * MONTH_SECS / active },
+        "popularity": popularity(t),
         "priority": 0,
         "private": meta.private,
         "progress": progress(t),
@@ -327,7 +337,7 @@ pub(crate) fn properties(view: &View, t: &TorrentView, tr: Option<&TorrentTracke
         "piece_size": meta.lengths.piece_length(),
         "pieces_have": t.pieces_have,
         "pieces_num": t.pieces,
-        "popularity": item(view, t, tr).get("popularity").cloned().unwrap_or(json!(0.0)),
+        "popularity": popularity(t),
         "reannounce": tr.map(|tr| tr.next_announce_unix.saturating_sub(view.built_unix)).unwrap_or(0),
         "save_path": t.save_path.display().to_string(),
         "seeding_time": t.seeding_secs,

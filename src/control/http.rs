@@ -102,8 +102,11 @@ fn loopback_host(host: &str) -> bool {
 /// Answers a request from its head and the client's address alone (wrong
 /// path, method, no token) before any of its body is read; `None` lets it
 /// through.
-pub(crate) type Check =
-    std::rc::Rc<dyn Fn(&hyper::http::request::Parts, SocketAddr) -> Option<Response<Full<Bytes>>>>;
+pub(crate) type Check = std::rc::Rc<CheckFn>;
+
+/// The function a [`Check`] holds.
+pub(crate) type CheckFn =
+    dyn Fn(&hyper::http::request::Parts, SocketAddr) -> Option<Response<Full<Bytes>>>;
 
 /// Serves `handler` on `listener` until the runtime stops; `check` sees
 /// each request's head first.
@@ -188,7 +191,7 @@ async fn respond<H, F>(
     peer: SocketAddr,
     limits: &Limits,
     guard_host: bool,
-    check: &dyn Fn(&hyper::http::request::Parts, SocketAddr) -> Option<Response<Full<Bytes>>>,
+    check: &CheckFn,
     handler: H,
 ) -> Response<Full<Bytes>>
 where

@@ -335,7 +335,7 @@ pub(super) fn seed_limits(t: &TorrentView, view: &View) -> (i64, f64, i64, i64) 
     let own = t.share_limits;
     let g = view.session.share_limits;
     let (ratio_mode, ratio) = match own.ratio {
-        r if r == -2.0 => (
+        -2.0 => (
             0,
             if g.max_ratio >= 0.0 {
                 g.max_ratio
@@ -467,7 +467,7 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
             let mut bits = vec![0u8; n.div_ceil(8)];
             if complete(t) {
                 bits.iter_mut().for_each(|b| *b = 0xff);
-                if n % 8 != 0 {
+                if !n.is_multiple_of(8) {
                     if let Some(last) = bits.last_mut() {
                         *last = 0xffu8 << (8 - n % 8);
                     }

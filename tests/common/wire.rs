@@ -25,7 +25,12 @@ pub fn handshake(addr: SocketAddr, ih: InfoHash, fast: bool) -> TcpStream {
 
 /// Like [`handshake`], also returning the seeder's first message (id + body).
 pub fn handshake_first(addr: SocketAddr, ih: InfoHash, fast: bool) -> (TcpStream, Vec<u8>) {
-    let mut s = connect(addr);
+    handshake_stream(connect(addr), ih, fast)
+}
+
+/// [`handshake_first`] on a stream the caller connected (from a chosen
+/// source address, say).
+pub fn handshake_stream(mut s: TcpStream, ih: InfoHash, fast: bool) -> (TcpStream, Vec<u8>) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let mut id = *b"-XX0001-rawpeer00000";
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

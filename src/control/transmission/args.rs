@@ -31,32 +31,39 @@ impl Args<'_> {
         })
     }
 
-    /// A number (integer, float or numeric string).
+    /// A number (an integer or a float). A number sent as a string is an
+    /// error, not a guess: transmission-daemon skips such a key silently,
+    /// ringseed says why nothing changed.
     pub(super) fn f64(&self, key: &str) -> Result<Option<f64>, String> {
-        Ok(match self.0.get(key) {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => n.as_f64(),
-            Some(Value::Bool(b)) => Some(f64::from(u8::from(*b))),
-            Some(Value::String(s)) => Some(
-                s.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .ok_or_else(|| wrong(key, "a number"))?,
-            ),
-            Some(_) => return Err(wrong(key, "a number")),
-        })
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(wrong(key, "a number")),
+        }
     }
 
-    /// An integer (a float is truncated; out of i64's range is an error).
+    /// A number that must not be negative.
+    pub(super) fn f64_min0(&self, key: &str) -> Result<Option<f64>, String> {
+        match self.f64(key)? {
+            Some(f) if f < 0.0 => Err(wrong(key, "a number ≥ 0")),
+            v => Ok(v),
+        }
+    }
+
+    /// An integer (a float, a boolean or a string is an error).
     pub(super) fn int(&self, key: &str) -> Result<Option<i64>, String> {
         match self.0.get(key) {
-            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            _ => match self.f64(key)? {
-                None => Ok(None),
-                Some(f) if f.abs() < 9.0e18 => Ok(Some(f as i64)),
-                Some(_) => Err(wrong(key, "an integer")),
-            },
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| wrong(key, "an integer")),
+            Some(_) => Err(wrong(key, "an integer")),
+        }
+    }
+
+    /// An integer that must not be negative.
+    pub(super) fn int_min0(&self, key: &str) -> Result<Option<i64>, String> {
+        match self.int(key)? {
+            Some(i) if i < 0 => Err(wrong(key, "an integer ≥ 0")),
+            v => Ok(v),
         }
     }
 
@@ -139,15 +146,19 @@ mod tests {
 
     #[test]
     fn lenient_types() {
-        let m = json!({"a": 1, "b": "true", "c": "2.5", "d": {}, "e": 2.9, "f": "x"});
+        let m = json!({"a": 1, "b": "true", "c": 2.5, "d": {}, "e": 2.9, "f": "77", "g": -1});
         let m = m.as_object().unwrap();
         let a = Args(m);
         assert_eq!(a.bool("a"), Ok(Some(true)));
         assert_eq!(a.bool("b"), Ok(Some(true)));
         assert_eq!(a.f64("c"), Ok(Some(2.5)));
         assert!(a.int("d").is_err());
-        assert_eq!(a.int("e"), Ok(Some(2)));
-        assert!(a.int("f").is_err());
+        assert!(a.int("e").is_err(), "a float is not an integer");
+        assert!(a.int("f").is_err(), "a number in a string is refused");
+        assert!(a.f64("f").is_err());
+        assert_eq!(a.int("g"), Ok(Some(-1)));
+        assert!(a.int_min0("g").is_err());
+        assert!(a.f64_min0("g").is_err());
         assert_eq!(a.int("missing"), Ok(None));
     }
 

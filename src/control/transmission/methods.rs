@@ -17,7 +17,29 @@ use crate::coordinator::view::{TorrentView, View};
 use crate::messages::{CommandError, ShareLimits, TorrentProps};
 use ringseed_proto::metainfo::InfoHash;
 
-type Answer = Result<Map<String, Value>, String>;
+type Answer = Result<Map<String, Value>, Failure>;
+
+/// A failed call: the `result` text, and the `arguments` transmission-daemon
+/// still sends with it (usually none).
+pub(super) struct Failure {
+    pub(super) result: String,
+    pub(super) arguments: Map<String, Value>,
+}
+
+impl From<String> for Failure {
+    fn from(result: String) -> Failure {
+        Failure {
+            result,
+            arguments: Map::new(),
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(result: &str) -> Failure {
+        Failure::from(result.to_string())
+    }
+}
 
 /// Seconds a torrent counts as recently active (Transmission's `recently-active`).
 const RECENT_SECS: u64 = 60;
@@ -44,8 +66,8 @@ pub(super) async fn dispatch(
 ) -> Answer {
     let a = Args(a);
     match method {
-        "session-get" => session::get(server, &a),
-        "session-set" => session::set(server, &a).await,
+        "session-get" => Ok(session::get(server, &a)?),
+        "session-set" => Ok(session::set(server, &a).await?),
         "session-stats" => Ok(session::stats(server)),
         "session-close" => Ok(Map::new()),
         "torrent-get" => torrent_get(server, &a),
@@ -82,15 +104,15 @@ pub(super) async fn dispatch(
                 return Err("directory path is not absolute".into());
             }
             match session::free_bytes(p) {
-                Some(free) => Ok(object(json!({
+                Ok(free) => Ok(object(json!({
                     "path": path,
                     "size-bytes": free,
                     "total_size": session::total_bytes(p).unwrap_or(-1),
                 }))),
-                None => Err(format!(
-                    "{}",
-                    std::io::Error::from_raw_os_error(libc::ENOENT)
-                )),
+                Err(e) => Err(Failure {
+                    result: e.to_string(),
+                    arguments: object(json!({"path": path, "size-bytes": -1, "total_size": -1})),
+                }),
             }
         }
         // No outside network here to test from; a seedbox's port is open
@@ -148,11 +170,16 @@ fn selected(server: &TransmissionRpc, a: &Args<'_>) -> Result<Vec<InfoHash>, Str
 }
 
 fn torrent_get(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
-    let fields = a.strings("fields")?.ok_or("no fields specified")?;
+    let Some(fields) = a.strings("fields")? else {
+        return Err(Failure {
+            result: "no fields specified".into(),
+            arguments: object(json!({"torrents": []})),
+        });
+    };
     let table = match a.str("format")? {
         None | Some("objects") => false,
         Some("table") => true,
-        Some(f) => return Err(format!("invalid argument \"format\": {f:?}")),
+        Some(f) => return Err(format!("invalid argument \"format\": {f:?}").into()),
     };
     let recent = args::ids(a)? == Ids::RecentlyActive;
     let view = server.api.view();
@@ -238,7 +265,7 @@ async fn torrent_add(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
     let dir = a.str("download-dir")?;
     let paused = a.bool("paused")?;
     let labels = a.strings("labels")?.unwrap_or_default();
-    let peer_limit = a.int("peer-limit")?;
+    let peer_limit = a.int_min0("peer-limit")?;
     let raw = match (metainfo, filename) {
         (Some(b64), _) => {
             let cleaned: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
@@ -257,7 +284,7 @@ async fn torrent_add(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
             let max = server.config.max_body_bytes as u64;
             let meta = std::fs::metadata(f).map_err(|e| format!("{f}: {e}"))?;
             if meta.len() > max {
-                return Err(format!("{f}: larger than {max} bytes"));
+                return Err(format!("{f}: larger than {max} bytes").into());
             }
             std::fs::read(f).map_err(|e| format!("{f}: {e}"))?
         }
@@ -287,26 +314,26 @@ async fn torrent_add(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
         Err(ApiError::Command(CommandError::Duplicate)) => Ok(object(
             json!({"torrent-duplicate": added_object(server, ih)}),
         )),
-        Err(e) => Err(api_error(e)),
+        Err(e) => Err(api_error(e).into()),
     }
 }
 
 async fn torrent_set(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
     // Every argument is read before anything changes.
     let labels = a.strings("labels")?;
-    let up = a.int("uploadLimit")?;
+    let up = a.int_min0("uploadLimit")?;
     let up_on = a.bool("uploadLimited")?;
-    let peer_limit = a.int("peer-limit")?;
-    let ratio = a.f64("seedRatioLimit")?;
+    let peer_limit = a.int_min0("peer-limit")?;
+    let ratio = a.f64_min0("seedRatioLimit")?;
     let ratio_mode = a.int("seedRatioMode")?;
-    let idle = a.int("seedIdleLimit")?;
+    let idle = a.int_min0("seedIdleLimit")?;
     let idle_mode = a.int("seedIdleMode")?;
     let location = a.str("location")?;
     for mode in [ratio_mode, idle_mode].into_iter().flatten() {
         if !(0..=2).contains(&mode) {
-            return Err(format!(
-                "invalid seed mode {mode}: 0 global, 1 single, 2 unlimited"
-            ));
+            return Err(
+                format!("invalid seed mode {mode}: 0 global, 1 single, 2 unlimited").into(),
+            );
         }
     }
     if let Some(l) = &labels {
@@ -461,7 +488,7 @@ async fn each(server: &TransmissionRpc, a: &Args<'_>, action: Action) -> Answer 
         };
         match r {
             Ok(()) | Err(ApiError::Command(CommandError::NotFound)) => {}
-            Err(e) => return Err(api_error(e)),
+            Err(e) => return Err(api_error(e).into()),
         }
     }
     Ok(Map::new())

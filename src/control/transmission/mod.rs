@@ -41,7 +41,7 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::api::Api;
 use super::http::{self, HttpRequest};
@@ -58,6 +58,20 @@ pub const RPC_VERSION_MINIMUM: i64 = 14;
 pub const SESSION_ID_HEADER: &str = "x-transmission-session-id";
 
 type Resp = Response<Full<Bytes>>;
+
+/// The reasons of `ringseed_transmission_rpc_refusals_total` (each series
+/// exists from the start).
+const REFUSALS: &[&str] = &[
+    "whitelist",
+    "auth",
+    "banned",
+    "not_found",
+    "session_id",
+    "method",
+    "json",
+    "no_method",
+    "arguments",
+];
 
 fn refuse(reason: &'static str) {
     crate::tally::tally(
@@ -326,12 +340,12 @@ impl TransmissionRpc {
             }
             Ok(_) => {
                 refuse("json");
-                (Err("request is not a JSON object".to_string()), None)
+                (Err("request is not a JSON object".into()), None)
             }
             Err(e) => {
                 refuse("json");
                 tracing::info!(%peer, error = %e, "transmission-rpc: request is not JSON");
-                (Err(format!("JSON parse error: {e}")), None)
+                (Err(format!("JSON parse error: {e}").into()), None)
             }
         };
         let mut out = Map::new();
@@ -341,8 +355,8 @@ impl TransmissionRpc {
                 out.insert("result".into(), "success".into());
             }
             Err(e) => {
-                out.insert("arguments".into(), json!({}));
-                out.insert("result".into(), Value::String(e));
+                out.insert("arguments".into(), Value::Object(e.arguments));
+                out.insert("result".into(), Value::String(e.result));
             }
         }
         if let Some(t) = tag {
@@ -358,7 +372,10 @@ impl TransmissionRpc {
     }
 
     /// One method call: its arguments, or the error text for `result`.
-    async fn call(&self, request: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    async fn call(
+        &self,
+        request: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, methods::Failure> {
         let Some(method) = request.get("method").and_then(Value::as_str) else {
             refuse("no_method");
             return Err("no method name".into());
@@ -374,7 +391,7 @@ impl TransmissionRpc {
         };
         let r = methods::dispatch(self, method, a).await;
         if let Err(e) = &r {
-            tracing::debug!(method, error = %e, "transmission-rpc: call failed");
+            tracing::debug!(method, error = %e.result, "transmission-rpc: call failed");
         }
         r
     }
@@ -390,6 +407,12 @@ pub(crate) fn start(
     trackers: Rc<crate::tracker::Manager>,
 ) -> Result<(), String> {
     let server = Rc::new(TransmissionRpc::new(api, config, trackers)?);
+    for reason in REFUSALS {
+        crate::tally::register(
+            "ringseed_transmission_rpc_refusals_total",
+            [("reason", reason), ("", "")],
+        );
+    }
     let mut limits = http::Limits::from_config(&config.rpc, config.transmission_rpc.max_body_bytes);
     limits.host_refused = StatusCode::MISDIRECTED_REQUEST;
     let addr = listener.local_addr().ok();

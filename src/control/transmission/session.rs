@@ -109,9 +109,11 @@ pub(super) fn get(server: &TransmissionRpc, a: &Args<'_>) -> Result<Map<String, 
 }
 
 /// Free bytes for an unprivileged user on the filesystem of `path`.
-pub(super) fn free_bytes(path: &std::path::Path) -> Option<i64> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    Some((st.f_bavail.saturating_mul(st.f_frsize)).min(i64::MAX as u64) as i64)
+///
+/// Errors: `path` cannot be reached (the OS's reason).
+pub(super) fn free_bytes(path: &std::path::Path) -> Result<i64, std::io::Error> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok((st.f_bavail.saturating_mul(st.f_frsize)).min(i64::MAX as u64) as i64)
 }
 
 /// Total bytes of the filesystem of `path`.
@@ -135,11 +137,11 @@ pub(super) async fn set(
 ) -> Result<Map<String, Value>, String> {
     let api: &Api = &server.api;
     // Read every argument first: a wrong type changes nothing.
-    let up = a.int("speed-limit-up")?;
+    let up = a.int_min0("speed-limit-up")?;
     let up_on = a.bool("speed-limit-up-enabled")?;
-    let ratio = a.f64("seedRatioLimit")?;
+    let ratio = a.f64_min0("seedRatioLimit")?;
     let ratio_on = a.bool("seedRatioLimited")?;
-    let idle = a.int("idle-seeding-limit")?;
+    let idle = a.int_min0("idle-seeding-limit")?;
     let idle_on = a.bool("idle-seeding-limit-enabled")?;
     let dir = a.str("download-dir")?;
     let port = a.int("peer-port")?;

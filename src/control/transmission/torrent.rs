@@ -373,6 +373,12 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
     Some(match name {
         "activityDate" => json!(webui::last_activity_unix(ctx.view, t)),
         "addedDate" => json!(webui::added_unix(ctx.view, t)),
+        // Per piece: peers that have it, -1 for a piece we have (all of
+        // them once checked; a seeder has nothing else to count).
+        "availability" => {
+            let have = if complete(t) { -1 } else { 0 };
+            Value::Array(vec![json!(have); t.pieces as usize])
+        }
         "bandwidthPriority" => json!(0),
         "comment" => json!(meta.comment.clone().unwrap_or_default()),
         "corruptEver" => json!(0),
@@ -527,13 +533,32 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
                 .collect(),
         ),
         "trackerStats" => Value::Array(match tr {
-            Some(tr) => tr
+            Some(tr) if !tr.trackers.is_empty() => tr
                 .trackers
                 .iter()
                 .enumerate()
                 .map(|(i, s)| tracker_stat(i, s, tr))
                 .collect(),
-            None => Vec::new(),
+            // Not announced yet (just added, paused, trackers off): each
+            // tracker of the metainfo, nothing known.
+            _ => {
+                let none = TorrentTrackers::default();
+                tiers(t, None)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (tier, url))| {
+                        let s = crate::tracker::TrackerStatus {
+                            url,
+                            tier,
+                            scrape_complete: -1,
+                            scrape_incomplete: -1,
+                            scrape_downloaded: -1,
+                            ..Default::default()
+                        };
+                        tracker_stat(i, &s, &none)
+                    })
+                    .collect()
+            }
         }),
         "uploadedEver" => json!(t.uploaded_total),
         "uploadLimit" => json!(if t.upload_limit > 0 {
@@ -547,7 +572,8 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
         } else {
             t.uploaded_total as f64 / t.bytes_have as f64
         }),
-        "wanted" => Value::Array(files(t).map(|_| json!(true)).collect()),
+        // 1 per wanted file: transmission-daemon 3.00 sends integers.
+        "wanted" => Value::Array(files(t).map(|_| json!(1)).collect()),
         "webseeds" => Value::Array(webseeds(ctx.state_dir, t)),
         "webseedsSendingToUs" => json!(0),
         _ => return None,

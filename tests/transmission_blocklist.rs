@@ -1,0 +1,140 @@
+//! Transmission RPC's `blocklist-update` (`--transmission-rpc-blocklist
+//! FILE`): the P2P-plain ranges of the file are refused at accept and the
+//! connected peers inside them are closed, while every other address is
+//! served; `session-get` shows the size. Real sockets: a raw peer bound to
+//! 127.0.0.2 (in the range) and one on 127.0.0.1 (outside it).
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::wire::{handshake, handshake_stream};
+use common::*;
+use ringseed::metainfo::{InfoHash, Metainfo};
+use serde_json::{json, Value};
+
+/// True when the seeder closes `s` (EOF or reset) within `secs`; false
+/// when it stays open that long.
+fn closed_within(s: &mut TcpStream, secs: u64) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// One Transmission RPC call (auth off) with the session-id handshake.
+fn call(addr: SocketAddr, method: &str, arguments: Value) -> Value {
+    let body = json!({"method": method, "arguments": arguments}).to_string();
+    let request = |sid: &str| {
+        format!(
+            "POST /transmission/rpc HTTP/1.1\r\nHost: {addr}\r\nX-Transmission-Session-Id: {sid}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let first = http_raw(addr, request("none"));
+    assert_eq!(first.status, 409, "the CSRF handshake comes first");
+    let sid = first
+        .header("x-transmission-session-id")
+        .expect("409 carries the session id")
+        .to_string();
+    let r = http_raw(addr, request(&sid));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+/// A handshake from `source` (bound first, so the seeder sees that address).
+fn handshake_from(source: IpAddr, seeder: SocketAddr, ih: InfoHash) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    sock.connect_timeout(&seeder.into(), Duration::from_secs(5))
+        .unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    handshake_stream(s, ih, true).0
+}
+
+#[test]
+fn blocklist_update_refuses_the_ranges_and_closes_their_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f.bin"), bytes(300_000, 7)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    ringseed_create(&data.join("f.bin"), &torrent, 16384);
+    let ih = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap())
+        .unwrap()
+        .info_hash;
+    let list = dir.path().join("blocklist.p2p");
+    std::fs::write(
+        &list,
+        "# test ranges\nlocal two:127.0.0.2-127.0.0.3\nnot a range\nfar away:203.0.113.0-203.0.113.255\n",
+    )
+    .unwrap();
+    let seeder = Seeder::start(&[
+        torrent.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--transmission-rpc-auth",
+        "false",
+        "--transmission-rpc-blocklist",
+        list.to_str().unwrap(),
+    ]);
+    let rpc = seeder.transmission_rpc.expect("transmission rpc on");
+    let two: IpAddr = "127.0.0.2".parse().unwrap();
+    let before = call(
+        rpc,
+        "session-get",
+        json!({"fields": ["blocklist-size", "blocklist-enabled"]}),
+    );
+    assert_eq!(before["arguments"]["blocklist-size"], 0, "{before}");
+    // Served from 127.0.0.2 before the update.
+    let mut early = handshake_from(two, seeder.addr, ih);
+    let update = call(rpc, "blocklist-update", json!({}));
+    assert_eq!(update["result"], "success", "{update}");
+    assert_eq!(update["arguments"]["blocklist-size"], 2, "{update}");
+    let after = call(
+        rpc,
+        "session-get",
+        json!({"fields": ["blocklist-size", "blocklist-enabled"]}),
+    );
+    assert_eq!(after["arguments"]["blocklist-size"], 2, "{after}");
+    assert_eq!(after["arguments"]["blocklist-enabled"], true, "{after}");
+    assert!(
+        closed_within(&mut early, 10),
+        "the peer inside a range is closed"
+    );
+    // Refused at accept from inside a range…
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(two, 0).into()).unwrap();
+    sock.connect_timeout(&seeder.addr.into(), Duration::from_secs(5))
+        .unwrap();
+    let mut late: TcpStream = sock.into();
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        closed_within(&mut late, 10),
+        "a new peer inside a range is refused"
+    );
+    // …and served from outside it: still open after the handshake.
+    let mut ok = handshake(seeder.addr, ih, true);
+    assert!(
+        !closed_within(&mut ok, 2),
+        "a peer outside the ranges is served"
+    );
+}

@@ -89,7 +89,30 @@ impl Opentracker {
         ot.wait_ready(|a| {
             std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok()
         });
+        ot.wait_whitelist(hashes);
         ot
+    }
+
+    /// Waits (10 s at most) until opentracker answers an announce for the
+    /// first of `hashes` without a failure: it loads its whitelist after
+    /// it starts listening, and until then refuses every info hash with
+    /// "Requested download is not authorized". The probe is a `stopped`
+    /// announce, so it leaves no peer in the swarm.
+    pub fn wait_whitelist(&self, hashes: &[String]) {
+        let Some(ih) = hashes.first().and_then(|h| hex::decode(h).ok()) else {
+            return;
+        };
+        let ih: [u8; 20] = ih.try_into().expect("20-byte info hash");
+        super::wait::poll(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || match self.announce(&ih, b"-PROBE0-000000000000", 1, 1, "stopped") {
+                Ok(body) if !body.windows(14).any(|w| w == b"failure reason") => Ok(()),
+                Ok(body) => Err(String::from_utf8_lossy(&body).into_owned()),
+                Err(e) => Err(e),
+            },
+        )
+        .unwrap_or_else(|e| panic!("opentracker did not accept {} within 10 s: {e}", hashes[0]));
     }
 
     /// Waits until `probe(addr)` is true (10 s at most).

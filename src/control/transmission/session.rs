@@ -227,8 +227,9 @@ pub(super) async fn set(
 pub(super) fn stats(server: &TransmissionRpc) -> Map<String, Value> {
     let view = server.api.view();
     let total = view.torrents.len();
-    let paused = view.torrents.values().filter(|t| t.paused).count();
-    let active = view.torrents.values().filter(|t| t.upload_rate > 0).count();
+    // Transmission's: active = running, paused = the rest.
+    let active = view.torrents.values().filter(|t| !t.paused).count();
+    let paused = total - active;
     let now = crate::messages::unix_now();
     let secs = now.saturating_sub(server.started_unix);
     let session_up: u64 = view.torrents.values().map(|t| t.uploaded_session).sum();

@@ -115,15 +115,26 @@ fn payload(py: &Path) -> Payload {
 }
 
 /// `ringseed seed --transmission-rpc 127.0.0.1:PORT --metrics 127.0.0.1:0`
-/// with admin/PASSWORD set by `ringseed webui-password`; no torrents.
+/// with admin/PASSWORD set by `ringseed webui-password`; no torrents. Its
+/// config allows 127.0.0.1-3 (`[transmission_rpc] whitelist`; the default
+/// is Transmission's 127.0.0.1 and ::1): hostile.py sends bad logins from
+/// 127.0.0.2/3 and expects 127.0.0.4 refused.
 fn ringseed_trpc(p: &Payload) -> (Seeder, String) {
     let state = p.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     set_webui_password(&state, USER, PASSWORD);
+    let config = p.dir.path().join("ringseed.toml");
+    std::fs::write(
+        &config,
+        "[transmission_rpc]\nwhitelist = [\"127.0.0.1\", \"127.0.0.2\", \"127.0.0.3\", \"::1\"]\n",
+    )
+    .unwrap();
     // TODO: `seeder.transmission_rpc` (the ready line's "transmission_rpc")
     // once tests/common/seeder.rs has it; a port picked here until then.
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let seeder = Seeder::start(&[
+        "--config",
+        &config.display().to_string(),
         "--data",
         &p.data.display().to_string(),
         "--state-dir",

@@ -47,7 +47,8 @@ def main():
         url, user, password, torrent_dir, data_dir = a.args
     version = available()
     check(version and "3.00" in version, "transmission-daemon 3.00 needed, found %r" % version)
-    out = a.out or tempfile.mkdtemp(prefix="trpc-diff-")
+    tmp = None if a.out else tempfile.TemporaryDirectory(prefix="trpc-diff-")
+    out = a.out or tmp.name
     os.makedirs(out, exist_ok=True)
     with TrDaemon("admin", "differential-pass", data_dir) as t:
         try:
@@ -76,7 +77,8 @@ def main():
         stale = [r for r in unused if r in unused3]
         for r in stale:
             print("note: allowed entry matched nothing: %s" % json.dumps(r))
-    print("\nshapes and samples in %s" % out)
+    if a.out:
+        print("\nshapes and samples in %s" % out)
     check(not failed, "%d differences not allowed (listed above)" % len(failed))
     return 0
 

@@ -22,6 +22,7 @@ What is sent, and what must come back:
   - a stale session id, 25 times, each a torrent-stop: 409 each time with
     the current id in X-Transmission-Session-Id, and nothing stopped;
   - wrong or malformed Basic credentials: 401 with WWW-Authenticate: Basic;
+  - a request from 127.0.0.4, outside the whitelist: 403;
   - a browser-style cross-site POST (Origin of another site, text/plain, no
     session id): 409 and nothing stopped;
   ringseed only (not with --transmission, whose rules differ: no ban,
@@ -31,7 +32,9 @@ What is sent, and what must come back:
   - a Host that is not loopback (DNS rebinding) is refused (403 or 421),
     Host localhost / 127.0.0.1 served;
   - with --metrics: ringseed_transmission_rpc_refusals_total{reason} grew
-    for session_id, auth, banned, host, body and json.
+    for session_id, auth, banned, host, body, json and whitelist.
+The ringseed under test must allow 127.0.0.1-3 and refuse 127.0.0.4
+([transmission_rpc] whitelist).
 Exits 0 when all holds, 1 with FAIL: … otherwise.
 """
 import argparse
@@ -337,6 +340,12 @@ def main():
               % (what, h.get("WWW-Authenticate")))
     assert_undisturbed("after bad auth")
 
+    # --- an address outside the whitelist (127.0.0.4: ringseed's test config
+    # lists 127.0.0.1-3, 3.00's default only 127.0.0.1) -------------------------------
+    st, _, _ = post({"method": "torrent-stop", "arguments": {"ids": [A]}}, source="127.0.0.4")
+    check(st == 403, "127.0.0.4, outside the whitelist, good credentials: HTTP %d (want 403)" % st)
+    assert_undisturbed("after a request from outside the whitelist")
+
     # --- cross-site requests ------------------------------------------------------------
     st, h, _ = post('{"method":"torrent-stop","arguments":{"ids":[%d,%d]}}' % (A, B),
                     {"Origin": "http://evil.example", "Referer": "http://evil.example/page",
@@ -358,7 +367,7 @@ def main():
         check(st == 200, "127.0.0.1 while 127.0.0.2 is banned: HTTP %d" % st)
 
         # --- Host headers (DNS rebinding) --------------------------------------------------
-        for host in ("evil.example.com", "evil.example.com:%d" % raw.port, "10.1.2.3:%d" % raw.port):
+        for host in ("evil.example.com", "evil.example.com:%d" % raw.port, "rebind.attacker.test"):
             st, _, b = post({"method": "torrent-stop", "arguments": {"ids": [A]}}, {"Host": host})
             check(st in (403, 421), "Host %s while bound to loopback: HTTP %d (want 403 or 421)" % (host, st))
         for host in ("localhost:%d" % raw.port, "127.0.0.1:%d" % raw.port, "localhost"):
@@ -371,7 +380,7 @@ def main():
         after = refusals(a.metrics)
         grew = {r: after.get(r, 0) - before.get(r, 0) for r in set(after) | set(before)}
         print("refusals counted: %s" % json.dumps(grew, sort_keys=True))
-        want = {"session_id": 27, "auth": 4 + 5, "banned": 2, "host": 3, "body": 1, "json": 1}
+        want = {"session_id": 27, "auth": 4 + 5, "banned": 2, "host": 3, "body": 1, "json": 1, "whitelist": 1}
         for reason, n in want.items():
             check(grew.get(reason, 0) >= n, "ringseed_transmission_rpc_refusals_total{reason=%r} grew by %s, want >= %d"
                   % (reason, grew.get(reason, 0), n))

@@ -5,13 +5,14 @@ status, content type, text class, every JSON key with the same name and
 JSON type; "partial" calls compare the keys both have; an empty array
 matches any array; "x|y" leaves match when they share a type), plus the
 headers that matter (X-Transmission-Session-Id on 409, WWW-Authenticate on
-401): present on one side only is a difference of kind "header".
+401): present in A only is a difference of kind "header", in B only
+"header-added".
 
   compare.py A.json B.json [ALLOWED.json …]
 
 ALLOWED.json: {"allowed": [{"call", "kind", "path", "reason"}]} (globs; kinds
 missing-call, extra-call, status, content_type, text, added, removed, type,
-header); every entry needs a reason. Exit 0 when every difference is
+header, header-added); every entry needs a reason. Exit 0 when every difference is
 allowed, 1 listing the others. `--unused` also lists allowed entries that
 matched nothing (stale ones).
 """
@@ -32,7 +33,7 @@ def header_differences(A, B):
         for h in sorted(ha - hb):
             out.append((name, "header", h, "header only in A"))
         for h in sorted(hb - ha):
-            out.append((name, "header", h, "header only in B"))
+            out.append((name, "header-added", h, "header only in B"))
     return out
 
 

@@ -23,8 +23,9 @@
 //!
 //! What this assumes of ringseed (/work/wt/TRPC.md): `ringseed webui-password
 //! --state-dir DIR --username admin PASSWORD` sets the RPC's Basic
-//! credentials; `ringseed seed --transmission-rpc 127.0.0.1:PORT` serves
-//! `POST /transmission/rpc`; torrents are added through the RPC.
+//! credentials; `ringseed seed --transmission-rpc 127.0.0.1:0` serves
+//! `POST /transmission/rpc` and names the bound address in its ready line
+//! (`Seeder::transmission_rpc`); torrents are added through the RPC.
 //!
 //! Needs `.venv-tests` (`tests/webui/setup.sh`: python3 with
 //! python3-libtorrent and requests) and `transmission-daemon` 3.00 (Debian's
@@ -114,7 +115,7 @@ fn payload(py: &Path) -> Payload {
     }
 }
 
-/// `ringseed seed --transmission-rpc 127.0.0.1:PORT --metrics 127.0.0.1:0`
+/// `ringseed seed --transmission-rpc 127.0.0.1:0 --metrics 127.0.0.1:0`
 /// with admin/PASSWORD set by `ringseed webui-password`; no torrents. Its
 /// config allows 127.0.0.1-3 (`[transmission_rpc] whitelist`; the default
 /// is Transmission's 127.0.0.1 and ::1): hostile.py sends bad logins from
@@ -129,9 +130,6 @@ fn ringseed_trpc(p: &Payload) -> (Seeder, String) {
         "[transmission_rpc]\nwhitelist = [\"127.0.0.1\", \"127.0.0.2\", \"127.0.0.3\", \"::1\"]\n",
     )
     .unwrap();
-    // TODO: `seeder.transmission_rpc` (the ready line's "transmission_rpc")
-    // once tests/common/seeder.rs has it; a port picked here until then.
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let seeder = Seeder::start(&[
         "--config",
         &config.display().to_string(),
@@ -140,10 +138,16 @@ fn ringseed_trpc(p: &Payload) -> (Seeder, String) {
         "--state-dir",
         &state.display().to_string(),
         "--transmission-rpc",
-        &addr.to_string(),
+        "127.0.0.1:0",
         "--metrics",
         "127.0.0.1:0",
     ]);
+    let addr: SocketAddr = seeder.transmission_rpc.unwrap_or_else(|| {
+        panic!(
+            "no \"transmission_rpc\" address in the ready line; log:\n{}",
+            tail(&seeder.log_text(), 40)
+        )
+    });
     (seeder, format!("http://{addr}"))
 }
 

@@ -42,24 +42,25 @@ def compare(A, B, rules, label_a="A", label_b="B", out=print):
     for r in rules:
         if not r.get("reason"):
             raise SystemExit("ALLOWED entry without a reason: %s" % r)
-    bad, ok, used = [], [], set()
+    bad, ok, used = [], {}, set()
     for call, kind, path, msg in differences(A, B) + header_differences(A, B):
         r = allowed_by(rules, call, kind, path)
         msg = msg.replace(" in A", " in " + label_a).replace(" in B", " in " + label_b) \
                  .replace("only in A", "only in " + label_a).replace("only in B", "only in " + label_b)
-        line = "%-36s %-12s %-48s %s" % (call, kind, path or "-", msg)
         if r:
             used.add(id(r))
-            ok.append(line + "   [allowed: %s]" % r["reason"])
+            ok.setdefault((kind, path, msg, r["reason"]), []).append(call)
         else:
-            bad.append(line)
+            bad.append("%-36s %-12s %-48s %s" % (call, kind, path or "-", msg))
+    n_ok = sum(len(v) for v in ok.values())
     sa, sb = A.get("server", {}), B.get("server", {})
     out("%s: %s (rpc %s)  %s: %s (rpc %s)" % (label_a, sa.get("version"), sa.get("rpc-version"),
                                               label_b, sb.get("version"), sb.get("rpc-version")))
     out("%d calls in %s, %d in %s; %d differences allowed, %d not"
-        % (len(A["calls"]), label_a, len(B["calls"]), label_b, len(ok), len(bad)))
-    for line in ok:
-        out("  allowed  " + line)
+        % (len(A["calls"]), label_a, len(B["calls"]), label_b, n_ok, len(bad)))
+    for (kind, path, msg, reason), calls in sorted(ok.items()):
+        out("  allowed  %-12s %-48s %s in %d call(s) (%s)   [%s]"
+            % (kind, path or "-", msg, len(calls), ", ".join(calls[:3]) + (", …" if len(calls) > 3 else ""), reason))
     if bad:
         out("Differences NOT allowed (call, kind, key path, what):")
         for line in bad:

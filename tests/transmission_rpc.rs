@@ -72,7 +72,10 @@ fn venv_python() -> Result<PathBuf, String> {
 
 /// Debian's transmission-daemon, version 3.00 (the reference was recorded with it).
 fn transmission_daemon() -> Result<(), String> {
-    match Command::new("transmission-daemon").arg("--version").output() {
+    match Command::new("transmission-daemon")
+        .arg("--version")
+        .output()
+    {
         Ok(o) => {
             let text = format!(
                 "{}{}",
@@ -88,7 +91,9 @@ fn transmission_daemon() -> Result<(), String> {
                 ))
             }
         }
-        Err(_) => Err("transmission-daemon not installed (apt-get install transmission-daemon)".into()),
+        Err(_) => {
+            Err("transmission-daemon not installed (apt-get install transmission-daemon)".into())
+        }
     }
 }
 

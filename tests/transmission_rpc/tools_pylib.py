@@ -41,7 +41,7 @@ import threading
 import warnings
 
 from tools_shared import (
-    SEED, STOPPED, Args, check, content_paths, leech, multi, of, poll, run_main, stop_process,
+    STOPPED, Args, check, content_paths, leech, multi, of, poll, run_main, stop_process,
     wait_complete, workdir,
 )
 

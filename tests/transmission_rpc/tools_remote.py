@@ -26,7 +26,6 @@ torrent-get calls (tools_shared.Rpc):
 import os
 import re
 import subprocess
-import time
 
 from tools_shared import (
     Args, check, content_paths, leech, multi, of, peer_port, poll, run_main, stop_process, workdir,

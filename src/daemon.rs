@@ -79,6 +79,8 @@ pub struct Daemon {
     pub(crate) metrics_addr: Option<SocketAddr>,
     /// The qBittorrent WebUI API's address, when on.
     pub(crate) webui_addr: Option<SocketAddr>,
+    /// Transmission's RPC address, when on.
+    pub(crate) transmission_rpc_addr: Option<SocketAddr>,
     /// The IPC socket, when on.
     pub(crate) ipc_socket: Option<PathBuf>,
     pub(crate) view: SharedView,
@@ -269,6 +271,13 @@ impl Daemon {
         let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
         let webui = config.webui.listen.addr().map(bind_control).transpose()?;
         let webui_addr = webui.as_ref().and_then(|l| l.local_addr().ok());
+        let transmission_rpc = config
+            .transmission_rpc
+            .listen
+            .addr()
+            .map(bind_control)
+            .transpose()?;
+        let transmission_rpc_addr = transmission_rpc.as_ref().and_then(|l| l.local_addr().ok());
         let auth = if config.rpc.auth && rpc.is_some() {
             Some(Auth::load_or_create(&state_dir).map_err(state_err)?)
         } else {
@@ -405,6 +414,7 @@ impl Daemon {
                 rpc,
                 metrics,
                 webui,
+                transmission_rpc,
                 auth,
                 ipc,
                 quit: quit_tx,
@@ -425,6 +435,7 @@ impl Daemon {
             rpc_addr,
             metrics_addr,
             webui_addr,
+            transmission_rpc_addr,
             ipc_socket,
             view,
             _commands: cmd_tx,
@@ -563,7 +574,7 @@ pub fn run(config: Config, torrents: Vec<(PathBuf, Metainfo, Vec<u8>)>) -> Resul
 
 /// The machine-readable ready signal, printed once on stdout right after the
 /// `ready:` log line (the log stays on stderr): one JSON line,
-/// `{"ready":{"ipc":PATH|null,"listen":"IP:PORT","metrics":"IP:PORT"|null,"rpc":"IP:PORT"|null,"webui":"IP:PORT"|null}}`,
+/// `{"ready":{"ipc":PATH|null,"listen":"IP:PORT","metrics":"IP:PORT"|null,"rpc":"IP:PORT"|null,"webui":"IP:PORT"|null,"transmission_rpc":"IP:PORT"|null}}`,
 /// every address as bound (ports resolved), null for a surface that is off.
 /// A closed or broken stdout is ignored: the daemon seeds on.
 fn print_ready_line(daemon: &Daemon) {
@@ -573,6 +584,7 @@ fn print_ready_line(daemon: &Daemon) {
         "rpc": daemon.rpc_addr.map(|a| a.to_string()),
         "metrics": daemon.metrics_addr.map(|a| a.to_string()),
         "webui": daemon.webui_addr.map(|a| a.to_string()),
+        "transmission_rpc": daemon.transmission_rpc_addr.map(|a| a.to_string()),
         "ipc": daemon.ipc_socket.as_ref().map(|p| p.display().to_string()),
     }});
     let mut out = std::io::stdout().lock();

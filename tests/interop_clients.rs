@@ -1181,6 +1181,8 @@ fn run_case(test: &str, client: Client, kind: Kind, seed_args: &[String]) -> Opt
     cmd.arg("seed")
         // qbittorrent-nox's WebUI takes 127.0.0.1:8080 in this namespace too.
         .args(["--webui", "off"])
+        // And transmission-daemon's RPC takes 127.0.0.1:9091.
+        .args(["--transmission-rpc", "off"])
         .arg("--listen")
         .arg(format!("{SEEDER_IP}:{SEED_PORT}"))
         .arg("--data")

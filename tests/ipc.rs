@@ -602,6 +602,8 @@ fn a_second_daemon_on_the_same_socket_exits_with_a_clear_error() {
             "off",
             "--webui",
             "off",
+            "--transmission-rpc",
+            "off",
             "--state-dir",
         ])
         .arg(&seeder.state_dir)
@@ -626,6 +628,8 @@ fn a_second_daemon_on_the_same_socket_exits_with_a_clear_error() {
             "--rpc",
             "off",
             "--webui",
+            "off",
+            "--transmission-rpc",
             "off",
             "--state-dir",
         ])

@@ -143,6 +143,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<Report> {
     // The demo needs no control API.
     config.rpc.listen = Endpoint::Off;
     config.webui.listen = Endpoint::Off;
+    config.transmission_rpc.listen = Endpoint::Off;
     config.ipc.socket = ringseed::config::UnixSocket::Off;
     let daemon = Daemon::start(config, vec![(torrent_path.clone(), meta.clone(), bytes)])?;
     if !daemon.wait_checked(Duration::from_secs(600)) {

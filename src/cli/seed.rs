@@ -190,6 +190,12 @@ config_flags! {
     webui: Option<Endpoint> => webui.listen, env = "RINGSEED_WEBUI";
     /// Largest qBittorrent WebUI request body, bytes
     webui_max_body: Option<usize> => webui.max_body_bytes, env = "RINGSEED_WEBUI_MAX_BODY";
+    /// Transmission RPC address (/transmission/rpc), or "off"
+    transmission_rpc: Option<Endpoint> => transmission_rpc.listen,
+        env = "RINGSEED_TRANSMISSION_RPC";
+    /// Require HTTP Basic auth on the Transmission RPC (the WebUI's login)
+    transmission_rpc_auth: Option<bool> => transmission_rpc.auth,
+        env = "RINGSEED_TRANSMISSION_RPC_AUTH";
     /// Transmission IPC socket path, or "off" [default: STATE_DIR/daemon/socket]
     ipc_socket: Option<UnixSocket> => ipc.socket, env = "RINGSEED_IPC_SOCKET";
     /// Largest IPC message payload, bytes

@@ -51,6 +51,9 @@ pub struct Config {
     /// qBittorrent's WebUI API v2 (docs/webui.md): what cross-seed, qui,
     /// qbit_manage, Flood and the qBittorrent exporters speak.
     pub webui: WebUi,
+    /// Transmission's RPC over HTTP (docs/transmission-rpc.md): what
+    /// transmission-remote, Transmission's GUIs, Flood and autobrr speak.
+    pub transmission_rpc: TransmissionRpc,
 }
 
 /// Peer connections.
@@ -267,6 +270,34 @@ pub struct WebUi {
     pub max_form_parts: usize,
 }
 
+/// Transmission's RPC (`POST /transmission/rpc`, presented as Transmission
+/// 4.0.6, rpc-version 17; docs/transmission-rpc.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransmissionRpc {
+    /// Address ("ADDR:PORT", Transmission's default 127.0.0.1:9091), or
+    /// "off". Bound to loopback, a `Host` that is not a loopback name gets
+    /// 421 (Transmission's host whitelist).
+    #[schemars(with = "String")]
+    pub listen: Endpoint,
+    /// Require HTTP Basic auth, with the WebUI's login (`[webui]`
+    /// username/password_pbkdf2, else STATE_DIR/webui.credentials, set by
+    /// `ringseed webui-password`); failures count toward the same ban as
+    /// the WebUI's (`max_auth_failures`, `ban_secs` of `[webui]`).
+    pub auth: bool,
+    /// Client addresses allowed (Transmission's `rpc-whitelist`: IPv4/IPv6
+    /// addresses, `*` and `?` wildcards); others get 403. Empty = any.
+    pub whitelist: Vec<String>,
+    /// Largest request body, bytes (a `torrent-add` carries the metainfo
+    /// in base64: 4/3 of the .torrent file); past it 413.
+    pub max_body_bytes: usize,
+    /// Where `blocklist-update` reads the blocklist: a file path of
+    /// P2P-plain ranges (`name:first-last` per line). "" = none (the
+    /// update answers an error). Addresses in a range are refused at
+    /// accept.
+    pub blocklist: String,
+}
+
 /// Trackers (docs/trackers.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -459,6 +490,18 @@ impl Default for WebUi {
             max_sessions: 256,
             max_body_bytes: 32 << 20,
             max_form_parts: 1000,
+        }
+    }
+}
+
+impl Default for TransmissionRpc {
+    fn default() -> Self {
+        TransmissionRpc {
+            listen: Endpoint::On("127.0.0.1:9091".parse().expect("literal")),
+            auth: true,
+            whitelist: vec!["127.0.0.1".into(), "::1".into()],
+            max_body_bytes: 32 << 20,
+            blocklist: String::new(),
         }
     }
 }

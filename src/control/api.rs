@@ -156,6 +156,8 @@ pub(crate) struct Disconnect {
 
 /// The control API (see the module documentation).
 pub(crate) struct Api {
+    /// Transmission's torrent ids (the IPC's and the RPC's).
+    ids: parking_lot::Mutex<super::ids::Ids>,
     config: Arc<Config>,
     view: SharedView,
     commands: Sender<ControlCommand>,
@@ -174,6 +176,7 @@ impl Api {
         trackers: SharedTrackers,
     ) -> Self {
         Api {
+            ids: Default::default(),
             config,
             view,
             commands,
@@ -199,6 +202,13 @@ impl Api {
     /// the coordinator answers a command).
     pub(crate) fn view(&self) -> Arc<View> {
         latest(&self.view)
+    }
+
+    /// Transmission's torrent ids (shared by the IPC and the RPC). Sync
+    /// them with a view before reading; never hold the guard while
+    /// taking it again.
+    pub(crate) fn ids(&self) -> parking_lot::MutexGuard<'_, super::ids::Ids> {
+        self.ids.lock()
     }
 
     /// The trackers' latest state (published once a second).
@@ -504,10 +514,12 @@ impl Api {
         .await
     }
 
-    /// Moves a torrent's content under `to` (absolute) and seeds it from
-    /// there: paused while its files are renamed (one filesystem only; a
-    /// file already at the new place is kept), then checked there, then
-    /// resumed unless it was paused. qBittorrent's `setLocation`.
+    /// Seeds a torrent from `to` (absolute) from now on: paused while,
+    /// with `move_data`, its files are renamed there (one filesystem only;
+    /// a file already at the new place is kept), then checked there, then
+    /// resumed unless it was paused. qBittorrent's `setLocation` moves;
+    /// Transmission's `torrent-set-location` with `move` false only points
+    /// the torrent at data already there.
     ///
     /// Errors: [`ApiError::Move`] when a file cannot be moved (another
     /// filesystem: EXDEV), the coordinator's refusals.
@@ -515,6 +527,7 @@ impl Api {
         &self,
         info_hash: InfoHash,
         to: PathBuf,
+        move_data: bool,
     ) -> Result<(), ApiError> {
         let view = self.view();
         let t = view
@@ -530,7 +543,11 @@ impl Api {
         if !was_paused {
             self.pause(info_hash).await?;
         }
-        let moved = crate::storage::remove::move_data(&t.meta, &t.save_path, &to);
+        let moved = if move_data {
+            crate::storage::remove::move_data(&t.meta, &t.save_path, &to)
+        } else {
+            Ok(Default::default())
+        };
         if let Err(e) = moved {
             if !was_paused {
                 self.resume(info_hash).await?;
@@ -549,6 +566,15 @@ impl Api {
     /// connections.
     pub(crate) async fn ban_peers(&self, ips: Vec<std::net::IpAddr>) -> Result<(), ApiError> {
         self.command(|r| ControlCommand::BanPeers(ips, r)).await
+    }
+
+    /// Replaces the blocklist's ranges (inclusive) and closes connections
+    /// inside them; returns the ranges held after merging overlaps.
+    pub(crate) async fn set_blocklist(
+        &self,
+        ranges: Vec<(std::net::IpAddr, std::net::IpAddr)>,
+    ) -> Result<usize, ApiError> {
+        self.ask(|r| ControlCommand::SetBlocklist(ranges, r)).await
     }
 
     // ---- The coordinator's channel ----

@@ -34,6 +34,24 @@ pub(crate) struct Limits {
     pub max_body_bytes: usize,
     pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
+    /// The answer to a `Host` that is not a loopback name while bound to
+    /// loopback: 403 for ours, 421 Misdirected Request for Transmission's
+    /// RPC (its host whitelist).
+    pub(crate) host_refused: StatusCode,
+}
+
+impl Limits {
+    /// The control surfaces' limits from `[rpc]` (connections, body size,
+    /// timeouts); `host_refused` 403.
+    pub(crate) fn from_config(rpc: &crate::config::Rpc, max_body_bytes: usize) -> Limits {
+        Limits {
+            max_connections: rpc.max_connections,
+            max_body_bytes,
+            header_timeout: Duration::from_secs(rpc.header_timeout_secs),
+            body_timeout: Duration::from_secs(rpc.body_timeout_secs),
+            host_refused: StatusCode::FORBIDDEN,
+        }
+    }
 }
 
 /// A request as handlers see it: its whole body (the head was judged by
@@ -81,10 +99,11 @@ fn loopback_host(host: &str) -> bool {
         .is_ok_and(crate::listen::is_loopback)
 }
 
-/// Answers a request from its head alone (wrong path, method, no token)
-/// before any of its body is read; `None` lets it through.
+/// Answers a request from its head and the client's address alone (wrong
+/// path, method, no token) before any of its body is read; `None` lets it
+/// through.
 pub(crate) type Check =
-    std::rc::Rc<dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>>;
+    std::rc::Rc<dyn Fn(&hyper::http::request::Parts, SocketAddr) -> Option<Response<Full<Bytes>>>>;
 
 /// Serves `handler` on `listener` until the runtime stops; `check` sees
 /// each request's head first.
@@ -169,7 +188,7 @@ async fn respond<H, F>(
     peer: SocketAddr,
     limits: &Limits,
     guard_host: bool,
-    check: &dyn Fn(&hyper::http::request::Parts) -> Option<Response<Full<Bytes>>>,
+    check: &dyn Fn(&hyper::http::request::Parts, SocketAddr) -> Option<Response<Full<Bytes>>>,
     handler: H,
 ) -> Response<Full<Bytes>>
 where
@@ -185,15 +204,12 @@ where
             .unwrap_or("");
         if !loopback_host(host) {
             count(server, "host");
-            return text(
-                StatusCode::FORBIDDEN,
-                "Forbidden: Host is not a loopback name",
-            );
+            return text(limits.host_refused, "Host is not a loopback name");
         }
     }
     // Refusals that need no body (no token above all) happen before a byte
     // of it is read: an unauthenticated client cannot make us buffer bodies.
-    if let Some(r) = check(&head) {
+    if let Some(r) = check(&head, peer) {
         return r;
     }
     // A body announced past the cap is refused before a byte of it is read.

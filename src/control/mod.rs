@@ -1,7 +1,9 @@
 //! The control runtime: one thread with a tokio current-thread runtime that
 //! always runs and serves everything slow or external — porla's JSON-RPC
 //! ([`rpc`]), Prometheus `/metrics` ([`metrics`]), Transmission 0.80's IPC
-//! on a Unix socket ([`ipc`]), and tracker announces ([`crate::tracker`]).
+//! on a Unix socket ([`ipc`]), Transmission's RPC over HTTP
+//! ([`transmission`]), qBittorrent's WebUI API ([`webui`]), and tracker
+//! announces ([`crate::tracker`]).
 //! The front ends are translators of their wire formats onto one facade,
 //! `api::Api` (the view, the coordinator's command channel, the trackers'
 //! state): a new front end starts there. The control thread reads the
@@ -11,10 +13,12 @@
 
 pub(crate) mod api;
 pub(crate) mod http;
+pub(crate) mod ids;
 pub mod ipc;
 pub mod log;
 pub(crate) mod metrics;
 pub mod rpc;
+pub mod transmission;
 pub mod webui;
 
 use std::cell::RefCell;
@@ -41,6 +45,8 @@ pub(crate) struct ControlContext {
     pub metrics: Option<std::net::TcpListener>,
     /// The qBittorrent WebUI API's listener, when on.
     pub webui: Option<std::net::TcpListener>,
+    /// Transmission's RPC listener, when on.
+    pub transmission_rpc: Option<std::net::TcpListener>,
     pub auth: Option<rpc::auth::Auth>,
     /// The IPC socket, when on (bound and locked by the daemon).
     pub ipc: Option<ipc::socket::IpcSocket>,
@@ -63,12 +69,7 @@ pub(crate) fn run(ctx: ControlContext) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let limits = http::Limits {
-            max_connections: ctx.config.rpc.max_connections,
-            max_body_bytes: ctx.config.rpc.max_body_bytes,
-            header_timeout: Duration::from_secs(ctx.config.rpc.header_timeout_secs),
-            body_timeout: Duration::from_secs(ctx.config.rpc.body_timeout_secs),
-        };
+        let limits = http::Limits::from_config(&ctx.config.rpc, ctx.config.rpc.max_body_bytes);
         let trackers: crate::tracker::SharedTrackers = Default::default();
         let manager = crate::tracker::start(crate::tracker::TrackerContext {
             config: ctx.config.clone(),
@@ -98,6 +99,9 @@ pub(crate) fn run(ctx: ControlContext) -> Result<(), String> {
         if let Some(l) = ctx.webui {
             webui::start(l, api.clone(), &ctx.config, manager.clone())?;
         }
+        if let Some(l) = ctx.transmission_rpc {
+            transmission::start(l, api.clone(), &ctx.config, manager.clone())?;
+        }
         if let Some(l) = ctx.rpc {
             let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
             let server = Arc::new(rpc::Rpc {
@@ -106,7 +110,7 @@ pub(crate) fn run(ctx: ControlContext) -> Result<(), String> {
             });
             let check: http::Check = {
                 let server = server.clone();
-                std::rc::Rc::new(move |head| server.check(head))
+                std::rc::Rc::new(move |head, _peer| server.check(head))
             };
             tokio::task::spawn_local(http::serve("rpc", l, limits, check, move |req, _peer| {
                 server.clone().handle(req)
@@ -186,7 +190,7 @@ fn start_metrics(
     }
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let l = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-    let check: http::Check = std::rc::Rc::new(|head| {
+    let check: http::Check = std::rc::Rc::new(|head, _peer| {
         (head.uri.path() != "/metrics")
             .then(|| http::text(hyper::StatusCode::NOT_FOUND, "Not Found"))
     });

@@ -136,6 +136,23 @@ impl Coordinator {
                 tracing::info!(?ips, "addresses banned by the operator");
                 reply(r, Ok(()));
             }
+            ControlCommand::SetBlocklist(ranges, r) => {
+                let now = Instant::now();
+                let held = self.links.bans.write().set_ranges(&ranges);
+                let blocked: Vec<_> = {
+                    let bans = self.links.bans.read();
+                    self.peers
+                        .values()
+                        .filter(|p| bans.refuses(p.hello.addr.ip(), now))
+                        .map(|p| (p.hello.shard, p.hello.key))
+                        .collect()
+                };
+                for (shard, key) in blocked {
+                    self.send(shard, ShardCommand::Close(key, DisconnectReason::Banned));
+                }
+                tracing::info!(ranges = held, "blocklist set");
+                reply(r, held);
+            }
             ControlCommand::SetCategory(ihs, name, r) => self.set_category(ihs, name, r),
             ControlCommand::Categories(change, r) => self.change_categories(change, r),
             ControlCommand::Tags(change, r) => self.change_tags(change, r),

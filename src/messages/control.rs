@@ -107,6 +107,10 @@ pub(crate) enum ControlCommand {
     /// Refuse these addresses from now on (until the daemon stops) and
     /// close their connections (the WebUI's `transfer/banPeers`).
     BanPeers(Vec<std::net::IpAddr>, Reply<Result<(), CommandError>>),
+    /// Replaces the blocklist's ranges (inclusive) and closes the
+    /// connections inside them; replies how many ranges are held after
+    /// merging (Transmission's `blocklist-update`).
+    SetBlocklist(Vec<(std::net::IpAddr, std::net::IpAddr)>, Reply<usize>),
     /// Sets the category of torrents (unknown torrents are skipped); ""
     /// clears it. Data is not moved (a seeder serves its files where they
     /// are). Refused with [`CommandError::UnknownCategory`].

@@ -174,10 +174,7 @@ impl ShardState {
     }
 
     fn banned(&self, ip: IpAddr) -> bool {
-        self.bans
-            .read()
-            .get(&ip)
-            .is_some_and(|until| Instant::now() < *until)
+        self.bans.read().refuses(ip, Instant::now())
     }
 
     /// Tells the coordinator about a connection refused before it got a key.

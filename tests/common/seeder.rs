@@ -112,6 +112,8 @@ pub struct Seeder {
     pub metrics: Option<SocketAddr>,
     /// The qBittorrent WebUI API address (`--webui`), from the ready line (`None` when off).
     pub webui: Option<SocketAddr>,
+    /// Transmission's RPC address (`--transmission-rpc`), from the ready line (`None` when off).
+    pub transmission_rpc: Option<SocketAddr>,
     /// The IPC socket, from the ready line (`None` when off).
     pub ipc: Option<PathBuf>,
     /// The state directory (a private temp dir unless the args name one).
@@ -121,12 +123,14 @@ pub struct Seeder {
     _state: Option<tempfile::TempDir>,
 }
 
-/// The surfaces of a ready line, `{"ready":{"listen":…,"rpc":…,"metrics":…,"webui":…,"ipc":…}}`.
+/// The surfaces of a ready line,
+/// `{"ready":{"listen":…,"rpc":…,"metrics":…,"webui":…,"transmission_rpc":…,"ipc":…}}`.
 struct Ready {
     listen: SocketAddr,
     rpc: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
     webui: Option<SocketAddr>,
+    transmission_rpc: Option<SocketAddr>,
     ipc: Option<PathBuf>,
 }
 
@@ -144,6 +148,7 @@ impl Ready {
             rpc: addr("rpc"),
             metrics: addr("metrics"),
             webui: addr("webui"),
+            transmission_rpc: addr("transmission_rpc"),
             ipc: r["ipc"].as_str().map(PathBuf::from),
         })
     }
@@ -176,6 +181,10 @@ impl Seeder {
             // qBittorrent's 8080 is the default: tests run side by side.
             if has("--webui").is_none() {
                 cmd.args(["--webui", "127.0.0.1:0"]);
+            }
+            // And Transmission's 9091.
+            if has("--transmission-rpc").is_none() {
+                cmd.args(["--transmission-rpc", "127.0.0.1:0"]);
             }
         }
         let mut temp_state = None;
@@ -235,6 +244,7 @@ impl Seeder {
             rpc: ready.rpc,
             metrics: ready.metrics,
             webui: ready.webui,
+            transmission_rpc: ready.transmission_rpc,
             ipc: ready.ipc,
             state_dir,
             log,

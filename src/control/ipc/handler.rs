@@ -5,7 +5,7 @@
 //!   the control [`Api`] and are answered once the session on disk agrees
 //!   (as the JSON-RPC);
 //! - IPC torrent ids are per daemon process, from 1, never reused
-//!   ([`Ids`]): a torrent gets the next id when an IPC client first sees
+//!   ([`crate::control::ids::Ids`], shared with Transmission's RPC): a torrent gets the next id when an IPC client first sees
 //!   it, in queue order; removed and added again, it gets a new one;
 //! - `info` and `status` answers are built in [`super::answers`];
 //! - reply rules: set/action messages answer `succeeded` only when tagged,
@@ -23,7 +23,6 @@ use ringseed_proto::metainfo::InfoHash;
 
 use super::answers::{self, AllCache};
 use super::bencode::{self, dict, int, list, text, Ben, Out};
-use super::ids::Ids;
 use super::proto::{self, Msg, Request};
 use crate::control::api::{AddOptions, Api, ApiError};
 use crate::coordinator::view::{TorrentView, View};
@@ -105,7 +104,6 @@ pub(crate) struct Ipc {
     api: Arc<Api>,
     /// Asks the supervisor to shut the daemon down (`quit`).
     pub(super) quit: Sender<String>,
-    ids: RefCell<Ids>,
     /// The last `get-info-all` / `get-status-all` answer, encoded.
     all_cache: RefCell<AllCache>,
 }
@@ -126,7 +124,6 @@ impl Ipc {
         Ipc {
             api,
             quit,
-            ids: Default::default(),
             all_cache: Default::default(),
         }
     }
@@ -134,7 +131,7 @@ impl Ipc {
     /// The latest view with ids synced.
     fn view(&self) -> Arc<View> {
         let v = self.api.view();
-        self.ids.borrow_mut().sync(&v);
+        self.api.ids().sync(&v);
         v
     }
 
@@ -142,7 +139,7 @@ impl Ipc {
     /// and unknown ids are skipped).
     fn hashes(&self, ids: &[Ben<'_>]) -> Vec<InfoHash> {
         let view = self.view();
-        let known = self.ids.borrow();
+        let known = self.api.ids();
         ids.iter()
             .filter_map(Ben::as_int)
             .filter(|i| *i > 0)
@@ -152,7 +149,7 @@ impl Ipc {
 
     fn all_hashes(&self) -> Vec<InfoHash> {
         let view = self.view();
-        let known = self.ids.borrow();
+        let known = self.api.ids();
         known
             .all(&view)
             .into_iter()
@@ -181,7 +178,7 @@ impl Ipc {
         let id = view
             .torrents
             .get(&added.info_hash)
-            .and_then(|t| self.ids.borrow().id_of(t));
+            .and_then(|t| self.api.ids().id_of(t));
         id.ok_or_else(|| "added, then removed at once".into())
     }
 
@@ -340,7 +337,7 @@ impl Ipc {
                     Some(_) => return bad_format(name, "\"type\" must be a list", tag),
                 };
                 let view = self.view();
-                let known = self.ids.borrow();
+                let known = self.api.ids();
                 let chosen: Vec<(i64, &Arc<TorrentView>)> = ids
                     .iter()
                     .filter_map(Ben::as_int)
@@ -361,7 +358,7 @@ impl Ipc {
                     self.all_cache
                         .borrow_mut()
                         .get_or_build(&view, &trackers, info, mask, || {
-                            let known = self.ids.borrow();
+                            let known = self.api.ids();
                             answers::items(
                                 info,
                                 &known.all(&view),
@@ -388,7 +385,7 @@ impl Ipc {
                     return bad_format(name, "every info hash must be a 40-character string", tag);
                 }
                 let view = self.view();
-                let known = self.ids.borrow();
+                let known = self.api.ids();
                 let found = hashes
                     .iter()
                     .filter_map(|h| std::str::from_utf8(h.as_str()?).ok())

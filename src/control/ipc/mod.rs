@@ -24,7 +24,6 @@ pub(crate) mod answers;
 pub mod bencode;
 pub mod frame;
 pub(crate) mod handler;
-pub(crate) mod ids;
 pub mod proto;
 pub mod socket;
 

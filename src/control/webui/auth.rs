@@ -307,6 +307,31 @@ impl Auth {
         password: &str,
         now: Instant,
     ) -> Result<String, LoginRefused> {
+        self.verify(ip, username, password, now)?;
+        let sid = random_token(24);
+        let mut s = self.sessions.lock();
+        s.retain(|_, used| now.duration_since(*used) < self.session_timeout);
+        if s.len() >= self.max_sessions {
+            if let Some(oldest) = s.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
+                s.remove(&oldest);
+            }
+        }
+        s.insert(sid.clone(), now);
+        Ok(sid)
+    }
+
+    /// Checks credentials without opening a session (HTTP Basic auth, sent
+    /// with every request): a failure counts toward the address's ban as a
+    /// failed login does.
+    ///
+    /// Errors: [`LoginRefused`].
+    pub(crate) fn verify(
+        &self,
+        ip: IpAddr,
+        username: &str,
+        password: &str,
+        now: Instant,
+    ) -> Result<(), LoginRefused> {
         if self.banned(ip, now) {
             return Err(LoginRefused::Banned);
         }
@@ -348,16 +373,7 @@ impl Auth {
             return Err(LoginRefused::Wrong);
         }
         self.failures.lock().remove(&ip);
-        let sid = random_token(24);
-        let mut s = self.sessions.lock();
-        s.retain(|_, used| now.duration_since(*used) < self.session_timeout);
-        if s.len() >= self.max_sessions {
-            if let Some(oldest) = s.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
-                s.remove(&oldest);
-            }
-        }
-        s.insert(sid.clone(), now);
-        Ok(sid)
+        Ok(())
     }
 
     /// True when `sid` is a live session (its use time is refreshed).

@@ -25,7 +25,10 @@ mod form;
 mod sync;
 mod torrents;
 
+pub(crate) use auth::{random_token, Auth, LoginRefused};
 pub use auth::{set_password, PasswordHash, CREDENTIALS_FILE, DEFAULT_USERNAME};
+pub(crate) use ext::{added_unix, completion_unix, last_activity_unix, tags};
+pub(crate) use torrents::{magnet, progress, webseeds};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -623,7 +626,7 @@ impl WebUi {
                     .filter(|l| !l.is_empty())
                     .ok_or(WebError::Missing("location"))?;
                 for ih in hashes {
-                    api.set_location(ih, PathBuf::from(to)).await?;
+                    api.set_location(ih, PathBuf::from(to), true).await?;
                 }
                 Ok(ok())
             }
@@ -1101,12 +1104,7 @@ pub(crate) fn start(
 ) -> Result<(), String> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let server = Rc::new(WebUi::new(api, &config.webui, trackers, port)?);
-    let limits = http::Limits {
-        max_connections: config.rpc.max_connections,
-        max_body_bytes: config.webui.max_body_bytes,
-        header_timeout: std::time::Duration::from_secs(config.rpc.header_timeout_secs),
-        body_timeout: std::time::Duration::from_secs(config.rpc.body_timeout_secs),
-    };
+    let limits = http::Limits::from_config(&config.rpc, config.webui.max_body_bytes);
     let addr = listener.local_addr().ok();
     let l = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     {
@@ -1115,7 +1113,7 @@ pub(crate) fn start(
     }
     let check: http::Check = {
         let server = server.clone();
-        Rc::new(move |head| server.check(head))
+        Rc::new(move |head, _peer| server.check(head))
     };
     tokio::task::spawn_local(http::serve("webui", l, limits, check, move |req, peer| {
         server.clone().handle(req, peer)

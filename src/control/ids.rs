@@ -1,6 +1,9 @@
-//! IPC torrent ids: per daemon process, from 1, never reused. A torrent
-//! gets the next id when an IPC client first sees it, in queue order;
-//! removed and added again, it gets a new one.
+//! Transmission's torrent ids, shared by its two front ends (the 0.80 IPC
+//! and the RPC over HTTP, as one transmission-daemon's `uniqueId`): per
+//! daemon process, from 1, never reused. A torrent gets the next id when a
+//! client first sees it, in queue order; removed and added again, it gets a
+//! new one. Ids of torrents that went are remembered for a while, for the
+//! RPC's `recently-active` (`removed`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,7 +22,13 @@ pub(crate) struct Ids {
     by_key: HashMap<(InfoHash, u64), i64>,
     /// The torrent map last synced with (skip when unchanged).
     seen: Option<Arc<BTreeMap<InfoHash, Arc<TorrentView>>>>,
+    /// Ids whose torrent went, with the view's Unix time (seconds) when
+    /// that was seen; at most [`MAX_REMOVED`], oldest first.
+    removed: std::collections::VecDeque<(i64, u64)>,
 }
+
+/// Removed ids remembered (the RPC's `recently-active` asks for the last 60 s).
+const MAX_REMOVED: usize = 4096;
 
 impl Ids {
     /// Gives every torrent of `view` without an id the next ones, in
@@ -37,7 +46,17 @@ impl Ids {
                 .get(&k.0)
                 .is_some_and(|t| t.queue_position == k.1)
         };
-        self.by_id.retain(|_, k| here(k));
+        let removed = &mut self.removed;
+        self.by_id.retain(|id, k| {
+            let keep = here(k);
+            if !keep {
+                if removed.len() >= MAX_REMOVED {
+                    removed.pop_front();
+                }
+                removed.push_back((*id, view.built_unix));
+            }
+            keep
+        });
         self.by_key.retain(|k, _| here(k));
         let mut new: Vec<&Arc<TorrentView>> = view
             .torrents
@@ -62,6 +81,15 @@ impl Ids {
 
     pub(crate) fn id_of(&self, t: &TorrentView) -> Option<i64> {
         self.by_key.get(&(t.info_hash, t.queue_position)).copied()
+    }
+
+    /// Ids whose torrent went at or after Unix time `since` (seconds).
+    pub(crate) fn removed_since(&self, since: u64) -> Vec<i64> {
+        self.removed
+            .iter()
+            .filter(|(_, at)| *at >= since)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Every (id, torrent) of `view`, ascending id.

@@ -158,13 +158,29 @@ impl Payload {
 
 /// `ringseed seed --transmission-rpc 127.0.0.1:0` with no torrents, USER/PASS
 /// set beforehand by `ringseed webui-password` (the Transmission RPC's Basic
-/// auth shares the WebUI's credentials). Returns the seeder and the RPC URL.
+/// auth shares the WebUI's credentials), `[transmission_rpc] blocklist` a
+/// file of two P2P-plain ranges. Returns the seeder and the RPC URL.
 fn trpc_seeder(p: &Payload) -> (Seeder, String) {
     let state = p.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     set_webui_password(&state, USER, PASS);
-    let state = state.display().to_string();
+    // blocklist-update reads a local file named by the config (two ranges).
+    let blocklist = p.dir.path().join("blocklist.p2p");
+    std::fs::write(
+        &blocklist,
+        "test range:10.9.8.1-10.9.8.20\nother range:192.0.2.0-192.0.2.255\n",
+    )
+    .unwrap();
+    let config = p.dir.path().join("ringseed.toml");
+    std::fs::write(
+        &config,
+        format!("[transmission_rpc]\nblocklist = {:?}\n", blocklist.display().to_string()),
+    )
+    .unwrap();
+    let (state, config) = (state.display().to_string(), config.display().to_string());
     let seeder = Seeder::start(&[
+        "--config",
+        config.as_str(),
         "--state-dir",
         state.as_str(),
         "--transmission-rpc",

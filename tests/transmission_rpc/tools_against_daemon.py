@@ -40,9 +40,14 @@ def start_daemon(work, port, peer, log):
 
 def start_ringseed(binary, work, port, peer, log):
     state = os.path.join(work, "state")
+    # blocklist-update reads the file of [transmission_rpc] blocklist (as in tests/transmission_rpc_tools.rs).
+    with open(os.path.join(work, "blocklist.p2p"), "w") as f:
+        f.write("test range:10.9.8.1-10.9.8.20\nother range:192.0.2.0-192.0.2.255\n")
+    with open(os.path.join(work, "ringseed.toml"), "w") as f:
+        f.write('[transmission_rpc]\nblocklist = "%s"\n' % os.path.join(work, "blocklist.p2p"))
     subprocess.run([binary, "webui-password", "--state-dir", state, "--username", USER, PASS], check=True)
     return subprocess.Popen(
-        [binary, "seed", "--state-dir", state, "--listen", "127.0.0.1:%d" % peer, "--rpc", "127.0.0.1:0",
+        [binary, "seed", "--config", os.path.join(work, "ringseed.toml"), "--state-dir", state, "--listen", "127.0.0.1:%d" % peer, "--rpc", "127.0.0.1:0",
          "--webui", "127.0.0.1:0", "--metrics", "off", "--transmission-rpc", "127.0.0.1:%d" % port],
         stdout=log, stderr=subprocess.STDOUT)
 

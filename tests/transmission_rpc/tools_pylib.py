@@ -28,8 +28,11 @@ library, cross-checked with plain torrent-get calls of tools_shared.Rpc):
     deletes the copy only; remove_torrent without: gone, files kept;
     get_recently_active_torrents lists the removed ids;
   - queue_top/bottom/up/down accepted; free_space(DATA_DIR) > 0; port_test a
-    boolean (ringseed: false); blocklist_update of a 2-range p2p-plain list
-    served over local HTTP -> 2, session blocklist_size 2;
+    boolean (ringseed: false); blocklist_update: of the local file the server
+    names in blocklist-url (ringseed's [transmission_rpc] blocklist) -> its
+    number of ranges, else of a 2-range p2p-plain list served over local HTTP
+    set with set_session(blocklist_url) -> 2; then blocklist_size and
+    blocklist_enabled say so;
   - ringseed only: a magnet link is refused with an error result.
 """
 import http.server
@@ -62,9 +65,11 @@ PY_TYPES = {
 
 
 # Types of torrent-get fields: the library's table (TORRENT_GET_ARGS), with
-# its two slips corrected by Transmission's rpc-spec (errorString is a
-# string, trackerStats an array).
-FIELD_TYPES = dict({k: v.type for k, v in TORRENT_GET_ARGS.items()}, errorString="string", trackerStats="array")
+# its slips corrected by Transmission's rpc-spec (errorString is a string,
+# trackerStats an array, trackerList a string: the library's own
+# Torrent.tracker_list splits it into lines).
+FIELD_TYPES = dict({k: v.type for k, v in TORRENT_GET_ARGS.items()}, errorString="string", trackerStats="array",
+                   trackerList="string")
 
 
 def properties(cls):
@@ -200,8 +205,12 @@ def main():
                           | ({t.meta[b"announce"].decode()} if b"announce" in t.meta else set()))
         check(sorted(tr.announce for tr in x.trackers) == announce, "%s: trackers %r, want %r"
               % (t.name, [tr.announce for tr in x.trackers], announce))
-        check(sorted(tr.announce for tr in x.tracker_stats) == announce, "%s: tracker_stats %r" % (
-            t.name, [tr.announce for tr in x.tracker_stats]))
+        check(sorted(tr.announce for tr in x.tracker_stats) == announce, "%s: tracker_stats %r (trackers %r), "
+              "want one per announce URL %r; torrent-get again: %r" % (
+                  t.name, x.fields["trackerStats"], x.fields["trackers"], announce,
+                  rpc.torrents(("trackers", "trackerStats", "status"), ids=[x.id])))
+        if s.rpc_version >= 17:
+            check(sorted(x.tracker_list) == announce, "%s: tracker_list %r" % (t.name, x.tracker_list))
         check(x.upload_limit >= 0 and isinstance(x.peers, list), "%s: upload_limit/peers" % t.name)
 
     # A real peer.
@@ -275,12 +284,23 @@ def main():
         # transmission-daemon asks a web site, which the test machine cannot reach.
         check(not ringseed and "portTested" in str(e.message), "port_test: %r" % e)
         print("port_test: %s (no outside network)" % e.message)
-    url = serve_blocklist(work)
-    c.set_session(blocklist_url=url, blocklist_enabled=True)
-    n = c.blocklist_update()
-    check(n == 2, "blocklist_update of %s (2 ranges): %r" % (url, n))
-    check(c.get_session().blocklist_size == 2, "blocklist_size %r" % c.get_session().blocklist_size)
-    c.set_session(blocklist_enabled=False)
+    configured = c.get_session().blocklist_url
+    if configured and os.path.isfile(configured):
+        # ringseed reads the file its config names ([transmission_rpc] blocklist).
+        with open(configured) as f:
+            want = sum(1 for ln in f if ln.strip() and not ln.startswith("#"))
+        n = c.blocklist_update()
+        check(n == want, "blocklist_update of the configured %s (%d ranges): %r" % (configured, want, n))
+    else:
+        # transmission-daemon fetches session-set's blocklist-url.
+        url = serve_blocklist(work)
+        c.set_session(blocklist_url=url, blocklist_enabled=True)
+        want = 2
+        n = c.blocklist_update()
+        check(n == want, "blocklist_update of %s (2 ranges): %r" % (url, n))
+    s4 = c.get_session()
+    check(s4.blocklist_size == want and s4.blocklist_enabled, "blocklist_size %r enabled %r after the update" % (
+        s4.blocklist_size, s4.blocklist_enabled))
 
     # locate (move=False) to a copy, then remove with delete_data: the copy goes.
     located = os.path.join(work, "located")

@@ -118,32 +118,12 @@ FIND = """(() => {
 })()"""
 
 
-def run():
-    url, user, password, out_dir = sys.argv[1:5]
-    os.makedirs(out_dir, exist_ok=True)
-    work = workdir("flood-")
-    qbt = Qbt(url, user, password)
-    torrents = qbt.torrents()
-    check(torrents, "the server has no torrents")
-    names = sorted(t["name"] for t in torrents)
-    print(f"server {qbt.get('app/version').text}: torrents {names}")
-
-    # 1. A real peer, kept connected by a slow download.
-    running = [t for t in torrents if not t["state"].startswith(("paused", "stopped", "error", "missing"))]
-    check(running, f"no running torrent to leech: {[(t['name'], t['state']) for t in torrents]}")
-    target = max(running, key=lambda t: t["size"])
-    tfile = torrent_file(qbt, target["hash"], work)
-    port = peer_port(qbt)
-    leecher = start_leecher(tfile, os.path.join(work, "leech"), port, os.path.join(work, "leecher.log"), rate=16384)
-
-    def server_sees_leecher():
-        check_alive(leecher, "libtorrent leecher")
-        t = qbt.by_hash()[target["hash"]]
-        return t["num_leechs"] >= 1
-    wait_for(f"the server to list the leecher on {target['name']} (peer port {port})", server_sees_leecher, 60)
-    print(f"leecher connected to 127.0.0.1:{port}, downloading {target['name']}")
-
-    # 2. Flood, its API.
+def start_flood(client_args, work):
+    """Flood (--auth none, its own --rundir in work, 127.0.0.1 and a free
+    port) in front of the torrent client that client_args name (e.g.
+    ["--qburl", URL, "--qbuser", U, "--qbpass", P] or --trurl/--truser/
+    --trpass). Returns (process, its URL, a requests session holding the
+    jwt cookie of GET /api/auth/verify)."""
     fport = free_port()
     furl = f"http://127.0.0.1:{fport}"
     flood = spawn(
@@ -153,10 +133,8 @@ def run():
             "--host", "127.0.0.1",
             "--port", str(fport),
             "--auth", "none",
-            "--qburl", url,
-            "--qbuser", user,
-            "--qbpass", password,
-        ],
+        ]
+        + client_args,
         os.path.join(work, "flood.log"),
     )
     fs = requests.Session()
@@ -166,30 +144,24 @@ def run():
         r = fs.get(f"{furl}/api/auth/verify", timeout=10)
         return r.ok and "jwt" in fs.cookies
     wait_for("Flood's /api/auth/verify", verified, 60)
+    return flood, furl, fs
 
+
+def api_lists(flood, furl, fs, names):
+    """Waits until Flood's GET /api/torrents lists exactly `names` (sorted);
+    returns its torrents, keyed by upper-case info hash."""
     def flood_torrents():
         check_alive(flood, "flood")
         r = fs.get(f"{furl}/api/torrents", timeout=30)
         r.raise_for_status()
         ts = r.json().get("torrents", {})
         return ts if sorted(t["name"] for t in ts.values()) == names else None
-    ft = wait_for(f"Flood's /api/torrents to list {names}", flood_torrents, 60)
-    for t in torrents:
-        f = ft.get(t["hash"].upper())
-        check(f is not None, f"Flood lists no torrent {t['hash'].upper()} ({t['name']}); it has {sorted(ft)}")
-        check(f["name"] == t["name"], f"Flood name {f['name']!r} != {t['name']!r}")
-        check(f["sizeBytes"] == t["size"], f"{t['name']}: Flood sizeBytes {f['sizeBytes']} != {t['size']}")
-        check(f["percentComplete"] == 100, f"{t['name']}: Flood percentComplete {f['percentComplete']}")
-    print(f"Flood /api/torrents: {names}")
+    return wait_for(f"Flood's /api/torrents to list {names}", flood_torrents, 60)
 
-    def flood_peers():
-        r = fs.get(f"{furl}/api/torrents/{target['hash'].upper()}/peers", timeout=30)
-        r.raise_for_status()
-        return [p for p in r.json() if p.get("address") == "127.0.0.1"]
-    peers = wait_for(f"Flood's peers of {target['name']} to show the leecher", flood_peers, 30)
-    print(f"Flood /api/torrents/{target['hash'].upper()}/peers: {peers}")
 
-    # 3. Chromium on Flood's page.
+def page_lists(furl, names, work, png):
+    """Headless Chromium opens Flood's page at furl, waits until its text
+    shows every name of `names`, screenshots it to png. Returns the Cdp."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     check(chromium, "chromium not installed (apt-get install chromium)")
     cport = free_port()
@@ -232,8 +204,57 @@ def run():
             time.sleep(0.25)
         time.sleep(0.5)
     finally:
-        cdp.screenshot(os.path.join(out_dir, "flood.png"))
+        cdp.screenshot(png)
     print(f"Flood page lists {names}")
+    return cdp
+
+
+def run():
+    url, user, password, out_dir = sys.argv[1:5]
+    os.makedirs(out_dir, exist_ok=True)
+    work = workdir("flood-")
+    qbt = Qbt(url, user, password)
+    torrents = qbt.torrents()
+    check(torrents, "the server has no torrents")
+    names = sorted(t["name"] for t in torrents)
+    print(f"server {qbt.get('app/version').text}: torrents {names}")
+
+    # 1. A real peer, kept connected by a slow download.
+    running = [t for t in torrents if not t["state"].startswith(("paused", "stopped", "error", "missing"))]
+    check(running, f"no running torrent to leech: {[(t['name'], t['state']) for t in torrents]}")
+    target = max(running, key=lambda t: t["size"])
+    tfile = torrent_file(qbt, target["hash"], work)
+    port = peer_port(qbt)
+    leecher = start_leecher(tfile, os.path.join(work, "leech"), port, os.path.join(work, "leecher.log"), rate=16384)
+
+    def server_sees_leecher():
+        check_alive(leecher, "libtorrent leecher")
+        t = qbt.by_hash()[target["hash"]]
+        return t["num_leechs"] >= 1
+    wait_for(f"the server to list the leecher on {target['name']} (peer port {port})", server_sees_leecher, 60)
+    print(f"leecher connected to 127.0.0.1:{port}, downloading {target['name']}")
+
+    # 2. Flood, its API.
+    flood, furl, fs = start_flood(["--qburl", url, "--qbuser", user, "--qbpass", password], work)
+
+    ft = api_lists(flood, furl, fs, names)
+    for t in torrents:
+        f = ft.get(t["hash"].upper())
+        check(f is not None, f"Flood lists no torrent {t['hash'].upper()} ({t['name']}); it has {sorted(ft)}")
+        check(f["name"] == t["name"], f"Flood name {f['name']!r} != {t['name']!r}")
+        check(f["sizeBytes"] == t["size"], f"{t['name']}: Flood sizeBytes {f['sizeBytes']} != {t['size']}")
+        check(f["percentComplete"] == 100, f"{t['name']}: Flood percentComplete {f['percentComplete']}")
+    print(f"Flood /api/torrents: {names}")
+
+    def flood_peers():
+        r = fs.get(f"{furl}/api/torrents/{target['hash'].upper()}/peers", timeout=30)
+        r.raise_for_status()
+        return [p for p in r.json() if p.get("address") == "127.0.0.1"]
+    peers = wait_for(f"Flood's peers of {target['name']} to show the leecher", flood_peers, 30)
+    print(f"Flood /api/torrents/{target['hash'].upper()}/peers: {peers}")
+
+    # 3. Chromium on Flood's page.
+    cdp = page_lists(furl, names, work, os.path.join(out_dir, "flood.png"))
 
     # Double click on the torrent's name in the list opens its details (a .modal).
     spot = cdp.eval(FIND % json.dumps(["body", target["name"]]))

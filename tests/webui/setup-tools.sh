@@ -4,7 +4,7 @@
 #   has not made it yet; --system-site-packages keeps Debian's python3-libtorrent):
 #   qbit_manage, prometheus-qbittorrent-exporter, websocket-client (the DevTools
 #   protocol client of flood_ui.py), pinned;
-# - Flood into tests/webui/node_modules (npm, pinned by tests/webui/package.json
+# - Flood and @ctrl/transmission into tests/webui/node_modules (npm, pinned by tests/webui/package.json
 #   and package-lock.json).
 # Also needs (apt, .ci/run): prometheus, chromium, python3-libtorrent, nodejs/npm.
 set -euo pipefail
@@ -30,7 +30,9 @@ then
   "$venv/bin/pip" install -q "${pins[@]}"
 fi
 if [ ! -x "$root/tests/webui/node_modules/.bin/flood" ] \
-  || [ "$(node -p 'require(process.argv[1]).version' "$root/tests/webui/node_modules/flood/package.json")" != 4.9.5 ]; then
+  || [ "$(node -p 'require(process.argv[1]).version' "$root/tests/webui/node_modules/flood/package.json")" != 4.9.5 ] \
+  || [ ! -f "$root/tests/webui/node_modules/@ctrl/transmission/package.json" ] \
+  || [ "$(node -p 'require(process.argv[1]).version' "$root/tests/webui/node_modules/@ctrl/transmission/package.json")" != 7.4.0 ]; then
   (cd "$root/tests/webui" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup-tools: $("$venv/bin/qbit-manage" --version 2>/dev/null | tail -1 || true)," \

@@ -6,15 +6,17 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-tests"
-# Pinned: qbittorrent-api is what qbit_manage drives qBittorrent with.
-pins=(qbittorrent-api==2026.10.1 requests==2.32.5 urllib3==2.5.0 packaging==25.0)
+# Pinned: qbittorrent-api is what qbit_manage drives qBittorrent with;
+# transmission-rpc (rpc-version 14 and up) drives tests/transmission_rpc/tools_pylib.py.
+pins=(qbittorrent-api==2026.10.1 requests==2.32.5 urllib3==2.5.0 packaging==25.0
+      transmission-rpc==7.0.12 typing_extensions==4.16.0)
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
 want="$(printf '%s\n' "${pins[@]}" | sort)"
-have="$("$venv/bin/python" -m pip freeze --local 2>/dev/null | grep -iE '^(qbittorrent-api|requests|urllib3|packaging)==' | sort || true)"
+have="$("$venv/bin/python" -m pip freeze --local 2>/dev/null | grep -iE '^(qbittorrent-api|requests|urllib3|packaging|transmission-rpc|typing_extensions)==' | sort || true)"
 if [ "${want,,}" != "${have,,}" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}"
 fi
-"$venv/bin/python" -c 'import qbittorrentapi, requests, libtorrent' \
-  || { echo "setup.sh: $venv cannot import qbittorrentapi/requests/libtorrent" >&2; exit 1; }
+"$venv/bin/python" -c 'import qbittorrentapi, requests, libtorrent, transmission_rpc' \
+  || { echo "setup.sh: $venv cannot import qbittorrentapi/requests/libtorrent/transmission_rpc" >&2; exit 1; }

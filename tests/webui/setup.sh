@@ -6,9 +6,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-tests"
-# Pinned: qbittorrent-api is what qbit_manage drives qBittorrent with;
+# Pinned: qbittorrent-api is what qbit_manage drives qBittorrent with (the versions
+# qbit-manage 4.14.0 itself requires, so setup-tools.sh changes nothing back);
 # transmission-rpc (rpc-version 14 and up) drives tests/transmission_rpc/tools_pylib.py.
-pins=(qbittorrent-api==2026.10.1 requests==2.32.5 urllib3==2.5.0 packaging==25.0
+pins=(qbittorrent-api==2026.10.0 requests==2.34.2 urllib3==2.5.0 packaging==25.0
       transmission-rpc==7.0.12 typing_extensions==4.16.0)
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"

@@ -9,6 +9,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::http::http_raw;
 use common::wire::{handshake, handshake_stream};
 use common::*;
 use ringseed::metainfo::{InfoHash, Metainfo};
@@ -54,8 +55,13 @@ fn call(addr: SocketAddr, method: &str, arguments: Value) -> Value {
         .expect("409 carries the session id")
         .to_string();
     let r = http_raw(addr, request(&sid));
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Transmission's content type (`charset=UTF-8`), not `HttpResponse::json`'s.
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=UTF-8")
+    );
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
 }
 
 /// A handshake from `source` (bound first, so the seeder sees that address).

@@ -82,7 +82,10 @@ fn tools(needs: &Needs) -> Result<PathBuf, String> {
         }
     }
     let imports = Command::new(&py)
-        .args(["-c", &format!("import libtorrent, requests, {}", needs.import)])
+        .args([
+            "-c",
+            &format!("import libtorrent, requests, {}", needs.import),
+        ])
         .output()
         .map_err(|e| format!("{}: {e}", py.display()))?;
     if !imports.status.success() {
@@ -110,7 +113,10 @@ struct Payload {
 const TORRENTS: [(&str, &[(&str, usize)], &str); 4] = [
     (
         "alpha",
-        &[("alpha.bin", 1024 * 1024 + 4099), ("notes-alpha.txt", 30_000)],
+        &[
+            ("alpha.bin", 1024 * 1024 + 4099),
+            ("notes-alpha.txt", 30_000),
+        ],
         "http://alpha.tracker.invalid:6969/announce",
     ),
     (
@@ -174,7 +180,10 @@ fn trpc_seeder(p: &Payload) -> (Seeder, String) {
     let config = p.dir.path().join("ringseed.toml");
     std::fs::write(
         &config,
-        format!("[transmission_rpc]\nblocklist = {:?}\n", blocklist.display().to_string()),
+        format!(
+            "[transmission_rpc]\nblocklist = {:?}\n",
+            blocklist.display().to_string()
+        ),
     )
     .unwrap();
     let (state, config) = (state.display().to_string(), config.display().to_string());
@@ -260,17 +269,29 @@ fn tool_test(needs: &Needs, test: &str, script: &str) -> bool {
 
 #[test]
 fn transmission_remote_drives_ringseed() {
-    tool_test(&REMOTE, "transmission_remote_drives_ringseed", "tools_remote.py");
+    tool_test(
+        &REMOTE,
+        "transmission_remote_drives_ringseed",
+        "tools_remote.py",
+    );
 }
 
 #[test]
 fn transmission_rpc_library_every_method() {
-    tool_test(&PYLIB, "transmission_rpc_library_every_method", "tools_pylib.py");
+    tool_test(
+        &PYLIB,
+        "transmission_rpc_library_every_method",
+        "tools_pylib.py",
+    );
 }
 
 #[test]
 fn ctrl_transmission_lists_the_torrents() {
-    tool_test(&CTRL, "ctrl_transmission_lists_the_torrents", "tools_ctrl.py");
+    tool_test(
+        &CTRL,
+        "ctrl_transmission_lists_the_torrents",
+        "tools_ctrl.py",
+    );
 }
 
 #[test]
@@ -280,7 +301,11 @@ fn flood_transmission_mode_lists_the_torrents() {
         .unwrap()
         .join("test-artefacts/flood-transmission.png");
     let _ = std::fs::remove_file(&png);
-    if tool_test(&FLOOD, "flood_transmission_mode_lists_the_torrents", "tools_flood.py") {
+    if tool_test(
+        &FLOOD,
+        "flood_transmission_mode_lists_the_torrents",
+        "tools_flood.py",
+    ) {
         assert!(png.exists(), "no {}", png.display());
     }
 }

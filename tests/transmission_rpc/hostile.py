@@ -420,17 +420,24 @@ def main():
 
     # --- metrics ------------------------------------------------------------------------
     if a.metrics:
-        after = refusals(a.metrics)
-        grew = {r: after.get(r, 0) - before.get(r, 0) for r in set(after) | set(before)}
-        print("refusals counted: %s" % json.dumps(grew, sort_keys=True))
         want = {"session_id": 27, "auth": 4 + 5, "banned": 2, "host": 3, "body": 1, "json": 1, "whitelist": 1}
         # Host and body size may be counted by the HTTP layer instead.
         also = {"host": "http:host", "body": "http:body_too_large"}
-        missing = []
-        for reason, n in want.items():
-            got = grew.get(reason, 0) + grew.get(also.get(reason, ""), 0)
-            if got < n:
-                missing.append("reason=%r grew by %s, want >= %d" % (reason, got, n))
+        # /metrics is rendered once a second: the last refusals show within
+        # a few seconds, not at once.
+        deadline = time.time() + 5
+        while True:
+            after = refusals(a.metrics)
+            grew = {r: after.get(r, 0) - before.get(r, 0) for r in set(after) | set(before)}
+            missing = []
+            for reason, n in want.items():
+                got = grew.get(reason, 0) + grew.get(also.get(reason, ""), 0)
+                if got < n:
+                    missing.append("reason=%r grew by %s, want >= %d" % (reason, got, n))
+            if not missing or time.time() > deadline:
+                break
+            time.sleep(0.25)
+        print("refusals counted: %s" % json.dumps(grew, sort_keys=True))
         check(not missing, "refusals not counted (ringseed_transmission_rpc_refusals_total%s): %s"
               % (" or ringseed_http_errors_total{server=\"transmission_rpc\"}", "; ".join(missing)))
 

@@ -41,6 +41,7 @@ pub(super) const SPEED_UNIT: i64 = 1000;
 pub(super) const FIELDS: &[&str] = &[
     "activityDate",
     "addedDate",
+    "availability",
     "bandwidthPriority",
     "comment",
     "corruptEver",

@@ -1,7 +1,7 @@
 //! Transmission RPC's `blocklist-update` (`--transmission-rpc-blocklist
-//! FILE`): the P2P-plain ranges of the file are refused at accept and the
-//! connected peers inside them are closed, while every other address is
-//! served; `session-get` shows the size. Real sockets: a raw peer bound to
+//! FILE|URL`): the P2P-plain ranges of the file (or of an http URL) are
+//! refused at accept and the connected peers inside them are closed, while
+//! every other address is served; `session-get` shows the size. Real sockets: a raw peer bound to
 //! 127.0.0.2 (in the range) and one on 127.0.0.1 (outside it).
 
 mod common;
@@ -75,23 +75,56 @@ fn handshake_from(source: IpAddr, seeder: SocketAddr, ih: InfoHash) -> TcpStream
     handshake_stream(s, ih, true).0
 }
 
+/// The test's blocklist: two ranges (127.0.0.2-3 and one far away) and a
+/// line that is not one.
+const LIST: &str = "# test ranges\nlocal two:127.0.0.2-127.0.0.3\nnot a range\nfar away:203.0.113.0-203.0.113.255\n";
+
+/// Serves `body` once over HTTP on a loopback port; returns the URL.
+fn serve_once(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ranges.p2p", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    url
+}
+
 #[test]
 fn blocklist_update_refuses_the_ranges_and_closes_their_peers() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let list = dir.path().join("blocklist.p2p");
+    std::fs::write(&list, LIST).unwrap();
+    blocklist_from(dir.path(), list.to_str().unwrap());
+}
+
+#[test]
+fn blocklist_update_reads_an_http_url() {
+    let dir = tempfile::tempdir().unwrap();
+    blocklist_from(dir.path(), &serve_once(LIST));
+}
+
+/// Seeds a torrent with `--transmission-rpc-blocklist SOURCE`, then checks
+/// that `blocklist-update` closes and refuses 127.0.0.2 and serves 127.0.0.1.
+fn blocklist_from(dir: &std::path::Path, source: &str) {
+    let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("f.bin"), bytes(300_000, 7)).unwrap();
-    let torrent = dir.path().join("f.torrent");
+    let torrent = dir.join("f.torrent");
     ringseed_create(&data.join("f.bin"), &torrent, 16384);
     let ih = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap())
         .unwrap()
         .info_hash;
-    let list = dir.path().join("blocklist.p2p");
-    std::fs::write(
-        &list,
-        "# test ranges\nlocal two:127.0.0.2-127.0.0.3\nnot a range\nfar away:203.0.113.0-203.0.113.255\n",
-    )
-    .unwrap();
     let seeder = Seeder::start(&[
         torrent.to_str().unwrap(),
         "--data",
@@ -99,7 +132,7 @@ fn blocklist_update_refuses_the_ranges_and_closes_their_peers() {
         "--transmission-rpc-auth",
         "false",
         "--transmission-rpc-blocklist",
-        list.to_str().unwrap(),
+        source,
     ]);
     let rpc = seeder.transmission_rpc.expect("transmission rpc on");
     let two: IpAddr = "127.0.0.2".parse().unwrap();

@@ -196,7 +196,7 @@ config_flags! {
     /// Require HTTP Basic auth on the Transmission RPC (the WebUI's login)
     transmission_rpc_auth: Option<bool> => transmission_rpc.auth,
         env = "RINGSEED_TRANSMISSION_RPC_AUTH";
-    /// P2P-plain blocklist file read by the Transmission RPC's blocklist-update
+    /// P2P-plain blocklist (file or http URL) read by the Transmission RPC's blocklist-update
     transmission_rpc_blocklist: Option<String> => transmission_rpc.blocklist,
         env = "RINGSEED_TRANSMISSION_RPC_BLOCKLIST";
     /// Transmission IPC socket path, or "off" [default: STATE_DIR/daemon/socket]

@@ -291,10 +291,10 @@ pub struct TransmissionRpc {
     /// Largest request body, bytes (a `torrent-add` carries the metainfo
     /// in base64: 4/3 of the .torrent file); past it 413.
     pub max_body_bytes: usize,
-    /// Where `blocklist-update` reads the blocklist: a file path of
-    /// P2P-plain ranges (`name:first-last` per line). "" = none (the
-    /// update answers an error). Addresses in a range are refused at
-    /// accept.
+    /// Where `blocklist-update` reads the blocklist: a file path or an
+    /// http(s) URL of P2P-plain ranges (`name:first-last` per line). "" =
+    /// none (the update answers an error). Addresses in a range are
+    /// refused at accept.
     pub blocklist: String,
 }
 

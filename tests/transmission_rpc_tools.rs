@@ -110,7 +110,11 @@ struct Payload {
     dir: tempfile::TempDir,
 }
 
-const TORRENTS: [(&str, &[(&str, usize)], &str); 4] = [
+/// A torrent of the payload: its name, its files (relative path, bytes)
+/// and its announce URL.
+type TorrentSpec = (&'static str, &'static [(&'static str, usize)], &'static str);
+
+const TORRENTS: [TorrentSpec; 4] = [
     (
         "alpha",
         &[

@@ -326,6 +326,16 @@ pub(crate) fn describe() {
         "Refused HTTP connections and requests of the control servers, by kind."
     );
     describe_counter!(
+        "ringseed_transmission_rpc_refusals_total",
+        Unit::Count,
+        "Transmission RPC requests refused (whitelist, auth, banned, session id, method, JSON…), by reason."
+    );
+    describe_counter!(
+        "ringseed_webui_refusals_total",
+        Unit::Count,
+        "qBittorrent WebUI API requests refused (no session, CSRF, host, failed or banned logins…), by reason."
+    );
+    describe_counter!(
         "ringseed_ipc_errors_total",
         Unit::Count,
         "IPC connections closed for bad input or timeouts, and refused IPC messages, by kind."

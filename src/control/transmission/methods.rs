@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::args::{self, Args, Id, Ids};
 use super::torrent::{self, Ctx, SPEED_UNIT};
-use super::{session, TransmissionRpc};
+use super::{api_error, session, TransmissionRpc};
 use crate::control::api::{AddOptions, Api, ApiError};
 use crate::coordinator::view::{TorrentView, View};
 use crate::messages::{CommandError, ShareLimits, TorrentProps};
@@ -43,13 +43,6 @@ impl From<&str> for Failure {
 
 /// Seconds a torrent counts as recently active (Transmission's `recently-active`).
 const RECENT_SECS: u64 = 60;
-
-fn api_error(e: ApiError) -> String {
-    match e {
-        ApiError::InvalidTorrent(_) => "invalid or corrupt torrent file".into(),
-        e => e.to_string(),
-    }
-}
 
 fn object(v: Value) -> Map<String, Value> {
     match v {
@@ -161,11 +154,22 @@ fn chosen<'v>(
     })
 }
 
-fn selected(server: &TransmissionRpc, a: &Args<'_>) -> Result<Vec<InfoHash>, String> {
+/// The torrents `ids` names, held past the view (for calls that await).
+fn chosen_torrents(
+    server: &TransmissionRpc,
+    a: &Args<'_>,
+) -> Result<Vec<Arc<TorrentView>>, String> {
     let view = server.api.view();
     Ok(chosen(server, &view, a)?
         .into_iter()
-        .map(|(_, t)| t.info_hash)
+        .map(|(_, t)| t.clone())
+        .collect())
+}
+
+fn selected(server: &TransmissionRpc, a: &Args<'_>) -> Result<Vec<InfoHash>, String> {
+    Ok(chosen_torrents(server, a)?
+        .iter()
+        .map(|t| t.info_hash)
         .collect())
 }
 
@@ -191,6 +195,7 @@ fn torrent_get(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
         trackers: &trackers,
         state_dir: server.api.state_dir(),
         parked_limit: &parked_limit,
+        webseeds: &|t: &TorrentView| server.webseeds(t),
     };
     let mut list = chosen(server, &view, a)?;
     let since = view.built_unix.saturating_sub(RECENT_SECS);
@@ -342,10 +347,7 @@ async fn torrent_set(server: &TransmissionRpc, a: &Args<'_>) -> Answer {
         }
     }
     let view = server.api.view();
-    let list: Vec<Arc<TorrentView>> = chosen(server, &view, a)?
-        .into_iter()
-        .map(|(_, t)| t.clone())
-        .collect();
+    let list = chosen_torrents(server, a)?;
     let api = &server.api;
     for t in &list {
         let ih = t.info_hash;
@@ -468,13 +470,8 @@ enum Action {
 /// Applies `action` to each torrent `ids` names. A torrent already in the
 /// asked state is no error (transmission-daemon answers success).
 async fn each(server: &TransmissionRpc, a: &Args<'_>, action: Action) -> Answer {
-    let view = server.api.view();
-    let list: Vec<Arc<TorrentView>> = chosen(server, &view, a)?
-        .into_iter()
-        .map(|(_, t)| t.clone())
-        .collect();
     let api = &server.api;
-    for t in list {
+    for t in chosen_torrents(server, a)? {
         let ih = t.info_hash;
         let r = match action {
             Action::Start if t.paused => api.resume(ih).await,

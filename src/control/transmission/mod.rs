@@ -43,7 +43,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{Map, Value};
 
-use super::api::Api;
+use super::api::{Api, ApiError};
 use super::http::{self, HttpRequest};
 use super::webui::{Auth, LoginRefused};
 
@@ -111,6 +111,21 @@ pub(crate) struct TransmissionRpc {
         parking_lot::Mutex<std::collections::HashMap<ringseed_proto::metainfo::InfoHash, i64>>,
     /// Blocked ranges after the last `blocklist-update`.
     blocklist_ranges: std::cell::Cell<usize>,
+    /// Each torrent's web seeds, read from its kept .torrent once: a
+    /// torrent's metainfo never changes, and Tremotesf asks for `webseeds`
+    /// of every torrent on every poll.
+    webseeds: std::cell::RefCell<
+        std::collections::HashMap<ringseed_proto::metainfo::InfoHash, Arc<[String]>>,
+    >,
+}
+
+/// An [`ApiError`] as a call's `result` text (transmission-daemon's
+/// wording for a bad torrent).
+fn api_error(e: ApiError) -> String {
+    match e {
+        ApiError::InvalidTorrent(_) => "invalid or corrupt torrent file".into(),
+        e => e.to_string(),
+    }
 }
 
 /// Transmission's `rpc-whitelist` match: `*` any run of characters, `?`
@@ -181,7 +196,24 @@ impl TransmissionRpc {
             started_unix: crate::messages::unix_now(),
             parked_limits: Default::default(),
             blocklist_ranges: Default::default(),
+            webseeds: Default::default(),
         })
+    }
+
+    /// `t`'s web seeds, read once from its kept .torrent. Entries of
+    /// torrents that went are dropped once the map outgrows the session.
+    fn webseeds(&self, t: &crate::coordinator::view::TorrentView) -> Arc<[String]> {
+        let mut cache = self.webseeds.borrow_mut();
+        if let Some(w) = cache.get(&t.info_hash) {
+            return w.clone();
+        }
+        let view = self.api.view();
+        if cache.len() > view.torrents.len() + 1024 {
+            cache.retain(|ih, _| view.torrents.contains_key(ih));
+        }
+        let w = torrent::read_webseeds(self.api.state_dir(), t);
+        cache.insert(t.info_hash, w.clone());
+        w
     }
 
     /// Blocked ranges held now (`blocklist-size`).

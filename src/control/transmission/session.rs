@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::args::Args;
 use super::torrent::SPEED_UNIT;
-use super::TransmissionRpc;
-use crate::control::api::{Api, ApiError};
+use super::{api_error, TransmissionRpc};
+use crate::control::api::Api;
 use crate::messages::{GlobalShareLimits, SessionChange};
 
 /// Every `session-get` key, in Transmission 4.0's order.
@@ -120,10 +120,6 @@ pub(super) fn free_bytes(path: &std::path::Path) -> Result<i64, std::io::Error> 
 pub(super) fn total_bytes(path: &std::path::Path) -> Option<i64> {
     let st = rustix::fs::statvfs(path).ok()?;
     Some((st.f_blocks.saturating_mul(st.f_frsize)).min(i64::MAX as u64) as i64)
-}
-
-fn api_error(e: ApiError) -> String {
-    e.to_string()
 }
 
 /// `session-set`: applies what a seeder honours; the other keys are

@@ -5,6 +5,7 @@
 //! lists each value that differs from what transmission-daemon would say.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -124,6 +125,8 @@ pub(super) struct Ctx<'a> {
     pub(super) state_dir: &'a Path,
     /// Upload limits set while not enabled (bytes/s), shown as `uploadLimit`.
     pub(super) parked_limit: &'a dyn Fn(&TorrentView) -> Option<i64>,
+    /// A torrent's web seeds (read once per torrent, then kept).
+    pub(super) webseeds: &'a dyn Fn(&TorrentView) -> Arc<[String]>,
 }
 
 /// Transmission's status of a torrent: a seeder is stopped, checking or
@@ -370,7 +373,7 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
     let total = meta.lengths.total_length();
     let tr = ctx.trackers.torrents.get(&t.info_hash).map(|a| &**a);
     let peers = crate::control::api::Api::torrent_peers(ctx.view, t.info_hash);
-    let progress = webui_progress(t);
+    let progress = webui::progress(t);
     Some(match name {
         "activityDate" => json!(webui::last_activity_unix(ctx.view, t)),
         "addedDate" => json!(webui::added_unix(ctx.view, t)),
@@ -575,25 +578,27 @@ pub(super) fn field(ctx: &Ctx<'_>, t: &TorrentView, id: i64, name: &str) -> Opti
         }),
         // 1 per wanted file: transmission-daemon 3.00 sends integers.
         "wanted" => Value::Array(files(t).map(|_| json!(1)).collect()),
-        "webseeds" => Value::Array(webseeds(ctx.state_dir, t)),
+        "webseeds" => Value::Array(
+            (ctx.webseeds)(t)
+                .iter()
+                .map(|u| Value::String(u.clone()))
+                .collect(),
+        ),
         "webseedsSendingToUs" => json!(0),
         _ => return None,
     })
 }
 
-fn webui_progress(t: &TorrentView) -> f64 {
-    webui::progress(t)
-}
-
-/// The metainfo's web seeds (BEP 19 `url-list`), from the kept .torrent.
-fn webseeds(state_dir: &Path, t: &TorrentView) -> Vec<Value> {
+/// The metainfo's web seeds (BEP 19 `url-list`), read from the .torrent
+/// the session keeps (none when it cannot be read).
+pub(super) fn read_webseeds(state_dir: &Path, t: &TorrentView) -> Arc<[String]> {
     let path = crate::session::store::torrent_file_path(state_dir, &t.info_hash);
     match std::fs::read(path) {
         Ok(raw) => webui::webseeds(&raw)
             .into_iter()
-            .filter_map(|v| v.get("url").cloned())
+            .filter_map(|v| v.get("url").and_then(Value::as_str).map(str::to_string))
             .collect(),
-        Err(_) => Vec::new(),
+        Err(_) => Arc::from([]),
     }
 }
 
